@@ -1,0 +1,112 @@
+"""Deterministic response content: the one source of truth for integrity checks.
+
+The stub writes, and the load generator re-derives, the same content from a
+request's correlation id and token count (DESIGN §3). Keep this module free of
+I/O and of imports beyond the standard library: both hot paths import it.
+
+Shape of a completion of ``n`` tokens for correlation id ``cid``:
+
+* token 0 is ``"[" + 16 hex digits of cid + "]"``: a response names the request
+  it belongs to, so a swapped response is attributable (cross-talk), not just
+  "wrong";
+* token i >= 1 is ``" " + word`` where the word is drawn from a fixed syllable
+  table by a splitmix64 hash of (cid, i): cheap, stable across versions and
+  platforms, and ASCII so it never needs JSON escaping.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "CORR_HEADER",
+    "embedding",
+    "expected_text",
+    "find_corr_id",
+    "format_corr_id",
+    "marker",
+    "parse_corr_id",
+    "token",
+    "tokens",
+]
+
+#: Header that carries the correlation id beside the in-body marker.
+CORR_HEADER = "x-loadgate-id"
+
+_MASK64 = (1 << 64) - 1
+_MARKER_RE = re.compile(rb"loadgate:([0-9a-f]{16})")
+_SYLLABLES = (
+    "ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo",
+    "ba", "de", "fi", "go", "hu", "ja", "ko", "pe",
+)  # fmt: skip
+
+
+def _mix(x: int) -> int:
+    """splitmix64 finaliser: a fast, well-distributed 64-bit hash."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def format_corr_id(cid: int) -> str:
+    """The 16-hex-digit text form used in headers, markers and token 0."""
+    return f"{cid:016x}"
+
+
+def parse_corr_id(text: str) -> int | None:
+    """Inverse of :func:`format_corr_id`; ``None`` for anything else."""
+    if len(text) != 16:
+        return None
+    try:
+        return int(text, 16)
+    except ValueError:
+        return None
+
+
+def marker(cid: int) -> str:
+    """In-body marker placed in the last user message.
+
+    Gateways rewrite headers and re-serialise JSON but pass message text
+    through, so the body is where the id survives.
+    """
+    return f"[loadgate:{cid:016x}]"
+
+
+def find_corr_id(body: bytes) -> int | None:
+    """Find the marker anywhere in a raw request body (the last one wins)."""
+    found = _MARKER_RE.findall(body)
+    if not found:
+        return None
+    return int(found[-1], 16)
+
+
+def token(cid: int, i: int) -> str:
+    """Token ``i`` of the completion for ``cid``."""
+    if i == 0:
+        return f"[{cid:016x}]"
+    h = _mix((cid * 0x100000001B3 + i) & _MASK64)
+    return " " + _SYLLABLES[h & 15] + _SYLLABLES[(h >> 4) & 15] + _SYLLABLES[(h >> 8) & 15]
+
+
+def tokens(cid: int, n: int) -> list[str]:
+    """The first ``n`` tokens for ``cid``."""
+    return [token(cid, i) for i in range(n)]
+
+
+def expected_text(cid: int, n: int) -> str:
+    """The whole completion text for ``cid`` with ``n`` tokens."""
+    return "".join(tokens(cid, n))
+
+
+def embedding(cid: int, dims: int) -> list[float]:
+    """A deterministic embedding vector.
+
+    Values are multiples of 1/1024 in [-1, 1): exact in float32, so the base64
+    (little-endian float32) and JSON encodings both round-trip exactly.
+    """
+    out: list[float] = []
+    for i in range(dims):
+        h = _mix((cid ^ 0xE3B0C44298FC1C14) + i)
+        out.append(((h & 2047) - 1024) / 1024.0)
+    return out
