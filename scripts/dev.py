@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""One entry point for a fresh machine that has only python3.
+
+    python3 scripts/dev.py gate    # set up, run the Phase 2 gate on the embedded default
+    python3 scripts/dev.py test    # set up (incl. system packages tests need), run all tests
+    python3 scripts/dev.py check   # format check, lint, types, tests
+    python3 scripts/dev.py setup   # only set up .venv
+
+Set-up is idempotent: .venv is created once and re-installed only when
+pyproject.toml changes (a hash stamp in .venv). Standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".loadgate-installed"
+
+
+def log(msg: str) -> None:
+    print(f"[dev] {msg}", file=sys.stderr, flush=True)
+
+
+def sh(*cmd: str | Path, check: bool = True, **kw: object) -> int:
+    proc = subprocess.run([str(c) for c in cmd], check=False, **kw)  # type: ignore[call-overload]
+    if check and proc.returncode != 0:
+        raise SystemExit(f"[dev] command failed ({proc.returncode}): {' '.join(map(str, cmd))}")
+    return int(proc.returncode)
+
+
+def setup() -> None:
+    if not (BIN / "python").exists():
+        log("creating .venv")
+        sh(sys.executable, "-m", "venv", VENV)
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == want:
+        return
+    log("installing loadgate and its dev dependencies into .venv (once)")
+    sh(BIN / "python", "-m", "pip", "install", "-q", "--upgrade", "pip")
+    sh(BIN / "python", "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]")
+    STAMP.write_text(want)
+
+
+def apt_install(*packages: str) -> None:
+    """Best effort: tests that need these skip with a clear reason when absent."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        log(f"not root or no apt-get: not installing {' '.join(packages)}")
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if sh("apt-get", "install", "-y", "-q", *packages, check=False, env=env,
+          stdout=subprocess.DEVNULL) != 0:
+        sh("apt-get", "update", "-q", check=False, env=env, stdout=subprocess.DEVNULL)
+        if sh("apt-get", "install", "-y", "-q", *packages, check=False, env=env,
+              stdout=subprocess.DEVNULL) != 0:
+            log(f"could not install {' '.join(packages)}; dependent tests will skip")
+
+
+def system_packages() -> None:
+    missing = [p for p, exe in (("nginx-light", "nginx"), ("chromium", "chromium"))
+               if shutil.which(exe) is None and not Path("/usr/sbin/" + exe).exists()]
+    if missing:
+        log(f"installing system packages tests need: {' '.join(missing)}")
+        apt_install(*missing)
+
+
+def main(argv: list[str]) -> int:
+    cmd = argv[0] if argv else "test"
+    rest = argv[1:]
+    os.chdir(ROOT)
+    if cmd == "setup":
+        setup()
+        return 0
+    if cmd == "gate":
+        setup()
+        return sh(BIN / "loadgate", "run", "phase2-gate", *rest, check=False)
+    if cmd == "test":
+        setup()
+        system_packages()
+        # Exit 5 (no tests collected) stays a failure: never masked.
+        return sh(BIN / "python", "-m", "pytest", *rest, check=False)
+    if cmd == "check":
+        setup()
+        steps = [
+            [BIN / "ruff", "format", "--check", "."],
+            [BIN / "ruff", "check", "."],
+            [BIN / "mypy"],
+            [BIN / "python", "-m", "pytest", "-q", *rest],
+        ]
+        for step in steps:
+            rc = sh(*step, check=False)
+            if rc != 0:
+                return rc
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
