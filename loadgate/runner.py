@@ -1,0 +1,515 @@
+"""The async core: ``run_profile(profile) -> Result`` (DESIGN §2–10).
+
+Order of a run, each step owned by its own module:
+
+1. start the stub upstream (subprocess) and reset its ledger;
+2. start or adopt the gateway (:mod:`loadgate.gateway`), preflight it (seed 004);
+3. provision auth keys when the profile says so;
+4. scrape the gateway's Prometheus endpoint at the window edges and every few s;
+5. drive the load (:mod:`loadgate.engine`, in-process or one process per worker);
+6. at the end of sending, SIGTERM a launched gateway while requests are still
+   in flight: the drain check of the Phase 2 operations list;
+7. assemble the result, judge the harness (``invalid``), evaluate gates, write
+   the run directory atomically — also when interrupted.
+
+The CLI is a thin layer over :func:`run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from loadgate.engine import Engine, EngineOutcome, WorkerPlan, new_nonce
+from loadgate.errors import LoadgateError, UsageError
+from loadgate.gateway import Gateway, start_gateway
+from loadgate.gates import decide_verdict, evaluate_gates
+from loadgate.histograms import METRICS
+from loadgate.keys import KeyPool, run_provisioning
+from loadgate.ledger_join import LedgerClient
+from loadgate.observation import Observation
+from loadgate.preflight import preflight
+from loadgate.profile import Profile
+from loadgate.progress import Progress
+from loadgate.promscrape import Scraper
+from loadgate.result import SCHEMA, Result, collect_environment, git_info, write_result
+from loadgate.selfmon import CpuMeter, Limits, judge, summarize_ms
+from loadgate.workers import run_workers
+from stub_upstream.config import StubConfig
+from stub_upstream.process import StubProcess
+
+__all__ = ["RunOptions", "run", "run_profile"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    target: str | None = None
+    out: Path | None = None
+    git_dir: Path | None = None
+    metrics_port: int | None = None
+    progress: bool = True
+    run_dir: Path | None = None
+
+
+def run(profile: Profile, options: RunOptions | None = None) -> Result:
+    """Synchronous entry point: installs uvloop (at run time, not import) and runs."""
+    import uvloop
+
+    return uvloop.run(run_profile(profile, options or RunOptions()))
+
+
+def _default_run_dir(profile: Profile, options: RunOptions) -> Path:
+    if options.run_dir is not None:
+        return options.run_dir
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = Path(os.environ.get("LOADGATE_RUNS_DIR", "runs"))
+    if options.out is not None:
+        base = options.out.parent
+    return base / f"{profile.name}-{stamp}-{os.getpid()}"
+
+
+def stub_config(profile: Profile) -> StubConfig:
+    s = profile.stub
+    return StubConfig(
+        host=s.host,
+        port=s.port,
+        ttft_ms=s.ttft_ms,
+        itl_ms=s.itl_ms,
+        output_tokens=s.output_tokens,
+        jitter_ms=s.jitter_ms,
+        workers=s.workers,
+        seed=s.seed,
+        faults=dict(s.faults),
+        stall_ms=s.stall_ms,
+        retry_after_s=s.retry_after_s,
+        no_retry=s.no_retry,
+        expected_keys=list(s.expected_keys),
+        embedding_dims=s.embedding_dims,
+        ledger_capacity=s.ledger_capacity,
+    )
+
+
+class _Interrupt:
+    """Turns SIGINT/SIGTERM into a stop reason instead of a traceback."""
+
+    def __init__(self, on_stop: Callable[[str], None]) -> None:
+        self.reason: str | None = None
+        self._on_stop = on_stop
+        self._installed: list[int] = []
+
+    def __enter__(self) -> _Interrupt:
+        loop = asyncio.get_running_loop()
+        for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+            try:
+                loop.add_signal_handler(sig, self._fire, name)
+                self._installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread
+                pass
+        return self
+
+    def _fire(self, name: str) -> None:
+        if self.reason is None:
+            self.reason = name
+            self._on_stop(name)
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._installed:
+            loop.remove_signal_handler(sig)
+
+
+async def run_profile(profile: Profile, options: RunOptions | None = None) -> Result:
+    """Run one profile end to end and return its (already written) result."""
+    options = options or RunOptions()
+    run_dir = _default_run_dir(profile, options)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started_at = datetime.now(UTC)
+    t_wall0 = time.monotonic()
+    stop = asyncio.Event()
+    ctx = _RunContext(profile, options, run_dir, stop)
+    with _Interrupt(ctx.request_stop) as interrupt:
+        try:
+            await ctx.execute()
+        except LoadgateError:
+            raise
+        except asyncio.CancelledError:
+            ctx.stop_reason = ctx.stop_reason or "cancelled"
+        finally:
+            if interrupt.reason:
+                ctx.stop_reason = interrupt.reason
+    data = ctx.assemble(started_at, time.monotonic() - t_wall0)
+    result = Result(data)
+    write_result(result, run_dir / "result.json")
+    if options.out is not None:
+        write_result(result, options.out)
+    return result
+
+
+class _RunContext:
+    def __init__(self, profile: Profile, options: RunOptions, run_dir: Path, stop: asyncio.Event):
+        self.profile = profile
+        self.options = options
+        self.run_dir = run_dir
+        self.stop = stop
+        self.stop_reason: str | None = None
+        self.outcome: EngineOutcome | None = None
+        self.engine: Engine | None = None
+        self.gateway_info: dict[str, Any] = {"kind": "target" if options.target else profile.gateway.kind}
+        self.scraper: Scraper | None = None
+        self.cpu = CpuMeter()
+        self.gateway_rc: int | None = None
+        self.progress = Progress(
+            enabled=options.progress,
+            total_s=profile.load.warmup_s + profile.load.duration_s + profile.load.cooldown_s,
+            warmup_s=profile.load.warmup_s,
+        )
+        self.live: Any = None
+
+    def request_stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.stop.set()
+        if self.engine is not None:
+            self.engine.stop(reason)
+
+    async def execute(self) -> None:
+        p = self.profile
+        cfg = stub_config(p)
+        if self.options.target is None and p.gateway.kind in ("reference", "direct", "command"):
+            # loadgate launches the gateway and substitutes {stub_url}: any free port works.
+            pass
+        async with StubProcess(cfg, log_path=self.run_dir / "stub.log") as stub:
+            self.stub_url = stub.url
+            async with aiohttp.ClientSession() as session:
+                await LedgerClient(stub.url, session).reset()
+            async with start_gateway(
+                p.gateway, stub_url=stub.url, run_dir=self.run_dir, target=self.options.target
+            ) as gw:
+                self.gateway_info.update(url=gw.url, pid=gw.pid)
+                await preflight(gw.url)
+                await self._provision()
+                await self._measure(gw)
+
+    async def _provision(self) -> None:
+        a = self.profile.auth
+        if a.header == "none" or not a.provision_command:
+            return
+        base = Path(self.profile.source).parent if "/" in self.profile.source else Path(".")
+        pool = KeyPool.from_spec(a, base)
+        keys_file = self.run_dir / "keys.txt"
+        pool.write_keys_file(keys_file)
+        await run_provisioning(
+            a.provision_command, keys_file, self.run_dir / "provision.log", timeout_s=300.0
+        )
+
+    async def _measure(self, gw: Gateway) -> None:
+        p = self.profile
+        metrics_url = gw.metrics_url
+        selectors: dict[str, str] = {}
+        ac = p.gateway.auth_cache
+        if ac.hits and ac.misses:
+            selectors["auth_cache_hits"] = ac.hits
+            selectors["auth_cache_misses"] = ac.misses
+        selectors.update(p.gateway.counters)
+        if metrics_url and selectors:
+            self.scraper = Scraper(metrics_url, selectors, p.gateway.scrape_interval_s)
+        # Spawned workers need time to import before the shared start instant.
+        start_ns = time.monotonic_ns() + (200_000_000 if p.load.workers == 1 else 3_000_000_000)
+        nonce = new_nonce()
+        base_dir = str(Path(p.source).parent) if not p.source.startswith("bundled:") else "."
+        plan = WorkerPlan(p, gw.url, self.stub_url, start_ns, nonce, 0, p.load.workers, base_dir)
+        if self.options.metrics_port is not None:
+            from loadgate.live_metrics import LiveMetrics
+
+            self.live = LiveMetrics(self.options.metrics_port)
+            await _maybe_await(self.live.start())
+        watch = asyncio.create_task(self._watch(gw, start_ns))
+        try:
+            if p.load.workers > 1:
+                self.outcome = await run_workers(plan, self.stop)
+            else:
+                self.engine = Engine(plan, stop=self.stop, on_observation=self._on_obs)
+                self.progress.attach(self.engine)
+                if self.stop.is_set():
+                    self.engine.stop(self.stop_reason or "stopped")
+                self.outcome = await self.engine.run()
+        finally:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+            self.progress.close()
+            if self.scraper is not None:
+                with contextlib.suppress(Exception):
+                    await self.scraper.mark_end()
+                await _maybe_await(self.scraper.stop())
+            if self.live is not None:
+                await _maybe_await(self.live.stop())
+        await self._drain_report(gw)
+
+    def _on_obs(self, obs: Observation, measured: bool) -> None:
+        if self.live is not None:
+            self.live.request_done(obs.stream, obs.error is None)
+            if obs.violation is not None:
+                self.live.violation(obs.violation)
+
+    async def _watch(self, gw: Gateway, start_ns: int) -> None:
+        """Window-edge scrapes, gateway death, drain SIGTERM, progress ticks."""
+        p = self.profile
+        measure_start = start_ns + round(p.load.warmup_s * 1e9)
+        end = measure_start + round((p.load.duration_s + p.load.cooldown_s) * 1e9)
+        if self.scraper is not None:
+            self.scraper.start()
+        marked = False
+        terminated = False
+        while True:
+            now = time.monotonic_ns()
+            if self.scraper is not None and not marked and now >= measure_start:
+                marked = True
+                with contextlib.suppress(Exception):
+                    await self.scraper.mark_start()
+            if gw.pid is not None:
+                rc = gw.returncode()
+                if rc is not None and not terminated:
+                    self.gateway_rc = rc
+                    self.request_stop("gateway_died")
+                    return
+                if (
+                    not terminated
+                    and now >= end
+                    and p.gateway.drain_check
+                    and self.options.target is None
+                ):
+                    terminated = True
+                    if self.scraper is not None:
+                        with contextlib.suppress(Exception):
+                            await self.scraper.mark_end()
+                    self.gateway_info["drain_in_flight_at_term"] = (
+                        self.engine.inflight if self.engine is not None else None
+                    )
+                    gw.terminate()
+            self.progress.tick()
+            if self.live is not None and self.engine is not None:
+                self.live.set_inflight(self.engine.inflight)
+            await asyncio.sleep(0.25 if not terminated else 0.5)
+
+    async def _drain_report(self, gw: Gateway) -> None:
+        p = self.profile
+        info = self.gateway_info
+        if gw.pid is None or self.options.target is not None or not p.gateway.drain_check:
+            info["drain"] = {"checked": False}
+            return
+        if self.stop_reason is not None and "drain_in_flight_at_term" not in info:
+            info["drain"] = {"checked": False, "reason": f"run stopped: {self.stop_reason}"}
+            return
+        rc = await gw.wait(p.gateway.stop_timeout_s)
+        out = self.outcome
+        dropped = out.tail_failed if out is not None else None
+        in_flight = out.tail_in_flight if out is not None else None
+        info["drain"] = {
+            "checked": True,
+            "in_flight_at_term": in_flight,
+            "dropped": dropped,
+            "exit_code": rc,
+            "ok": bool(dropped == 0 and rc == 0),
+        }
+        info.pop("drain_in_flight_at_term", None)
+
+    # -- result -------------------------------------------------------------------
+
+    def assemble(self, started_at: datetime, wall_s: float) -> dict[str, Any]:
+        p = self.profile
+        out = self.outcome
+        data: dict[str, Any] = {
+            "schema": SCHEMA,
+            "verdict": "invalid",
+            "reasons": [],
+            "exit_code": 3,
+            "interrupted": self.stop_reason,
+            "gates": [],
+            "metrics": {},
+            "by_mode": {},
+            "started_at": started_at.isoformat(),
+            "duration_s": round(wall_s, 3),
+            "run_dir": str(self.run_dir),
+            "profile": p.redacted(),
+            "environment": collect_environment(),
+            "git": git_info(self.options.git_dir),
+        }
+        if out is None:
+            data["reasons"] = [f"run did not start measuring ({self.stop_reason or 'error'})"]
+            data["requests"] = {"sent": 0, "ok": 0, "failed": 0, "error_rate": None, "errors": {}}
+            data["integrity"] = {"checked": 0, "violations": 0, "by_class": {}}
+            data["upstream"] = {"calls": 0, "calls_per_request": None}
+            data["gateway"] = {**self.gateway_info, "auth_cache_hit_rate": None}
+            data["harness"] = {}
+            data["histograms"] = {}
+            return data
+        rec = out.recorder
+        for m in METRICS:
+            s = rec.summary(m)
+            if s is not None:
+                data["metrics"][m] = s
+        for mode in ("stream", "non_stream"):
+            mc = out.by_mode[mode]
+            data["by_mode"][mode] = {
+                "metrics": {m: s for m in METRICS if (s := rec.summary(m, mode)) is not None},
+                "requests": {"sent": mc.sent, "ok": mc.ok, "failed": mc.failed},
+            }
+        measured_s = p.load.duration_s
+        if self.stop_reason is not None and out.wall_s:
+            measured_s = max(1e-9, min(measured_s, out.wall_s - p.load.warmup_s))
+        data["requests"] = {
+            "sent": out.sent,
+            "ok": out.ok,
+            "failed": out.failed,
+            "error_rate": (out.failed / out.sent) if out.sent else None,
+            "errors": dict(sorted(out.errors.items())),
+            "throughput_rps": out.ok / measured_s if measured_s > 0 else None,
+            "rate_offered": p.load.rate,
+            "rate_achieved": out.sent / measured_s if measured_s > 0 else None,
+            "max_inflight_hits": out.max_inflight_hits,
+            "warmup_excluded": out.warmup_excluded,
+            "cooldown_excluded": out.cooldown_excluded,
+        }
+        nviol = sum(out.violations.values())
+        data["integrity"] = {
+            "checked": out.checked,
+            "violations": nviol,
+            "by_class": dict(sorted(out.violations.items())),
+        }
+        up = dict(out.upstream)
+        up["calls_per_request"] = (up.get("calls", 0) / out.sent) if out.sent else None
+        data["upstream"] = up
+        data["gateway"] = self._gateway_section(out)
+        data["harness"] = self._harness_section(out)
+        data["timeseries"] = self._timeseries(out)
+        data["histograms"] = rec.encode()
+        return self._judge(data)
+
+    def _gateway_section(self, out: EngineOutcome) -> dict[str, Any]:
+        g: dict[str, Any] = dict(self.gateway_info)
+        g["auth_cache_hit_rate"] = None
+        g["log"] = "gateway.log" if (self.run_dir / "gateway.log").exists() else None
+        if self.gateway_rc is not None:
+            g["exit_code"] = self.gateway_rc
+        sc = self.scraper
+        if sc is None:
+            return g
+        deltas = sc.deltas()
+        ac = self.profile.gateway.auth_cache
+        if ac.hits and ac.misses:
+            hits, misses = deltas.get("auth_cache_hits"), deltas.get("auth_cache_misses")
+            g["auth_cache"] = {
+                "hits": hits,
+                "misses": misses,
+                "series": [
+                    [round(t, 3), r] for t, r in sc.hit_rate_series("auth_cache_hits", "auth_cache_misses")
+                ],
+            }
+            g["auth_cache_hit_rate"] = sc.hit_rate("auth_cache_hits", "auth_cache_misses")
+        counters = {name: deltas.get(name) for name in self.profile.gateway.counters}
+        g["counters"] = counters
+        g["counters_per_request"] = {
+            k: (v / out.sent if v is not None and out.sent else None) for k, v in counters.items()
+        }
+        g["scrape_errors"] = getattr(sc, "errors", 0)
+        return g
+
+    def _harness_section(self, out: EngineOutcome) -> dict[str, Any]:
+        from hdrh.histogram import HdrHistogram
+
+        def dec(b: bytes) -> dict[str, float] | None:
+            return summarize_ms(HdrHistogram.decode(b)) if b else None
+
+        p = self.profile
+        h: dict[str, Any] = {
+            "loop_lag_ms": dec(out.loop_lag_us),
+            "send_lag_ms": dec(out.send_lag_us) if p.load.rate is not None else None,
+            "stub_timer_lateness_ms": dec(out.stub_lateness_us),
+            "cpu_percent": round(100.0 * out.cpu_s / out.wall_s, 1) if out.wall_s else None,
+            "workers": p.load.workers,
+            "floor_ms": None,
+            "warnings": [],
+        }
+        if p.load.rate is not None and out.offered:
+            h["achieved_rate_ratio"] = round(out.sent / out.offered, 4)
+        if self.options.target is None and p.gateway.kind == "direct":
+            s = out.recorder.summary("overhead_ms")
+            if s is not None:
+                h["floor_ms"] = {"p50": s["p50"], "p99": s["p99"]}
+        lim = p.harness
+        h["limits"] = {
+            "max_loop_lag_p99_ms": lim.max_loop_lag_p99_ms,
+            "max_cpu_percent": lim.max_cpu_percent,
+            "min_achieved_rate_ratio": lim.min_achieved_rate_ratio,
+            "max_stub_lateness_p99_ms": lim.max_stub_lateness_p99_ms,
+        }
+        if out.upstream.get("ledger_lost"):
+            h["warnings"].append(
+                f"stub ledger overwrote {out.upstream['ledger_lost']} records before they were "
+                "read: raise stub.ledger_capacity"
+            )
+        return h
+
+    def _timeseries(self, out: EngineOutcome) -> dict[str, Any]:
+        n = int(self.profile.load.duration_s)
+        if n <= 0:
+            return {}
+        p99 = dict(out.recorder.interval_percentile("overhead_ms", 99.0))
+        ts: dict[str, Any] = {
+            "t_s": list(range(n)),
+            "rps": [out.per_interval_done.get(i, 0) for i in range(n)],
+            "errors": [out.per_interval_errors.get(i, 0) for i in range(n)],
+            "overhead_p99_ms": [p99.get(i) for i in range(n)],
+        }
+        ac = self.gateway_info.get("auth_cache")
+        if self.scraper is not None:
+            ts["auth_cache_hit_rate"] = [
+                [round(t, 3), r]
+                for t, r in self.scraper.hit_rate_series("auth_cache_hits", "auth_cache_misses")
+            ] if ac is not None or True else []
+        return ts
+
+    def _judge(self, data: dict[str, Any]) -> dict[str, Any]:
+        p = self.profile
+        lim = p.harness
+        invalid = judge(
+            data["harness"],
+            Limits(
+                max_loop_lag_p99_ms=lim.max_loop_lag_p99_ms,
+                max_cpu_percent=lim.max_cpu_percent,
+                min_achieved_rate_ratio=lim.min_achieved_rate_ratio,
+                max_stub_lateness_p99_ms=lim.max_stub_lateness_p99_ms,
+            ),
+        )
+        if self.stop_reason in ("SIGINT", "SIGTERM", "cancelled"):
+            invalid.insert(0, f"interrupted by {self.stop_reason}: partial result")
+        gates = evaluate_gates(p.gates, data)
+        verdict, reasons, code = decide_verdict(gates, invalid)
+        if self.stop_reason == "gateway_died":
+            rc = self.gateway_rc
+            reasons = [f"gateway process exited (code {rc}) during the run", *reasons]
+            if verdict == "pass":
+                verdict, code = "fail", 1
+        data.update(verdict=verdict, reasons=reasons, exit_code=code, gates=gates)
+        return data
+
+
+async def _maybe_await(x: Any) -> Any:
+    if asyncio.iscoroutine(x) or isinstance(x, asyncio.Future):
+        return await x
+    return x
+
+
+def _unused(*_: object) -> None:  # keep imports honest for type checkers
+    del sys, UsageError
