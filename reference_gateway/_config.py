@@ -1,0 +1,79 @@
+"""Command-line flags of the reference gateway, parsed into one frozen :class:`Config`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Config", "parse_args"]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    upstream: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    upstream_key: str | None = None
+    cache_size: int = 4096
+    miss_cost_ms: float = 2.0
+    key_prefix: str = "sk-lg-"
+    keys_file: Path | None = None
+    delay_ms: float = 0.0
+    drain_timeout_s: float = 30.0
+    pool_size: int = 1024
+    upstream_timeout_s: float = 600.0
+    backlog: int = 2048
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Config:
+    p = argparse.ArgumentParser(
+        prog="python -m reference_gateway",
+        description="Production-shaped OpenAI/Anthropic pass-through proxy (loadgate reference).",
+    )
+    p.add_argument(
+        "--upstream", required=True, help="upstream base URL, e.g. http://127.0.0.1:18000"
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080, help="0 = any free port (printed on stdout)")
+    p.add_argument("--upstream-key", default=None, help="key sent upstream instead of the client's")
+    p.add_argument("--cache-size", type=_positive_int, default=4096, help="auth LRU capacity")
+    p.add_argument("--miss-cost-ms", type=_non_negative, default=2.0, help="simulated key lookup")
+    p.add_argument("--key-prefix", default="sk-lg-", help="valid keys start with this")
+    p.add_argument("--keys-file", type=Path, default=None, help="exact set of valid keys")
+    p.add_argument("--delay-ms", type=_non_negative, default=0.0, help="fixed added delay")
+    p.add_argument("--drain-timeout-s", type=_non_negative, default=30.0)
+    p.add_argument("--pool-size", type=_positive_int, default=1024, help="upstream connections")
+    p.add_argument("--upstream-timeout-s", type=_non_negative, default=600.0)
+    p.add_argument("--backlog", type=_positive_int, default=2048)
+    ns = p.parse_args(argv)
+    return Config(
+        upstream=ns.upstream.rstrip("/"),
+        host=ns.host,
+        port=ns.port,
+        upstream_key=ns.upstream_key,
+        cache_size=ns.cache_size,
+        miss_cost_ms=ns.miss_cost_ms,
+        key_prefix=ns.key_prefix,
+        keys_file=ns.keys_file,
+        delay_ms=ns.delay_ms,
+        drain_timeout_s=ns.drain_timeout_s,
+        pool_size=ns.pool_size,
+        upstream_timeout_s=ns.upstream_timeout_s,
+        backlog=ns.backlog,
+    )
