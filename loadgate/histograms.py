@@ -1,0 +1,343 @@
+"""HDR recorders: one histogram per metric per mode, plus per-interval histograms.
+
+This module owns how latencies become numbers (DESIGN §6): values arrive in
+nanoseconds, are rounded to whole microseconds and recorded into `hdrh`
+histograms (1 µs .. 1 h, 3 significant digits). Each metric keeps one histogram
+per mode (stream / non-stream; "all modes" is their sum, built on demand) and
+one histogram per time interval (all modes) for time series and ``.hlog``
+export. Summaries are computed from the raw bucket counts with numpy, with the
+same percentile rule as HdrHistogram itself, and reported in milliseconds.
+
+Memory: a histogram of this range is ~190 KB of counters, so an hour of
+per-second interval histograms would not fit. Intervals more than
+``LIVE_INTERVALS`` behind the newest one are frozen into their compressed
+encoding (a few hundred bytes) and thawed only if a late value arrives.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from hdrh.histogram import HdrHistogram
+
+__all__ = [
+    "HIGHEST_US",
+    "LOWEST_US",
+    "METRICS",
+    "MODES",
+    "SIGNIFICANT_DIGITS",
+    "Recorder",
+    "bucket_bounds",
+    "counts_of",
+    "decode",
+    "new_histogram",
+    "percentile_us",
+    "summarize",
+]
+
+METRICS = (
+    "overhead_ms",
+    "e2e_ms",
+    "ingress_ms",
+    "egress_ms",
+    "ttft_ms",
+    "ttft_overhead_ms",
+    "itl_ms",
+    "e2e_uncorrected_ms",
+)
+MODES = ("stream", "non_stream")
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000  # 1 h in µs
+SIGNIFICANT_DIGITS = 3
+LIVE_INTERVALS = 3
+_BYTES_VERSION = 1
+
+Counts = npt.NDArray[np.uint64]
+Floats = npt.NDArray[np.float64]
+
+
+def new_histogram() -> HdrHistogram:
+    """An empty histogram with loadgate's layout (µs, 1 µs .. 1 h, 3 digits)."""
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def decode(b64: str | bytes) -> HdrHistogram:
+    """Decode a base64 HdrHistogram (as stored under ``result["histograms"]``)."""
+    raw = b64.encode("ascii") if isinstance(b64, str) else b64
+    return HdrHistogram.decode(raw)
+
+
+def counts_of(h: HdrHistogram) -> Counts:
+    """A zero-copy numpy view of the histogram's bucket counters."""
+    return np.frombuffer(h.counts, dtype=np.uint64, count=h.counts_len)
+
+
+@lru_cache(maxsize=8)
+def _bounds(lowest: int, highest: int, digits: int) -> tuple[Floats, Floats, Floats]:
+    ref = HdrHistogram(lowest, highest, digits)
+    n = ref.counts_len
+    lo = np.empty(n, dtype=np.float64)
+    hi = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        v = ref.get_value_from_index(i)
+        lo[i] = ref.get_lowest_equivalent_value(v)
+        hi[i] = ref.get_highest_equivalent_value(v)
+    # HdrHistogram's "median equivalent value": the value it uses for means.
+    mid = lo + np.floor((hi - lo + 1) / 2)
+    for a in (lo, hi, mid):
+        a.setflags(write=False)
+    return lo, hi, mid
+
+
+def bucket_bounds(h: HdrHistogram) -> tuple[Floats, Floats, Floats]:
+    """Per counts index: (lowest, highest, median) equivalent value in µs."""
+    return _bounds(h.lowest_trackable_value, h.highest_trackable_value, h.significant_figures)
+
+
+def percentile_us(counts: Counts | npt.NDArray[np.int64], hi: Floats, q: float) -> float:
+    """Value (µs) at percentile ``q`` of bucket counts, HdrHistogram's rule.
+
+    The rank is ``max(1, round(q/100 · n))`` and the answer is the highest
+    value equivalent to the bucket holding that rank, as
+    ``HdrHistogram.get_value_at_percentile`` does (for q > 0).
+    """
+    cum = np.cumsum(counts)
+    n = int(cum[-1])
+    if n == 0:
+        return float("nan")
+    rank = max(int(min(q, 100.0) * n / 100 + 0.5), 1)
+    return float(hi[int(np.searchsorted(cum, rank, side="left"))])
+
+
+def summarize(h: HdrHistogram) -> dict[str, float] | None:
+    """``{count, mean, stdev, min, p50, p90, p99, p999, max}`` in ms; None if empty."""
+    c = counts_of(h)
+    nz = np.flatnonzero(c)
+    if nz.size == 0:
+        return None
+    lo, hi, mid = bucket_bounds(h)
+    w = c[nz].astype(np.float64)
+    n = float(w.sum())
+    vals = mid[nz]
+    mean = float((w * vals).sum() / n)
+    stdev = float(np.sqrt((w * (vals - mean) ** 2).sum() / n))
+    cum = np.cumsum(c[nz])
+    out: dict[str, float] = {"count": int(n)}
+    out["mean"] = round(mean / 1000.0, 4)
+    out["stdev"] = round(stdev / 1000.0, 4)
+    out["min"] = round(float(lo[nz[0]]) / 1000.0, 4)
+    for key, q in (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9)):
+        rank = max(int(q * n / 100 + 0.5), 1)
+        idx = nz[int(np.searchsorted(cum, rank, side="left"))]
+        out[key] = round(float(hi[idx]) / 1000.0, 4)
+    out["max"] = round(float(hi[nz[-1]]) / 1000.0, 4)
+    return out
+
+
+def _add(dst: HdrHistogram, src: HdrHistogram) -> None:
+    # hdrh's add() resets min to 0 when the source is empty: skip empties.
+    if src.get_total_count():
+        dst.add(src)
+
+
+class Recorder:
+    """Histograms for every metric of one run (or one worker process)."""
+
+    __slots__ = ("_frozen", "_live", "_newest", "_totals", "interval_ns", "start_ns")
+
+    def __init__(self, start_ns: int, interval_ns: int = 1_000_000_000) -> None:
+        if interval_ns <= 0:
+            raise ValueError("interval_ns must be positive")
+        self.start_ns = start_ns
+        self.interval_ns = interval_ns
+        # Index False (0) = non-stream, True (1) = stream: record() indexes by the bool.
+        self._totals: dict[str, tuple[HdrHistogram, HdrHistogram]] = {
+            m: (new_histogram(), new_histogram()) for m in METRICS
+        }
+        self._live: dict[str, tuple[dict[int, HdrHistogram], dict[int, HdrHistogram]]] = {
+            m: ({}, {}) for m in METRICS
+        }
+        self._frozen: dict[str, tuple[dict[int, bytes], dict[int, bytes]]] = {
+            m: ({}, {}) for m in METRICS
+        }
+        self._newest: dict[str, list[int]] = {m: [-1, -1] for m in METRICS}
+
+    # -- hot path -------------------------------------------------------------
+
+    def record(self, metric: str, stream: bool, value_ns: int, at_ns: int) -> None:
+        """Record one value (ns, rounded to µs) completed at ``at_ns``."""
+        v = (value_ns + 500) // 1000
+        if v < 0:
+            v = 0  # same clock on both ends: negatives are rounding noise
+        elif v > HIGHEST_US:
+            v = HIGHEST_US  # keep the count honest rather than drop it
+        self._totals[metric][stream].record_value(v)
+        i = (at_ns - self.start_ns) // self.interval_ns
+        if i < 0:
+            i = 0
+        h = self._live[metric][stream].get(i)
+        if h is None:
+            h = self._open_interval(metric, stream, i)
+        h.record_value(v)
+
+    def _open_interval(self, metric: str, stream: bool, i: int) -> HdrHistogram:
+        live = self._live[metric][stream]
+        frozen = self._frozen[metric][stream]
+        blob = frozen.pop(i, None)
+        h = new_histogram() if blob is None else HdrHistogram.decode(blob)
+        live[i] = h
+        newest = self._newest[metric]
+        if i > newest[stream]:
+            newest[stream] = i
+            cutoff = i - LIVE_INTERVALS
+            for j in [j for j in live if j < cutoff]:
+                old = live.pop(j)
+                if old.get_total_count():
+                    frozen[j] = old.encode()
+        return h
+
+    # -- queries --------------------------------------------------------------
+
+    def _check(self, metric: str, mode: str | None) -> None:
+        if metric not in self._totals:
+            raise KeyError(f"unknown metric {metric!r}")
+        if mode is not None and mode not in MODES:
+            raise ValueError(f"mode must be None, 'stream' or 'non_stream', not {mode!r}")
+
+    def count(self, metric: str, mode: str | None = None) -> int:
+        self._check(metric, mode)
+        ns, s = self._totals[metric]
+        if mode == "stream":
+            return int(s.get_total_count())
+        if mode == "non_stream":
+            return int(ns.get_total_count())
+        return int(s.get_total_count() + ns.get_total_count())
+
+    def histogram(self, metric: str, mode: str | None = None) -> HdrHistogram:
+        """A fresh copy (callers may mutate it) of one metric's histogram."""
+        self._check(metric, mode)
+        ns, s = self._totals[metric]
+        out = new_histogram()
+        if mode in (None, "non_stream"):
+            _add(out, ns)
+        if mode in (None, "stream"):
+            _add(out, s)
+        return out
+
+    def summary(self, metric: str, mode: str | None = None) -> dict[str, float] | None:
+        if self.count(metric, mode) == 0:
+            return None
+        return summarize(self.histogram(metric, mode))
+
+    def _mode_intervals(self, metric: str, stream: bool) -> dict[int, HdrHistogram]:
+        out = {j: HdrHistogram.decode(b) for j, b in self._frozen[metric][stream].items()}
+        out.update(self._live[metric][stream])
+        return out
+
+    def intervals(self, metric: str, mode: str | None = None) -> list[tuple[int, HdrHistogram]]:
+        """Non-empty interval histograms by interval index (copies for mode None)."""
+        self._check(metric, mode)
+        if mode is not None:
+            items = self._mode_intervals(metric, mode == "stream").items()
+            return sorted((j, h) for j, h in items if h.get_total_count())
+        both: dict[int, HdrHistogram] = {}
+        for stream in (False, True):
+            for j, h in self._mode_intervals(metric, stream).items():
+                if h.get_total_count():
+                    _add(both.setdefault(j, new_histogram()), h)
+        return sorted(both.items())
+
+    def interval_percentile(self, metric: str, q: float) -> list[tuple[int, float | None]]:
+        """``(interval index, value in ms)`` for every interval 0..last; None = empty."""
+        by_index = dict(self.intervals(metric))
+        if not by_index:
+            return []
+        out: list[tuple[int, float | None]] = []
+        for j in range(max(by_index) + 1):
+            h = by_index.get(j)
+            if h is None:
+                out.append((j, None))
+            else:
+                _, hi, _ = bucket_bounds(h)
+                out.append((j, round(percentile_us(counts_of(h), hi, q) / 1000.0, 4)))
+        return out
+
+    # -- merge and transport ---------------------------------------------------
+
+    def merge(self, other: Recorder) -> None:
+        """Add ``other`` losslessly; its intervals are shifted onto this start."""
+        if other.interval_ns != self.interval_ns:
+            raise ValueError("cannot merge recorders with different intervals")
+        shift = round((other.start_ns - self.start_ns) / self.interval_ns)
+        for m in METRICS:
+            for mine, theirs in zip(self._totals[m], other._totals[m], strict=True):
+                _add(mine, theirs)
+            for stream, mode in ((False, "non_stream"), (True, "stream")):
+                for j, h in other.intervals(m, mode):
+                    k = max(0, j + shift)
+                    dst = self._live[m][stream].get(k)
+                    if dst is None:
+                        dst = self._open_interval(m, stream, k)
+                    _add(dst, h)
+
+    def encode(self) -> dict[str, str]:
+        """``result["histograms"]``: base64 per non-empty metric / mode histogram."""
+        out: dict[str, str] = {}
+        for m in METRICS:
+            if self.count(m) == 0:
+                continue
+            out[m] = self.histogram(m).encode().decode("ascii")
+            ns, s = self._totals[m]
+            if s.get_total_count():
+                out[f"stream.{m}"] = s.encode().decode("ascii")
+            if ns.get_total_count():
+                out[f"non_stream.{m}"] = ns.encode().decode("ascii")
+        return out
+
+    def to_bytes(self) -> bytes:
+        """Everything, losslessly, for a worker process to hand to its parent."""
+        doc: dict[str, Any] = {
+            "v": _BYTES_VERSION,
+            "start_ns": self.start_ns,
+            "interval_ns": self.interval_ns,
+            "metrics": {},
+        }
+        for m in METRICS:
+            if self.count(m) == 0:
+                continue
+            ns, s = self._totals[m]
+            doc["metrics"][m] = {
+                mode: {
+                    "total": _b64(h),
+                    "intervals": {str(j): _b64(ih) for j, ih in self.intervals(m, mode)},
+                }
+                for mode, h in (("non_stream", ns), ("stream", s))
+            }
+        return json.dumps(doc, separators=(",", ":")).encode("ascii")
+
+    @classmethod
+    def from_bytes(cls, b: bytes) -> Recorder:
+        doc = json.loads(b)
+        if doc.get("v") != _BYTES_VERSION:
+            raise ValueError(f"unsupported recorder encoding version {doc.get('v')!r}")
+        rec = cls(int(doc["start_ns"]), int(doc["interval_ns"]))
+        for m, d in doc["metrics"].items():
+            for stream, mode in ((False, "non_stream"), (True, "stream")):
+                part = d[mode]
+                if part["total"]:
+                    _add(rec._totals[m][stream], decode(part["total"]))
+                # Intervals stay compressed until someone reads or extends them.
+                frozen = rec._frozen[m][stream]
+                for j, blob in part["intervals"].items():
+                    frozen[int(j)] = blob.encode("ascii")
+                if frozen:
+                    rec._newest[m][stream] = max(frozen)
+        return rec
+
+
+def _b64(h: HdrHistogram) -> str:
+    return h.encode().decode("ascii") if h.get_total_count() else ""
