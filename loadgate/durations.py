@@ -23,7 +23,7 @@ def parse_duration(value: object) -> float:
     non-finite and unit-less garbage are all refused).
     """
     if isinstance(value, bool):
-        raise ValueError(f"must be a duration like \"10s\" or \"500ms\" (got {value!r})")
+        raise ValueError(f'must be a duration like "10s" or "500ms" (got {value!r})')
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
@@ -32,9 +32,7 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"must not be negative (got {value!r})")
         match = _PATTERN.fullmatch(text)
         if match is None:
-            raise ValueError(
-                f'must be a duration like "10s", "500ms" or "2m" (got {value!r})'
-            )
+            raise ValueError(f'must be a duration like "10s", "500ms" or "2m" (got {value!r})')
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     else:
         raise ValueError(f'must be a duration like "10s" or "500ms" (got {value!r})')

@@ -106,7 +106,10 @@ def check_gate_name(name: str) -> str | None:
     if head == "requests" or (not in_mode and head in _ROOTS):
         return None
     known = ", ".join((*METRIC_NAMES, *_ROOTS))
-    return f"unknown figure (a gate name starts with one of {known}; optionally after stream./non_stream.)"
+    return (
+        f"unknown figure (a gate name starts with one of {known}; "
+        "optionally after stream./non_stream.)"
+    )
 
 
 def _walk(node: Any, parts: Sequence[str]) -> Any:

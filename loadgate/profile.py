@@ -56,9 +56,8 @@ Path_: TypeAlias = tuple[str | int, ...]
 
 
 def _f(
-    default: Any = dataclasses.MISSING,
+    default: Any,
     *,
-    factory: Any = dataclasses.MISSING,
     key: str | None = None,
     duration: bool = False,
     ge: float | None = None,
@@ -67,8 +66,6 @@ def _f(
 ) -> Any:
     """A dataclass field with its TOML key, duration flag and numeric bounds."""
     meta = {"key": key, "duration": duration, "ge": ge, "gt": gt, "le": le}
-    if factory is not dataclasses.MISSING:
-        return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -83,7 +80,7 @@ class LoadSpec:
     cooldown_s: float = _f(0.0, key="cooldown", duration=True)
     ramp_up_s: float = _f(0.0, key="ramp_up", duration=True)
     stream_ratio: float = _f(0.5, ge=0, le=1)
-    endpoints: dict[str, float] = _f(factory=lambda: {"chat": 1.0})
+    endpoints: dict[str, float] = field(default_factory=lambda: {"chat": 1.0})
     prompt_tokens: int = _f(64, ge=0)
     max_tokens: int = _f(16, ge=1)
     model: str = "gpt-4o-mini"
@@ -104,11 +101,11 @@ class StubSpec:
     jitter_ms: float = _f(0.0, ge=0)
     workers: int = _f(1, ge=1)
     seed: int = 1
-    faults: dict[str, float] = _f(factory=dict)
+    faults: dict[str, float] = field(default_factory=dict)
     stall_ms: float = _f(2000.0, ge=0)
     retry_after_s: float = _f(1.0, ge=0)
     no_retry: bool = False
-    expected_keys: list[str] = _f(factory=list)
+    expected_keys: list[str] = field(default_factory=list)
     embedding_dims: int = _f(16, ge=1)
     ledger_capacity: int = _f(1_048_576, ge=1)
 
@@ -149,10 +146,10 @@ class GatewaySpec:
     url: str | None = None
     metrics_url: str = ""
     scrape_interval_s: float = _f(2.0, key="scrape_interval", duration=True, gt=0)
-    auth_cache: AuthCacheSpec = _f(factory=AuthCacheSpec)
-    counters: dict[str, str] = _f(factory=dict)
-    reference: ReferenceSpec = _f(factory=ReferenceSpec)
-    env: dict[str, str] = _f(factory=dict)
+    auth_cache: AuthCacheSpec = field(default_factory=AuthCacheSpec)
+    counters: dict[str, str] = field(default_factory=dict)
+    reference: ReferenceSpec = field(default_factory=ReferenceSpec)
+    env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
     drain_check: bool = True
     stop_timeout_s: float = _f(10.0, key="stop_timeout", duration=True, gt=0)
@@ -171,12 +168,12 @@ class HarnessSpec:
 class Profile:
     name: str = "custom"
     source: str = "<code>"
-    load: LoadSpec = _f(factory=LoadSpec)
-    stub: StubSpec = _f(factory=StubSpec)
-    auth: AuthSpec = _f(factory=AuthSpec)
-    gateway: GatewaySpec = _f(factory=GatewaySpec)
-    harness: HarnessSpec = _f(factory=HarnessSpec)
-    gates: dict[str, str] = _f(factory=dict)
+    load: LoadSpec = field(default_factory=LoadSpec)
+    stub: StubSpec = field(default_factory=StubSpec)
+    auth: AuthSpec = field(default_factory=AuthSpec)
+    gateway: GatewaySpec = field(default_factory=GatewaySpec)
+    harness: HarnessSpec = field(default_factory=HarnessSpec)
+    gates: dict[str, str] = field(default_factory=dict)
     #: Raw TOML paths whose value came from a ``${VAR}``: hidden by :meth:`redacted`.
     secret_paths: frozenset[Path_] = field(default=frozenset(), repr=False, compare=False)
 
@@ -494,9 +491,7 @@ def parse_profile(
             raise _Problem(path, message)
     except _Problem as exc:
         raise UsageError(f"{_locate(exc.path, label, set_paths)}: {exc.message}") from None
-    return dataclasses.replace(
-        profile, name=name, source=source, secret_paths=frozenset(secrets)
-    )
+    return dataclasses.replace(profile, name=name, source=source, secret_paths=frozenset(secrets))
 
 
 def bundled_profiles() -> dict[str, str]:
