@@ -11,6 +11,8 @@ process (:mod:`loadgate.workers`), their outcomes merged losslessly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import random
 import time
 from collections.abc import Callable
@@ -259,10 +261,10 @@ class Engine:
             self._spawn(self._open_one(spec, t, timeout, slot_free))
 
     async def _open_one(
-        self, spec: Any, t_intended: int, timeout: float, slot_free: asyncio.Event
+        self, spec: Any, t_intended: int, timeout_s: float, slot_free: asyncio.Event
     ) -> None:
         try:
-            obs = await perform(self._pool_ref(), spec, t_intended, timeout)
+            obs = await perform(self._pool_ref(), spec, t_intended, timeout_s)
         finally:
             self.inflight -= 1
             slot_free.set()
@@ -296,10 +298,8 @@ class Engine:
     async def _sleep_until(self, t_ns: int) -> None:
         delay = (t_ns - self._clock()) / 1e9
         if delay > 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
 
     async def _pull_loop(self, ledger: LedgerClient) -> None:
         while True:
@@ -369,7 +369,7 @@ class Engine:
         if d.ttft_overhead is not None:
             rec("ttft_overhead_ms", s, d.ttft_overhead, at)
         times = obs.token_times
-        for a, b in zip(times, times[1:], strict=False):
+        for a, b in itertools.pairwise(times):
             rec("itl_ms", s, b - a, at)
 
 

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,11 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from stub_upstream.config import StubConfig
+from stub_upstream.process import StubProcess
 
 from loadgate.engine import Engine, EngineOutcome, WorkerPlan, new_nonce
-from loadgate.errors import LoadgateError, UsageError
-from loadgate.gateway import Gateway, start_gateway
+from loadgate.errors import LoadgateError
 from loadgate.gates import decide_verdict, evaluate_gates
+from loadgate.gateway import Gateway, start_gateway
 from loadgate.histograms import METRICS
 from loadgate.keys import KeyPool, run_provisioning
 from loadgate.ledger_join import LedgerClient
@@ -46,8 +47,6 @@ from loadgate.promscrape import Scraper
 from loadgate.result import SCHEMA, Result, collect_environment, git_info, write_result
 from loadgate.selfmon import CpuMeter, Limits, judge, summarize_ms
 from loadgate.workers import run_workers
-from stub_upstream.config import StubConfig
-from stub_upstream.process import StubProcess
 
 __all__ = ["RunOptions", "run", "run_profile"]
 
@@ -165,7 +164,9 @@ class _RunContext:
         self.stop_reason: str | None = None
         self.outcome: EngineOutcome | None = None
         self.engine: Engine | None = None
-        self.gateway_info: dict[str, Any] = {"kind": "target" if options.target else profile.gateway.kind}
+        self.gateway_info: dict[str, Any] = {
+            "kind": "target" if options.target else profile.gateway.kind
+        }
         self.scraper: Scraper | None = None
         self.cpu = CpuMeter()
         self.gateway_rc: int | None = None
@@ -175,6 +176,13 @@ class _RunContext:
             warmup_s=profile.load.warmup_s,
         )
         self.live: Any = None
+
+    def _base_dir(self) -> Path:
+        """Relative paths in a profile (keys_file) are relative to the profile's file."""
+        src = self.profile.source
+        if src.startswith(("bundled:", "<")):
+            return Path(".")
+        return Path(src).parent
 
     def request_stop(self, reason: str) -> None:
         if self.stop_reason is None:
@@ -186,15 +194,20 @@ class _RunContext:
     async def execute(self) -> None:
         p = self.profile
         cfg = stub_config(p)
-        if self.options.target is None and p.gateway.kind in ("reference", "direct", "command"):
-            # loadgate launches the gateway and substitutes {stub_url}: any free port works.
-            pass
         async with StubProcess(cfg, log_path=self.run_dir / "stub.log") as stub:
             self.stub_url = stub.url
             async with aiohttp.ClientSession() as session:
                 await LedgerClient(stub.url, session).reset()
+            keys_file = None
+            if p.auth.header != "none" and p.auth.keys_file:
+                keys_file = self._base_dir() / p.auth.keys_file
             async with start_gateway(
-                p.gateway, stub_url=stub.url, run_dir=self.run_dir, target=self.options.target
+                p.gateway,
+                stub_url=stub.url,
+                run_dir=self.run_dir,
+                target=self.options.target,
+                key_prefix=p.auth.prefix,
+                keys_file=keys_file,
             ) as gw:
                 self.gateway_info.update(url=gw.url, pid=gw.pid)
                 await preflight(gw.url)
@@ -205,8 +218,7 @@ class _RunContext:
         a = self.profile.auth
         if a.header == "none" or not a.provision_command:
             return
-        base = Path(self.profile.source).parent if "/" in self.profile.source else Path(".")
-        pool = KeyPool.from_spec(a, base)
+        pool = KeyPool.from_spec(a, self._base_dir())
         keys_file = self.run_dir / "keys.txt"
         pool.write_keys_file(keys_file)
         await run_provisioning(
@@ -227,8 +239,9 @@ class _RunContext:
         # Spawned workers need time to import before the shared start instant.
         start_ns = time.monotonic_ns() + (200_000_000 if p.load.workers == 1 else 3_000_000_000)
         nonce = new_nonce()
-        base_dir = str(Path(p.source).parent) if not p.source.startswith("bundled:") else "."
-        plan = WorkerPlan(p, gw.url, self.stub_url, start_ns, nonce, 0, p.load.workers, base_dir)
+        plan = WorkerPlan(
+            p, gw.url, self.stub_url, start_ns, nonce, 0, p.load.workers, str(self._base_dir())
+        )
         if self.options.metrics_port is not None:
             from loadgate.live_metrics import LiveMetrics
 
@@ -413,7 +426,8 @@ class _RunContext:
                 "hits": hits,
                 "misses": misses,
                 "series": [
-                    [round(t, 3), r] for t, r in sc.hit_rate_series("auth_cache_hits", "auth_cache_misses")
+                    [round(t, 3), r]
+                    for t, r in sc.hit_rate_series("auth_cache_hits", "auth_cache_misses")
                 ],
             }
             g["auth_cache_hit_rate"] = sc.hit_rate("auth_cache_hits", "auth_cache_misses")
@@ -472,12 +486,12 @@ class _RunContext:
             "errors": [out.per_interval_errors.get(i, 0) for i in range(n)],
             "overhead_p99_ms": [p99.get(i) for i in range(n)],
         }
-        ac = self.gateway_info.get("auth_cache")
-        if self.scraper is not None:
+        ac = self.profile.gateway.auth_cache
+        if self.scraper is not None and ac.hits and ac.misses:
             ts["auth_cache_hit_rate"] = [
                 [round(t, 3), r]
                 for t, r in self.scraper.hit_rate_series("auth_cache_hits", "auth_cache_misses")
-            ] if ac is not None or True else []
+            ]
         return ts
 
     def _judge(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -509,7 +523,3 @@ async def _maybe_await(x: Any) -> Any:
     if asyncio.iscoroutine(x) or isinstance(x, asyncio.Future):
         return await x
     return x
-
-
-def _unused(*_: object) -> None:  # keep imports honest for type checkers
-    del sys, UsageError

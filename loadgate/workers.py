@@ -27,7 +27,7 @@ __all__ = ["merge_outcomes", "run_workers"]
 
 
 def _pack(out: EngineOutcome) -> dict[str, Any]:
-    d = {k: getattr(out, k) for k in out.__slots__ if k != "recorder"}  # type: ignore[attr-defined]
+    d = {k: getattr(out, k) for k in out.__slots__ if k != "recorder"}
     d["by_mode"] = {m: (c.sent, c.ok, c.failed) for m, c in out.by_mode.items()}
     d["recorder"] = out.recorder.to_bytes()
     return d
@@ -119,10 +119,10 @@ async def run_workers(plan: WorkerPlan, stop: asyncio.Event) -> EngineOutcome:
         child.close()
         procs.append((proc, parent))
     loop = asyncio.get_running_loop()
-    stopper = loop.create_task(stop.wait())
+    stopper: asyncio.Future[Any] = loop.create_task(stop.wait())
     waits = [loop.run_in_executor(None, conn.recv) for _, conn in procs]
-    gathered = asyncio.gather(*waits, return_exceptions=True)
-    done, _ = await asyncio.wait({stopper, gathered}, return_when=asyncio.FIRST_COMPLETED)
+    gathered: asyncio.Future[list[Any]] = asyncio.gather(*waits, return_exceptions=True)
+    done, _ = await asyncio.wait([stopper, gathered], return_when=asyncio.FIRST_COMPLETED)
     if stopper in done:
         for proc, _ in procs:
             if proc.pid is not None and proc.is_alive():
