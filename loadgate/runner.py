@@ -37,6 +37,7 @@ from loadgate.errors import LoadgateError
 from loadgate.gates import decide_verdict, evaluate_gates
 from loadgate.gateway import Gateway, start_gateway
 from loadgate.histograms import METRICS
+from loadgate.hlog import write_all_hlogs
 from loadgate.keys import KeyPool, run_provisioning
 from loadgate.ledger_join import LedgerClient
 from loadgate.observation import Observation
@@ -148,6 +149,11 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
             if interrupt.reason:
                 ctx.stop_reason = interrupt.reason
     data = ctx.assemble(started_at, time.monotonic() - t_wall0)
+    if ctx.outcome is not None:
+        measure_start = started_at.timestamp() + ctx.profile.load.warmup_s
+        data["hlogs"] = [
+            p.name for p in write_all_hlogs(run_dir, ctx.outcome.recorder, measure_start)
+        ]
     result = Result(data)
     write_result(result, run_dir / "result.json")
     if options.out is not None:
@@ -247,6 +253,10 @@ class _RunContext:
 
             self.live = LiveMetrics(self.options.metrics_port)
             await _maybe_await(self.live.start())
+        if self.scraper is not None and p.load.warmup_s == 0:
+            # No warm-up: the window opens with the first request, so mark it first.
+            with contextlib.suppress(Exception):
+                await self.scraper.mark_start()
         watch = asyncio.create_task(self._watch(gw, start_ns))
         try:
             if p.load.workers > 1:
@@ -282,7 +292,7 @@ class _RunContext:
         end = measure_start + round((p.load.duration_s + p.load.cooldown_s) * 1e9)
         if self.scraper is not None:
             self.scraper.start()
-        marked = False
+        marked = p.load.warmup_s == 0
         terminated = False
         while True:
             now = time.monotonic_ns()
@@ -321,8 +331,9 @@ class _RunContext:
         if gw.pid is None or self.options.target is not None or not p.gateway.drain_check:
             info["drain"] = {"checked": False}
             return
-        if self.stop_reason is not None and "drain_in_flight_at_term" not in info:
-            info["drain"] = {"checked": False, "reason": f"run stopped: {self.stop_reason}"}
+        if "drain_in_flight_at_term" not in info:
+            why = f"run stopped: {self.stop_reason}" if self.stop_reason else "load ended early"
+            info["drain"] = {"checked": False, "reason": why}
             return
         rc = await gw.wait(p.gateway.stop_timeout_s)
         out = self.outcome

@@ -1,0 +1,269 @@
+"""`loadgate run` end to end on loopback: the Phase 2 gate's behaviours (issue 4).
+
+Every run here is bounded by ``load.max_requests`` and short durations, uses port 0
+for the stub and gateway, and asserts outcomes (exit codes, counts, exact
+arithmetic), never latencies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from loadgate.keys import KeyPool
+from loadgate.mix import RequestMix
+from loadgate.profile import load_profile
+
+pytestmark = pytest.mark.timeout(180)
+
+FAST = [
+    "--set", "stub.port=0",
+    "--set", "stub.ttft_ms=5",
+    "--set", "stub.itl_ms=1",
+    "--set", "stub.output_tokens=4",
+    "--set", "load.max_tokens=4",
+    "--set", "load.warmup=0.5s",
+    "--set", "load.duration=2s",
+    "--set", "load.concurrency=8",
+    "--set", "harness.max_cpu_percent=100",
+]  # fmt: skip
+
+
+def loadgate(*args: str, cwd: Path, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, LOADGATE_RUNS_DIR=str(cwd / "runs"))
+    return subprocess.run(
+        [sys.executable, "-m", "loadgate", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def only_result(tmp: Path) -> dict[str, Any]:
+    results = list((tmp / "runs").glob("*/result.json"))
+    assert len(results) == 1, results
+    data: dict[str, Any] = json.loads(results[0].read_text())
+    return data
+
+
+def closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port: int = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_passing_smoke_run_writes_a_complete_result(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    proc = loadgate("run", "smoke", *FAST, "--out", str(out), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    data = json.loads(out.read_text())
+    assert data["schema"] == "loadgate.result/1"
+    assert data["verdict"] == "pass" and data["exit_code"] == 0
+    req = data["requests"]
+    assert req["sent"] > 0 and req["failed"] == 0 and req["ok"] == req["sent"]
+    assert data["integrity"]["violations"] == 0
+    assert data["integrity"]["checked"] == req["sent"]
+    # Every request reached the stub exactly once through the reference gateway.
+    assert data["upstream"]["calls"] == req["sent"]
+    assert data["upstream"]["calls_per_request"] == 1.0
+    assert data["upstream"]["unseen"] == 0
+    for m in (
+        "overhead_ms",
+        "e2e_ms",
+        "ingress_ms",
+        "egress_ms",
+        "ttft_ms",
+        "ttft_overhead_ms",
+        "itl_ms",
+    ):
+        assert data["metrics"][m]["count"] > 0, m
+    # The split is consistent: overhead is never more than end-to-end.
+    assert data["metrics"]["overhead_ms"]["p50"] <= data["metrics"]["e2e_ms"]["p50"]
+    modes = data["by_mode"]
+    assert (
+        modes["stream"]["requests"]["sent"] + modes["non_stream"]["requests"]["sent"] == req["sent"]
+    )
+    assert data["gateway"]["drain"]["checked"] is True
+    assert data["gateway"]["drain"]["dropped"] == 0
+    assert data["histograms"]["overhead_ms"]
+    run_dir = Path(data["run_dir"])
+    assert (run_dir / "result.json").exists()
+    assert (run_dir / "gateway.log").exists()
+    assert list(run_dir.glob("*.hlog"))
+
+
+def test_cache_too_small_fails_the_hit_rate_gate(tmp_path: Path) -> None:
+    proc = loadgate(
+        "run", "phase2-gate", *FAST,
+        "--set", "gateway.reference.cache_size=2",
+        "--set", "gateway.reference.miss_cost_ms=0",
+        "--set", "auth.distribution=uniform",
+        "--quiet", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr + proc.stdout
+    data = only_result(tmp_path)
+    gate = {g["name"]: g for g in data["gates"]}["gateway.auth_cache_hit_rate"]
+    assert gate["passed"] is False
+    assert gate["value"] is not None and gate["value"] < 0.9
+    assert data["verdict"] == "fail"
+
+
+def test_hit_rate_equals_the_gateways_own_counters(tmp_path: Path) -> None:
+    """With no warm-up and a bounded request count, the window is the whole run:
+    every key the gateway has not seen before is a miss, every other one a hit, so
+    the hit rate is exact arithmetic over the keys the mix drew."""
+    n = 300
+    sets = [
+        *FAST,
+        "--set", "load.warmup=0s",
+        "--set", "load.duration=60s",
+        "--set", f"load.max_requests={n}",
+        "--set", "gateway.reference.cache_size=100000",
+        "--set", "gateway.reference.miss_cost_ms=0",
+        "--set", "gateway.drain_check=false",
+    ]  # fmt: skip
+    proc = loadgate("run", "phase2-gate", *sets, "--quiet", cwd=tmp_path)
+    data = only_result(tmp_path)
+    assert data["requests"]["sent"] == n, proc.stderr
+    profile = load_profile("phase2-gate", [s for s in sets if s != "--set"])
+    pool = KeyPool.from_spec(profile.auth, Path("."))
+    mix = RequestMix(
+        endpoints=profile.load.endpoints,
+        stream_ratio=profile.load.stream_ratio,
+        model=profile.load.model,
+        anthropic_model=profile.load.anthropic_model,
+        prompt_tokens=profile.load.prompt_tokens,
+        max_tokens=profile.load.max_tokens,
+        stub_output_tokens=profile.stub.output_tokens,
+        nonce=1,
+        seed=profile.load.seed * 1009,
+        draw_key=pool.draw,
+    )
+    distinct = len({mix.next().auth for _ in range(n)})
+    cache = data["gateway"]["auth_cache"]
+    assert cache["misses"] == distinct
+    assert cache["hits"] == n - distinct
+    assert data["gateway"]["auth_cache_hit_rate"] == pytest.approx((n - distinct) / n, abs=1e-12)
+
+
+def test_preflight_closed_port_is_dep_down(tmp_path: Path) -> None:
+    port = closed_port()
+    proc = loadgate("run", "smoke", *FAST, "--target", f"http://127.0.0.1:{port}", cwd=tmp_path)
+    assert proc.returncode == 70, proc.stderr
+    assert "DEP-DOWN" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def always_401() -> Iterator[str]:
+    """A real HTTP server on a thread that rejects everything with 401."""
+    import asyncio
+    import threading
+
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def handler(_: web.BaseRequest) -> web.Response:
+        return web.json_response({"error": {"message": "no", "type": "auth"}}, status=401)
+
+    async def serve() -> None:
+        server = web.Server(handler)
+        runner = web.ServerRunner(server)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        holder["port"] = runner.addresses[0][1]
+        holder["runner"] = runner
+        started.set()
+
+    t = threading.Thread(target=lambda: (loop.run_until_complete(serve()), loop.run_forever()))
+    t.start()
+    assert started.wait(10)
+    yield f"http://127.0.0.1:{holder['port']}"
+    loop.call_soon_threadsafe(loop.stop)
+    t.join(10)
+
+
+def test_preflight_401_gateway_is_up_and_the_run_proceeds(tmp_path: Path, always_401: str) -> None:
+    proc = loadgate("run", "smoke", *FAST, "--target", always_401, "--quiet", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr  # the run happened, and its error gate failed
+    data = only_result(tmp_path)
+    assert data["requests"]["sent"] > 0
+    assert data["requests"]["errors"] == {"http_4xx": data["requests"]["sent"]}
+    assert data["upstream"]["unseen"] == data["requests"]["sent"]
+
+
+def test_profile_error_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[load]\nconcurrency = 10\nstream_ratio = 1.5\n")
+    proc = loadgate("run", str(bad), cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "bad.toml" in lines[0] and "load.stream_ratio" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_writes_a_partial_result(tmp_path: Path) -> None:
+    env = dict(os.environ, LOADGATE_RUNS_DIR=str(tmp_path / "runs"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadgate", "run", "smoke", *FAST,
+         "--set", "load.duration=60s", "--quiet"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        # Wait until load is flowing: the stub log exists once the stub is up.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list((tmp_path / "runs").glob("*/gateway.log")):
+            time.sleep(0.2)
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, err
+    data = only_result(tmp_path)
+    assert data["interrupted"] == "SIGINT"
+    assert data["verdict"] == "invalid"
+    assert any("interrupted" in r for r in data["reasons"])
+    assert "Traceback" not in err
+
+
+def test_gateway_dying_mid_run_is_recorded_and_nothing_hangs(tmp_path: Path) -> None:
+    # The gateway serves for 3 s, then is killed: load must stop, verdict fail.
+    cmd = (
+        f"exec timeout -s KILL 4 {sys.executable} -m reference_gateway "
+        "--upstream {stub_url} --port {port}"
+    )
+    proc = loadgate(
+        "run", "smoke", *FAST,
+        "--set", "load.duration=60s",
+        "--set", "gateway.kind=command",
+        "--set", f"gateway.command={cmd}",
+        "--set", "gateway.url=http://127.0.0.1:{port}",
+        "--quiet", cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr + proc.stdout
+    data = only_result(tmp_path)
+    assert data["interrupted"] == "gateway_died"
+    assert data["verdict"] == "fail"
+    assert any("gateway process exited" in r for r in data["reasons"])
+    assert data["duration_s"] < 60
