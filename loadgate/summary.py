@@ -206,7 +206,9 @@ def _gates_table(data: Mapping[str, Any], warnings: Mapping[str, list[str]]) -> 
         passed = bool(g.get("passed"))
         mark = Text("pass", style="green") if passed else Text("FAIL", style="bold red")
         value = g.get("value")
-        measured = _fmt(value, 4) if value is not None else str(g.get("reason", "no data"))
+        measured = (
+            f"{value:.6g}" if isinstance(value, int | float) else str(g.get("reason", "no data"))
+        )
         threshold = _num(g.get("threshold"))
         rule = f"{g.get('op', '?')} {threshold:g}" if threshold is not None else "?"
         table.add_row(str(g.get("name")), rule, measured, mark, _note(warnings, str(g.get("name"))))

@@ -1,0 +1,174 @@
+"""Result file: atomic write, schema check on load, machine and git metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loadgate.errors import UsageError
+from loadgate.result import (
+    GIT_ENV_VARS,
+    SCHEMA,
+    Result,
+    collect_environment,
+    git_info,
+    load_result,
+    write_result,
+)
+
+
+def _result(**extra: object) -> Result:
+    return Result({"schema": SCHEMA, "verdict": "pass", "exit_code": 0, "reasons": [], **extra})
+
+
+def test_write_leaves_only_the_final_file(tmp_path: Path) -> None:
+    out = tmp_path / "runs" / "result.json"
+    write_result(_result(gates=[]), out)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["result.json"]
+    assert json.loads(out.read_text())["verdict"] == "pass"
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    original = _result(metrics={"overhead_ms": {"count": 3, "p99": 1.25}}, profile={"name": "x"})
+    path = tmp_path / "r.json"
+    write_result(original, path)
+    loaded = load_result(path)
+    assert loaded.data == original.data
+    assert (loaded.verdict, loaded.exit_code) == ("pass", 0)
+
+
+def test_json_is_strict_nan_and_numpy_made_plain(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    write_result(
+        _result(
+            a=float("nan"), b=float("inf"), c=np.float64(2.5), d=np.int64(7), e=(1, 2), f=tmp_path
+        ),
+        path,
+    )
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    data = json.loads(text)
+    assert (data["a"], data["b"], data["c"], data["d"], data["e"]) == (None, None, 2.5, 7, [1, 2])
+    assert data["f"] == str(tmp_path)
+
+
+def test_unserialisable_value_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    with pytest.raises(TypeError):
+        write_result(_result(bad=object()), path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_replace_keeps_the_old_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "r.json"
+    write_result(_result(run=1), path)
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        write_result(_result(run=2), path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+    assert json.loads(path.read_text())["run"] == 1
+
+
+def test_overwrite_replaces_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    write_result(_result(payload="x" * 10_000), path)
+    write_result(_result(payload="short"), path)
+    assert load_result(path).data["payload"] == "short"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", r"bad\.json: not valid JSON \(line 1"),
+        ("[1, 2]", r"bad\.json: schema: missing"),
+        ('{"verdict": "pass"}', r"bad\.json: schema: missing"),
+        ('{"schema": "loadgate.result/0"}', r"bad\.json: schema: unsupported 'loadgate.result/0'"),
+    ],
+)
+def test_load_rejects_non_results(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(UsageError, match=message):
+        load_result(path)
+
+
+def test_load_missing_file_names_it(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"absent\.json: cannot read"):
+        load_result(tmp_path / "absent.json")
+
+
+def test_exit_code_defaults_to_failure_when_absent() -> None:
+    assert Result({}).exit_code == 1
+    assert Result({"exit_code": 3}).exit_code == 3
+
+
+def test_environment_metadata() -> None:
+    env = collect_environment()
+    for key in ("host", "machine_id", "cpus", "cpu_model", "python", "platform", "kernel"):
+        assert env[key], key
+    assert len(env["machine_id"]) == 12 and int(env["machine_id"], 16) >= 0
+    assert env["machine_id"] == collect_environment()["machine_id"]  # stable
+    assert set(env["packages"]) == {
+        "aiohttp",
+        "uvloop",
+        "hdrhistogram",
+        "numpy",
+        "prometheus-client",
+        "loadgate",
+    }
+    assert env["packages"]["numpy"] == np.__version__
+    assert env["packages"]["loadgate"]
+
+
+def _clear_git_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in GIT_ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_git_info_from_env_in_precedence_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_git_env(monkeypatch)
+    assert git_info(None) is None
+    monkeypatch.setenv("CI_COMMIT_SHA", "c" * 40)
+    assert git_info(None) == {"commit": "c" * 40, "dirty": None, "source": "CI_COMMIT_SHA"}
+    monkeypatch.setenv("GITHUB_SHA", "b" * 40)
+    assert git_info(None) == {"commit": "b" * 40, "dirty": None, "source": "GITHUB_SHA"}
+    monkeypatch.setenv("LOADGATE_GIT_COMMIT", "a" * 40)
+    assert git_info(None) == {"commit": "a" * 40, "dirty": None, "source": "LOADGATE_GIT_COMMIT"}
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
+def test_git_info_from_repo(tmp_path: Path) -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "f.txt").write_text("1")
+    git("add", "f.txt")
+    git("commit", "-q", "-m", "one")
+    head = git("rev-parse", "HEAD")
+    assert git_info(tmp_path) == {"commit": head, "dirty": False, "source": "git"}
+    (tmp_path / "f.txt").write_text("2")
+    assert git_info(tmp_path) == {"commit": head, "dirty": True, "source": "git"}
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
+def test_git_info_not_a_repo(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"--git-dir .*not a git work tree"):
+        git_info(tmp_path)
