@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from loadgate.histograms import METRICS, MODES
+
 __all__ = [
     "METRIC_NAMES",
     "MODES",
@@ -41,18 +43,9 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
 }
 
-METRIC_NAMES = (
-    "overhead_ms",
-    "e2e_ms",
-    "ingress_ms",
-    "egress_ms",
-    "ttft_ms",
-    "ttft_overhead_ms",
-    "itl_ms",
-    "e2e_uncorrected_ms",
-)
+#: One source of truth for metric names and modes: the histograms that make them.
+METRIC_NAMES = METRICS
 STATS = ("count", "mean", "stdev", "min", "p50", "p90", "p99", "p999", "max")
-MODES = ("stream", "non_stream")
 #: Result sections a root-level gate may start with (typos fail at load, not after a run).
 _ROOTS = (
     "requests",

@@ -39,6 +39,21 @@ _METRIC_ORDER = (
     "itl_ms",
 )
 _MODES = (("", "all"), ("stream.", "stream"), ("non_stream.", "non_stream"))
+#: Harness figures judged against their ``invalid`` limit: key, limit, label, what it means.
+_NEAR_LIMIT = (
+    (
+        "loop_lag_ms",
+        "max_loop_lag_p99_ms",
+        "event-loop lag",
+        "the harness may be delaying requests",
+    ),
+    (
+        "stub_timer_lateness_ms",
+        "max_stub_lateness_p99_ms",
+        "stub timer lateness",
+        "the stub is overloaded",
+    ),
+)
 _DEFAULT_LIMITS = {
     "max_loop_lag_p99_ms": 5.0,
     "max_cpu_percent": 95.0,
@@ -128,22 +143,15 @@ def stability_warnings(result: Result | Mapping[str, Any]) -> dict[str, list[str
                     f"gate's {budget:g} ms budget (> {100 * share:.0f} %)",
                 )
 
-    lag = _p99(_get(data, "harness", "loop_lag_ms"))
-    lag_limit = _limit(data, "max_loop_lag_p99_ms")
-    if lag is not None and lag > NEAR_LIMIT_SHARE * lag_limit:
-        warn(
-            "harness.loop_lag_ms",
-            f"event-loop lag p99 {lag:.2f} ms is {100 * lag / lag_limit:.0f} % of the "
-            f"{lag_limit:g} ms limit: the harness may be delaying requests",
-        )
-    late = _p99(_get(data, "harness", "stub_timer_lateness_ms"))
-    late_limit = _limit(data, "max_stub_lateness_p99_ms")
-    if late is not None and late > NEAR_LIMIT_SHARE * late_limit:
-        warn(
-            "harness.stub_timer_lateness_ms",
-            f"stub timer lateness p99 {late:.2f} ms is {100 * late / late_limit:.0f} % of the "
-            f"{late_limit:g} ms limit: the stub is overloaded",
-        )
+    for key, limit_name, what, meaning in _NEAR_LIMIT:
+        value = _p99(_get(data, "harness", key))
+        limit = _limit(data, limit_name)
+        if value is not None and value > NEAR_LIMIT_SHARE * limit:
+            warn(
+                f"harness.{key}",
+                f"{what} p99 {value:.2f} ms is {100 * value / limit:.0f} % of the "
+                f"{limit:g} ms limit: {meaning}",
+            )
     cpu = _num(_get(data, "harness", "cpu_percent"))
     cpu_limit = _limit(data, "max_cpu_percent")
     if cpu is not None and cpu > 0.85 * cpu_limit:
