@@ -381,12 +381,15 @@ def check_compatible(results: Sequence[dict[str, Any]], labels: Sequence[str]) -
 # --------------------------------------------------------------------- comparison
 
 
+_Pending = tuple[Row, _Side, _Side, "_Side | None"]
+
+
 def _quantile_rows(
     base: Sequence[dict[str, Any]],
     cand: Sequence[dict[str, Any]],
-    threshold_pct: float,
-) -> list[tuple[Row, _Side, _Side]]:
-    out: list[tuple[Row, _Side, _Side]] = []
+    paired: bool,
+) -> list[_Pending]:
+    out: list[_Pending] = []
     for metric in COMPARED_METRICS:
         for mode in MODE_NAMES:
             name = _hist_name(metric, mode)
@@ -400,17 +403,22 @@ def _quantile_rows(
             cb = [counts_of(h) for h in hists_b]
             cc = [counts_of(h) for h in hists_c]
             for qname, q in QUANTILES:
-                sides = []
-                for counts in (cb, cc):
-                    est = [quantile_with_se(c, q, bounds) for c in counts]
-                    sides.append(
-                        _combine(
-                            [e[0] / 1000.0 for e in est],
-                            [e[1] / 1000.0 for e in est],
-                            [e[2] for e in est],
-                        )
+                eb = [quantile_with_se(c, q, bounds) for c in cb]
+                ec = [quantile_with_se(c, q, bounds) for c in cc]
+                sb = _combine(
+                    [e[0] / 1e3 for e in eb], [e[1] / 1e3 for e in eb], [e[2] for e in eb]
+                )
+                sc = _combine(
+                    [e[0] / 1e3 for e in ec], [e[1] / 1e3 for e in ec], [e[2] for e in ec]
+                )
+                sd = None
+                if paired:
+                    # Round i's two runs share that moment's drift: test the differences.
+                    sd = _combine(
+                        [(y[0] - x[0]) / 1e3 for x, y in zip(eb, ec, strict=True)],
+                        [math.hypot(x[1], y[1]) / 1e3 for x, y in zip(eb, ec, strict=True)],
+                        [min(x[2], y[2]) for x, y in zip(eb, ec, strict=True)],
                     )
-                sb, sc = sides
                 p = q / 100.0
                 short = min(sb.min_n, sc.min_n)
                 testable = short * min(p, 1.0 - p) >= MIN_TAIL
@@ -432,12 +440,17 @@ def _quantile_rows(
                     else f"{short} samples in the smallest run: fewer than {MIN_TAIL} beyond "
                     f"p{q:g}; run longer to test this quantile",
                 )
-                out.append((row, sb, sc))
+                out.append((row, sb, sc, sd))
     return out
 
 
-def _finish_quantile(row: Row, sb: _Side, sc: _Side, alpha: float, threshold: float) -> Row:
-    d, se, df = _welch(sb, sc)
+def _finish_quantile(
+    row: Row, sb: _Side, sc: _Side, sd: _Side | None, alpha: float, threshold: float
+) -> Row:
+    if sd is None:
+        d, se, df = _welch(sb, sc)
+    else:
+        d, se, df = sd.estimate, math.sqrt(sd.var), sd.df
     if not row.gating:
         pct = _pct(sb.estimate, d)
         return Row(row.kind, row.name, row.mode, _r(sb.estimate), _r(sc.estimate), _r(d),
@@ -576,8 +589,16 @@ def compare_results(
     threshold_pct: float = 5.0,
     confidence: float = 0.95,
     labels: tuple[list[str], list[str]] | None = None,
+    paired: bool = False,
 ) -> Comparison:
-    """Compare result dicts (one or more runs per side) and decide."""
+    """Compare result dicts (one or more runs per side) and decide.
+
+    ``paired``: base[i] and cand[i] ran back to back (``loadgate ab``); the
+    per-round differences are tested, which cancels drift shared by a round.
+    """
+    if paired and len(base) != len(cand):
+        raise UsageError(f"paired comparison needs as many base as candidate results "
+                         f"({len(base)} vs {len(cand)})")  # fmt: skip
     if not base or not cand:
         raise UsageError("compare needs at least one result on each side")
     if not 0.5 <= confidence < 1.0:
@@ -588,20 +609,20 @@ def compare_results(
     lc = labels[1] if labels else [_label(None, "cand", i) for i in range(len(cand))]
     warnings = check_compatible([*base, *cand], [*lb, *lc])
 
-    pending = _quantile_rows(base, cand, threshold_pct)
+    pending = _quantile_rows(base, cand, paired)
     rate_specs = [
         ("requests.error_rate", "requests.failed", "requests.sent"),
         ("integrity.violation_rate", "integrity.violations", "integrity.checked"),
     ]
     scalars = _scalars(base, cand)
     tests = (
-        sum(1 for r, _, _ in pending if r.gating)
+        sum(1 for r, *_ in pending if r.gating)
         + len(rate_specs)
         + sum(1 for _, b, c, _ in scalars if len(b) > 1 and len(c) > 1)
     )
     alpha = (1.0 - confidence) / max(tests, 1)
 
-    rows = [_finish_quantile(r, sb, sc, alpha, threshold_pct) for r, sb, sc in pending]
+    rows = [_finish_quantile(*p, alpha, threshold_pct) for p in pending]
     for name, num, den in rate_specs:
         row = _rate_row(name, num, den, base, cand, alpha)
         if row is not None:
@@ -614,7 +635,10 @@ def compare_results(
             "one run per side: intervals cover sampling error only, not run-to-run drift; "
             "use several runs per side or `loadgate ab` before trusting a small change"
         )
-    return Comparison(rows, threshold_pct, confidence, tests, len(base), len(cand), warnings)
+    c = Comparison(rows, threshold_pct, confidence, tests, len(base), len(cand), warnings)
+    if paired:
+        c.method = "order-statistic CI per run; paired per-round differences; t"
+    return c
 
 
 # --------------------------------------------------------------------- output
@@ -726,18 +750,9 @@ def render(c: Comparison, fmt: str, verbose: bool = False) -> str:
 
 def load_results(paths: Sequence[Path]) -> list[dict[str, Any]]:
     """Load result files as dicts; a bad file is a one-line UsageError naming it."""
-    out: list[dict[str, Any]] = []
-    for p in paths:
-        try:
-            data = json.loads(Path(p).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UsageError(f"{p}: no such result file") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise UsageError(f"{p}: not a readable JSON result ({e})") from None
-        if not isinstance(data, dict):
-            raise UsageError(f"{p}: not a loadgate result (top level is not an object)")
-        out.append(data)
-    return out
+    from loadgate.result import load_result
+
+    return [load_result(Path(p)).data for p in paths]
 
 
 def main(

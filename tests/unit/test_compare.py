@@ -203,6 +203,25 @@ def test_aa_false_alarm_rate_with_drift_and_three_runs_per_side() -> None:
     assert alarms <= 3
 
 
+def test_paired_rounds_cancel_shared_drift() -> None:
+    """ab's design: each round's drift hits A and B alike; pairing removes it."""
+    rng = np.random.default_rng(5)
+    drift = 1.0 + rng.normal(0, 0.08, 5)
+    base = [make_result(10 + i, n=20_000, scale=f) for i, f in enumerate(drift)]
+    cand = [make_result(20 + i, n=20_000, scale=f * 1.08) for i, f in enumerate(drift)]
+    unpaired = row(compare_results(base, cand), "overhead_ms.p50")
+    paired = row(compare_results(base, cand, paired=True), "overhead_ms.p50")
+    assert unpaired.verdict == NO_CHANGE  # drift of ±8 % hides an 8 % step
+    assert paired.verdict == REGRESSION
+    assert (paired.ci_high - paired.ci_low) < (unpaired.ci_high - unpaired.ci_low) / 2
+    same = compare_results(
+        base, [make_result(30 + i, n=20_000, scale=f) for i, f in enumerate(drift)], paired=True
+    )
+    assert same.exit_code == 0
+    with pytest.raises(UsageError, match="as many base as candidate"):
+        compare_results(base, cand[:2], paired=True)
+
+
 def test_error_rate_is_compared_as_proportions() -> None:
     c = compare_results([make_result(1)], [make_result(1, failed=200)])
     r = row(c, "requests.error_rate")
@@ -230,9 +249,9 @@ def test_different_machine_or_profile_name_is_a_warning() -> None:
 def test_not_a_result_is_a_usage_error(tmp_path: Path) -> None:
     p = tmp_path / "x.json"
     p.write_text('{"schema": "other"}')
-    with pytest.raises(UsageError, match=r"x\.json: key 'schema'"):
+    with pytest.raises(UsageError, match=r"x\.json: schema: unsupported"):
         main([p], [p], 5.0, "json", None)
-    with pytest.raises(UsageError, match="no such result file"):
+    with pytest.raises(UsageError, match=r"nope\.json: cannot read"):
         main([tmp_path / "nope.json"], [p], 5.0, "json", None)
 
 
