@@ -196,8 +196,12 @@ class Scraper:
         values = {name: samples.value(sel) for name, sel in self.selectors.items()}
         self.points.append((self._clock() if t is None else t, values))
 
-    async def scrape_once(self) -> bool:
+    async def scrape_once(self, edge: str | None = None) -> bool:
+        """One scrape; ``edge`` "start"/"end" marks the window under the same lock,
+        so a periodic scrape in flight cannot land on the wrong side of the mark."""
         async with self._lock:
+            if edge == "start":
+                self._start_idx = len(self.points)
             if self._session is None:
                 self._session = aiohttp.ClientSession(trust_env=False)
             try:
@@ -205,9 +209,13 @@ class Scraper:
             except ScrapeError as exc:
                 self.errors += 1
                 self.last_error = str(exc)
-                return False
-            self.record(samples)
-            return True
+                ok = False
+            else:
+                self.record(samples)
+                ok = True
+            if edge == "end":
+                self._end_idx = len(self.points) - 1
+            return ok
 
     def start(self) -> None:
         if self._task is None:
@@ -233,13 +241,11 @@ class Scraper:
 
     async def mark_start(self) -> None:
         """Scrape now: the measured window starts at this point (or the next good one)."""
-        self._start_idx = len(self.points)
-        await self.scrape_once()
+        await self.scrape_once("start")
 
     async def mark_end(self) -> None:
         """Scrape now: the measured window ends here (or at the last good point)."""
-        await self.scrape_once()
-        self._end_idx = len(self.points) - 1
+        await self.scrape_once("end")
 
     def mark_start_at(self, index: int) -> None:
         self._start_idx = index

@@ -22,7 +22,7 @@ from loadgate.errors import DepDownError
 from loadgate.gateway import Gateway, free_port, start_gateway
 from loadgate.preflight import preflight
 from loadgate.profile import GatewaySpec, ReferenceSpec
-from loadgate.promscrape import Selector, parse_exposition
+from loadgate.promscrape import Scraper, Selector, parse_exposition
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -239,3 +239,42 @@ async def test_sigterm_drains_an_in_flight_stream(tmp_path: Path) -> None:
         assert await gw.wait(20) == 0
         assert log_has(gw.log, "drain complete")
         assert log_has(gw.log, "1 request(s) in flight at SIGTERM, 0 abandoned")
+
+
+async def test_scraper_window_hit_rate_agrees_with_the_gateway(tmp_path: Path) -> None:
+    """Warm-up traffic before mark_start is excluded; the window's deltas are exact."""
+    async with (
+        upstream() as up,
+        start_gateway(spec(cache_size=2), stub_url=up.url, run_dir=tmp_path, target=None) as gw,
+        aiohttp.ClientSession() as s,
+    ):
+        assert gw.metrics_url is not None
+        sc = Scraper(
+            gw.metrics_url,
+            {
+                "h": "auth_cache_hits_total",
+                "m": "auth_cache_misses",
+                "ok": 'gateway_requests{status="200"}',
+            },
+            0.05,
+        )
+        sc.start()
+
+        async def send(keys: str) -> None:
+            for k in keys:
+                async with s.post(
+                    f"{gw.url}/v1/chat/completions", json={}, headers=bearer(f"sk-lg-{k}")
+                ) as r:
+                    assert r.status == 200
+
+        try:
+            await send("ab")  # warm-up: 2 misses
+            await sc.mark_start()
+            await send("abababc")  # LRU [a,b]: 6 hits, then c misses
+            await sc.mark_end()
+            await send("dd")  # after the window
+        finally:
+            await sc.stop()
+        assert sc.deltas() == {"h": 6.0, "m": 1.0, "ok": 7.0}
+        assert sc.hit_rate("h", "m") == pytest.approx(6 / 7)
+        assert sc.errors == 0
