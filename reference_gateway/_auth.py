@@ -54,7 +54,7 @@ class KeyValidator:
 
 
 class AuthCache:
-    """LRU of key → verdict with a fixed simulated cost per miss."""
+    """LRU of key → verdict with a fixed simulated cost per miss (capacity 0: no caching)."""
 
     def __init__(
         self,
@@ -64,8 +64,8 @@ class AuthCache:
         on_hit: Callable[[], None] = lambda: None,
         on_miss: Callable[[], None] = lambda: None,
     ) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be >= 1")
+        if capacity < 0:
+            raise ValueError("capacity must be >= 0")
         self.capacity = capacity
         self._miss_cost_s = miss_cost_s
         self._validate = validate

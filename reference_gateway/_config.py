@@ -34,6 +34,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _non_negative(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -52,7 +59,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080, help="0 = any free port (printed on stdout)")
     p.add_argument("--upstream-key", default=None, help="key sent upstream instead of the client's")
-    p.add_argument("--cache-size", type=_positive_int, default=4096, help="auth LRU capacity")
+    p.add_argument(
+        "--cache-size", type=_non_negative_int, default=4096, help="auth LRU capacity (0: none)"
+    )
     p.add_argument("--miss-cost-ms", type=_non_negative, default=2.0, help="simulated key lookup")
     p.add_argument("--key-prefix", default="sk-lg-", help="valid keys start with this")
     p.add_argument("--keys-file", type=Path, default=None, help="exact set of valid keys")
