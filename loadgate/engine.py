@@ -119,7 +119,7 @@ class Engine:
         self.out = EngineOutcome(self.recorder)
         self.joiner = Joiner(plan.nonce, self._joined)
         keys = KeyPool.from_spec(p.auth, Path(plan.base_dir)) if p.auth.header != "none" else None
-        headers = tuple(getattr(p.load, "headers", {}).items())
+        headers = tuple(p.load.headers.items())
         self.mix = RequestMix(
             endpoints=p.load.endpoints,
             stream_ratio=p.load.stream_ratio,

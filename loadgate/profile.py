@@ -89,6 +89,8 @@ class LoadSpec:
     workers: int = _f(1, ge=1)
     timeout_s: float = _f(30.0, key="timeout", duration=True, gt=0)
     max_requests: int | None = _f(None, ge=1)
+    #: Extra request headers for every request (e.g. a gateway's routing headers).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -204,9 +204,7 @@ class _RunContext:
             self.stub_url = stub.url
             async with aiohttp.ClientSession() as session:
                 await LedgerClient(stub.url, session).reset()
-            keys_file = None
-            if p.auth.header != "none" and p.auth.keys_file:
-                keys_file = self._base_dir() / p.auth.keys_file
+            keys_file = self._keys_file()
             async with start_gateway(
                 p.gateway,
                 stub_url=stub.url,
@@ -220,13 +218,29 @@ class _RunContext:
                 await self._provision()
                 await self._measure(gw)
 
+    def _keys_file(self) -> Path | None:
+        """The file that lists the valid keys, for a launched gateway and provisioning.
+
+        A profile's own ``auth.keys_file`` wins; with a provisioning command the
+        generated pool is written into the run directory first (before the
+        gateway starts, so a reference gateway accepts exactly those keys).
+        """
+        a = self.profile.auth
+        if a.header == "none":
+            return None
+        if a.keys_file:
+            return self._base_dir() / a.keys_file
+        if a.provision_command:
+            path = self.run_dir / "keys.txt"
+            KeyPool.from_spec(a, self._base_dir()).write_keys_file(path)
+            return path
+        return None
+
     async def _provision(self) -> None:
         a = self.profile.auth
-        if a.header == "none" or not a.provision_command:
+        keys_file = self._keys_file()
+        if not a.provision_command or keys_file is None:
             return
-        pool = KeyPool.from_spec(a, self._base_dir())
-        keys_file = self.run_dir / "keys.txt"
-        pool.write_keys_file(keys_file)
         await run_provisioning(
             a.provision_command, keys_file, self.run_dir / "provision.log", timeout_s=300.0
         )
