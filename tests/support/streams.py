@@ -13,7 +13,7 @@ from typing import Any
 
 from stub_upstream import content
 
-__all__ = ["CID", "STREAM_DIR", "N", "build_stream", "recorded_streams"]
+__all__ = ["CID", "STREAM_DIR", "N", "build_stream", "recorded_streams", "stream_events"]
 
 STREAM_DIR = Path(__file__).resolve().parent.parent / "data" / "streams"
 CID = 0x5EED00000000002A
@@ -84,7 +84,7 @@ def _responses(cid: int, n: int) -> list[tuple[str | None, str]]:
 
 def _messages(cid: int, n: int) -> list[tuple[str | None, str]]:
     hx = content.format_corr_id(cid)
-    msg = {
+    msg: dict[str, Any] = {
         "id": f"msg_{hx}",
         "type": "message",
         "role": "assistant",
@@ -128,14 +128,18 @@ def _messages(cid: int, n: int) -> list[tuple[str | None, str]]:
 _BUILDERS = {"chat": _chat, "responses": _responses, "messages": _messages}
 
 
-def build_stream(endpoint: str, cid: int = CID, n: int = N, newline: str = "\n") -> bytes:
-    """The stream body the stub sends for ``endpoint`` (``newline`` varies line ends)."""
-    out: list[str] = []
+def stream_events(endpoint: str, cid: int = CID, n: int = N, newline: str = "\n") -> list[bytes]:
+    """Each event of the stream the stub sends for ``endpoint``, as wire bytes."""
+    out: list[bytes] = []
     for etype, data in _BUILDERS[endpoint](cid, n):
-        if etype is not None:
-            out.append(f"event: {etype}{newline}")
-        out.append(f"data: {data}{newline}{newline}")
-    return "".join(out).encode()
+        head = "" if etype is None else f"event: {etype}{newline}"
+        out.append(f"{head}data: {data}{newline}{newline}".encode())
+    return out
+
+
+def build_stream(endpoint: str, cid: int = CID, n: int = N, newline: str = "\n") -> bytes:
+    """The whole stream body (``newline`` varies the line ends)."""
+    return b"".join(stream_events(endpoint, cid, n, newline))
 
 
 def _variants() -> dict[str, bytes]:
