@@ -437,9 +437,9 @@ def render_html(data: Mapping[str, Any]) -> str:
         [
             _header(data, title),
             _verdict_block(data),
-            "<h2>Gates</h2>",
-            _gates_table(data.get("gates")),
-            f"<h2>Key figures</h2>{figures}",
+            '<div class="grid"><div><h2>Gates</h2>'
+            + _gates_table(data.get("gates"))
+            + f"</div><div><h2>Key figures</h2>{figures}</div></div>",
             _distributions(data),
             _timeseries(data),
             _split(data),

@@ -263,6 +263,13 @@ def line_chart(
         )
     for i, s in enumerate(drawn):
         out.append(_series_path(s, sx, sy, s.color or PALETTE[i % len(PALETTE)]))
+    if drawn:  # a pale box so the legend stays readable over a line
+        longest = max(len(s.name) for s in drawn)
+        out.append(
+            f'<rect class="legend-box" x="{left + 4}" y="{top - 3}" '
+            f'width="{34 + 6 * longest}" height="{15 * len(drawn) + 3}" fill="#ffffff" '
+            'fill-opacity="0.85"/>'
+        )
     for i, s in enumerate(drawn):
         color = s.color or PALETTE[i % len(PALETTE)]
         ly = top + 6 + 15 * i

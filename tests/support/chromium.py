@@ -10,12 +10,14 @@ only (zlib + struct) so the check needs no imaging package.
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import shutil
 import struct
 import subprocess
 import tempfile
 import zlib
+from html.parser import HTMLParser
 from pathlib import Path
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "dump_dom",
     "ensure_chromium",
     "find_chromium",
+    "plot_series",
     "screenshot",
 ]
 
@@ -185,3 +188,47 @@ def distinct_colours(png: bytes, limit: int = 10_000) -> int:
         if len(seen) >= limit:
             break
     return len(seen)
+
+
+Points = tuple[tuple[float, ...], tuple[float | None, ...]]
+
+
+class _Plots(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.charts: dict[str, dict[str, Points]] = {}
+        self.paths: dict[str, dict[str, str]] = {}
+        self._stack: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "svg":
+            self._stack.append(a.get("id", ""))
+        elif tag == "path" and a.get("class") == "series" and self._stack:
+            chart = self._stack[-1]
+            xs = tuple(float(v) for v in a["data-x"].split(",") if v)
+            ys = tuple(None if v == "null" else float(v) for v in a["data-y"].split(",") if v)
+            self.charts.setdefault(chart, {})[a["data-series"]] = (xs, ys)
+            self.paths.setdefault(chart, {})[a["data-series"]] = a.get("d", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "svg" and self._stack:
+            self._stack.pop()
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag == "svg":
+            self.handle_endtag(tag)
+
+
+def plot_series(html: str) -> tuple[dict[str, dict[str, Points]], dict[str, dict[str, str]]]:
+    """Per chart id: ``{series name: (xs, ys)}`` read back from the data attributes,
+    and ``{series name: path d}`` (what was actually drawn)."""
+    p = _Plots()
+    p.feed(html)
+    p.close()
+    for series in p.charts.values():
+        for xs, ys in series.values():
+            assert len(xs) == len(ys), "data-x and data-y differ in length"
+            assert all(y is None or math.isfinite(y) for y in ys)
+    return p.charts, p.paths

@@ -103,10 +103,10 @@ def make(
         "exit_code": 3,
         "interrupted": None,
         "gates": [],
-        "metrics": {m: s for m in METRICS if (s := _summ(rec, m)) is not None},
+        "metrics": {m: sm for m in METRICS if (sm := _summ(rec, m)) is not None},
         "by_mode": {
             mode: {
-                "metrics": {m: s for m in METRICS if (s := _summ(rec, m, mode)) is not None},
+                "metrics": {m: sm for m in METRICS if (sm := _summ(rec, m, mode)) is not None},
                 "requests": {
                     "sent": int((stream == (mode == "stream")).sum()),
                     "ok": rec.count("overhead_ms", mode),

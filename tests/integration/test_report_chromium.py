@@ -1,0 +1,87 @@
+"""The HTML report in a real browser: headless Chromium draws every plot.
+
+Chromium is Debian's package, installed by the session fixture when missing
+(root + apt); elsewhere the tests skip with the reason. Set
+``LOADGATE_UPDATE_SCREENSHOT=1`` to refresh docs/img/report.png from this run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+
+from loadgate.report import render_html, render_sweep_html
+from tests.support.chromium import (
+    Unavailable,
+    distinct_colours,
+    dump_dom,
+    ensure_chromium,
+    plot_series,
+    screenshot,
+)
+
+pytestmark = [pytest.mark.chromium, pytest.mark.timeout(1200)]  # a first apt install is slow
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DATA = ROOT / "tests" / "data" / "results"
+RESULT = DATA / "sample_fail.json"
+DIST = ("dist-overhead_ms", "dist-ttft_overhead_ms", "dist-e2e_ms")
+SERIES = ("ts-rps", "ts-overhead", "ts-errors", "ts-hit-rate")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    try:
+        return ensure_chromium()
+    except Unavailable as exc:
+        pytest.skip(f"headless Chromium unavailable: {exc}")
+
+
+def _drawn(dom: str, chart_ids: tuple[str, ...]) -> None:
+    charts, paths = plot_series(dom)
+    for chart in chart_ids:
+        assert charts.get(chart), f"{chart}: no data series in the rendered DOM"
+        for name, (xs, ys) in charts[chart].items():
+            assert len(xs) >= 2 and any(y is not None for y in ys), f"{chart}/{name}: empty"
+            assert paths[chart][name].count("L") >= 1, f"{chart}/{name}: nothing drawn"
+
+
+def test_report_plots_are_drawn(chromium: str, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text(render_html(json.loads(RESULT.read_text())), encoding="utf-8")
+    dom = dump_dom(chromium, page, tmp_path)
+    assert 'data-verdict="fail"' in dom
+    _drawn(dom, DIST + SERIES)
+    charts = plot_series(dom)[0]
+    assert len(charts["dist-overhead_ms"]) == 2  # stream and non-stream overlaid
+
+    png = screenshot(chromium, page, tmp_path / "report.png", tmp_path)
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == (1280, 2400)
+    colours = distinct_colours(png)
+    assert colours > 16, f"screenshot looks blank ({colours} colours)"
+    if os.environ.get("LOADGATE_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(tmp_path / "report.png", ROOT / "docs" / "img" / "report.png")
+
+
+def test_sweep_knee_plot_is_drawn(chromium: str, tmp_path: Path) -> None:
+    page = tmp_path / "sweep.html"
+    page.write_text(
+        render_sweep_html(json.loads((DATA / "sample_sweep.json").read_text())), encoding="utf-8"
+    )
+    dom = dump_dom(chromium, page, tmp_path)
+    _drawn(dom, ("sweep-throughput", "sweep-overhead"))
+    assert 'data-rule="knee: 128"' in dom
+
+
+def test_blank_page_is_detected(chromium: str, tmp_path: Path) -> None:
+    """The colour count can fail: an empty page is a handful of colours at most."""
+    page = tmp_path / "blank.html"
+    page.write_text("<!DOCTYPE html><html><body></body></html>", encoding="utf-8")
+    png = screenshot(chromium, page, tmp_path / "blank.png", tmp_path, size=(320, 240))
+    assert distinct_colours(png) <= 2
