@@ -63,7 +63,9 @@ _ORDER_Z = 1.959964  # rank window of the order-statistic interval (95 %)
 # Samples a run needs beyond a quantile (and below it) for the order-statistic
 # interval to fit inside the data; fewer and the tail is one or two values.
 MIN_TAIL = 10
+# Where things listen and which seeded sequence was drawn do not change the load.
 _IGNORED_STUB_KEYS = frozenset({"host", "port", "seed"})
+_IGNORED_LOAD_KEYS = frozenset({"seed"})
 
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
@@ -324,7 +326,8 @@ def _label(labels: Sequence[str] | None, side: str, i: int) -> str:
 def _settings(result: dict[str, Any]) -> dict[str, Any]:
     prof = result.get("profile") or {}
     stub = {k: v for k, v in (prof.get("stub") or {}).items() if k not in _IGNORED_STUB_KEYS}
-    return {"load": prof.get("load") or {}, "stub": stub}
+    load = {k: v for k, v in (prof.get("load") or {}).items() if k not in _IGNORED_LOAD_KEYS}
+    return {"load": load, "stub": stub}
 
 
 def _diff_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
@@ -342,9 +345,10 @@ def check_compatible(results: Sequence[dict[str, Any]], labels: Sequence[str]) -
     """Warnings for comparable-but-suspicious inputs; UsageError for incomparable.
 
     Different machines: a warning (a team may knowingly compare a laptop with CI).
-    Different load or stub settings (``profile.load``, ``profile.stub`` except
-    host/port/seed): refused — a different offered load changes every latency,
-    so the comparison would measure the profile, not the gateway. A different
+    Different load or stub settings (``profile.load`` except seed,
+    ``profile.stub`` except host/port/seed): refused — a different offered load
+    changes every latency, so the comparison would measure the profile, not the
+    gateway. A different
     profile *name* with identical settings is only a warning.
     """
     warnings: list[str] = []
