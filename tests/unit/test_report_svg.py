@@ -112,3 +112,22 @@ def test_stack_keeps_every_chart() -> None:
     charts = plot_series(stack([a, b], width=560, heights=[300, 300], title="s"))[0]
     assert set(charts) == {"a", "b"}
     assert charts["b"]["b"][1] == (3.0, round(math.pi, 5))
+
+
+def test_public_names() -> None:
+    import loadgate.report as report
+    import loadgate.report.svg as svg
+
+    assert sorted(report.__all__) == [
+        "main",
+        "render_compare_html",
+        "render_html",
+        "render_junit",
+        "render_markdown",
+        "render_sweep_html",
+        "sweep_points",
+        "sweep_svg",
+        "write_reports",
+    ]
+    for mod in (report, svg):
+        assert all(hasattr(mod, name) for name in mod.__all__)
