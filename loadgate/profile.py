@@ -110,6 +110,8 @@ class StubSpec:
     expected_keys: list[str] = field(default_factory=list)
     embedding_dims: int = _f(16, ge=1)
     ledger_capacity: int = _f(1_048_576, ge=1)
+    #: Pin the stub process to these CPUs (benchmarks: keep it off the harness's core).
+    cpus: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

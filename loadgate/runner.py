@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from stub_upstream.config import StubConfig
 from stub_upstream.process import StubProcess
 
 from loadgate.engine import Engine, EngineOutcome, WorkerPlan, new_nonce
@@ -48,6 +47,7 @@ from loadgate.promscrape import Scraper
 from loadgate.result import SCHEMA, Result, collect_environment, git_info, write_result
 from loadgate.selfmon import CpuMeter, Limits, judge, summarize_ms
 from loadgate.workers import run_workers
+from stub_upstream.config import StubConfig
 
 __all__ = ["RunOptions", "run", "run_profile"]
 
@@ -202,6 +202,8 @@ class _RunContext:
         cfg = stub_config(p)
         async with StubProcess(cfg, log_path=self.run_dir / "stub.log") as stub:
             self.stub_url = stub.url
+            if p.stub.cpus and stub.pid is not None:
+                os.sched_setaffinity(stub.pid, set(p.stub.cpus))
             async with aiohttp.ClientSession() as session:
                 await LedgerClient(stub.url, session).reset()
             keys_file = self._keys_file()
