@@ -97,8 +97,11 @@ def render() -> str:
     ])  # fmt: skip
 
 
-def write_readme(extra: str = "") -> None:
-    replace_section("## Real gateways", render() + ("\n\n" + extra if extra else ""))
+def write_readme() -> None:
+    """README section = INTRO.md (how to run) + the table + FINDINGS.md (what surprised us)."""
+    here = Path(__file__).resolve().parent
+    parts = [(here / "INTRO.md").read_text(), render(), (here / "FINDINGS.md").read_text()]
+    replace_section("## Real gateways", "\n\n".join(p.strip() for p in parts))
 
 
 if __name__ == "__main__":
