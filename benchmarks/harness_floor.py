@@ -126,7 +126,7 @@ def main() -> int:
             "load.stream_ratio=0.5",
             "stub.ttft_ms=50",
             "stub.itl_ms=10",
-        ],  # fmt: skip
+        ],
         pin,
         tmp / "floor.json",
     )
