@@ -380,3 +380,22 @@ async def test_swapped_responses_are_cross_talk(upstream: str, endpoint: str, st
     assert [(o.error, o.violation) for o in swapped] == [(None, "cross_talk")] * 2
     for spec, obs in zip(specs[2:], after, strict=True):
         assert_clean(obs, spec)
+
+
+def test_runs_on_uvloop() -> None:
+    """The harness runs on uvloop, whose transports are not asyncio.Transport subclasses."""
+    import uvloop
+
+    async def go() -> tuple[Any, int]:
+        async with MiniUpstream() as mini:
+            pool = ConnectionPool(mini.url, limit=4, connect_timeout_s=5)
+            try:
+                specs = [make_spec("chat", True), make_spec("chat", True)]
+                return [await perform(pool, s, 0, 20) for s in specs], pool.opened
+            finally:
+                await pool.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        observations, opened = runner.run(go())
+    assert [(o.error, o.violation, o.tokens) for o in observations] == [(None, None, 8)] * 2
+    assert opened == 1
