@@ -728,7 +728,7 @@ async def run_sweep(
     if stopped is None and values is not None:
         stopped = stop_reason(steps, policy)
     done = {_value(s) for s in steps}
-    skipped = [v for v in sorted(values or ()) if v not in done]
+    skipped = [int(v) if mode == "concurrency" else v for v in values or () if v not in done]
     knee = find_knee(steps, mode)
     verdict, reasons, code = sweep_verdict(steps, knee)
     env = collect_environment()
