@@ -105,7 +105,7 @@ def _verdict_block(data: Mapping[str, Any]) -> str:
     label = {
         "pass": "PASS: every gate passed",
         "fail": "FAIL: a gate failed",
-        "invalid": "INVALID: the harness was the bottleneck; gates prove nothing",
+        "invalid": "INVALID: the measurement cannot be trusted; the gates prove nothing",
     }.get(verdict, f"verdict {verdict}")
     reasons = data.get("reasons") or []
     items = "".join(f"<li>{escape(str(r))}</li>" for r in reasons)
@@ -384,7 +384,7 @@ def _harness(data: Mapping[str, Any]) -> str:
     h = dig(data, "harness") or {}
     verdict = data.get("verdict")
     state = (
-        '<p class="bad">Invalid: the harness could not keep up, see the reasons at the top.</p>'
+        '<p class="bad">Invalid: see the reasons at the top (harness limits, interruption).</p>'
         if verdict == "invalid"
         else '<p class="ok">Valid: the harness stayed within its limits.</p>'
     )

@@ -18,7 +18,7 @@ __all__ = ["render_markdown"]
 _VERDICT = {
     "pass": "PASS: every gate passed",
     "fail": "FAIL: at least one gate failed",
-    "invalid": "INVALID: the harness was the bottleneck, the gates prove nothing",
+    "invalid": "INVALID: the measurement cannot be trusted, the gates prove nothing",
 }
 
 

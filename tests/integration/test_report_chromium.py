@@ -29,7 +29,9 @@ pytestmark = [pytest.mark.chromium, pytest.mark.timeout(1200)]  # a first apt in
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DATA = ROOT / "tests" / "data" / "results"
-RESULT = DATA / "sample_fail.json"
+#: every stored run result (a real run's result added here is covered too); not sweeps
+RESULTS = sorted(p for p in DATA.glob("*.json") if "steps" not in json.loads(p.read_text()))
+SHOT_FROM = DATA / "sample_fail.json"
 DIST = ("dist-overhead_ms", "dist-ttft_overhead_ms", "dist-e2e_ms")
 SERIES = ("ts-rps", "ts-overhead", "ts-errors", "ts-hit-rate")
 
@@ -51,14 +53,23 @@ def _drawn(dom: str, chart_ids: tuple[str, ...]) -> None:
             assert paths[chart][name].count("L") >= 1, f"{chart}/{name}: nothing drawn"
 
 
-def test_report_plots_are_drawn(chromium: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("result", RESULTS, ids=lambda p: p.stem)
+def test_report_plots_are_drawn(chromium: str, tmp_path: Path, result: Path) -> None:
+    data = json.loads(result.read_text())
     page = tmp_path / "report.html"
-    page.write_text(render_html(json.loads(RESULT.read_text())), encoding="utf-8")
+    page.write_text(render_html(data), encoding="utf-8")
     dom = dump_dom(chromium, page, tmp_path)
-    assert 'data-verdict="fail"' in dom
-    _drawn(dom, DIST + SERIES)
-    charts = plot_series(dom)[0]
-    assert len(charts["dist-overhead_ms"]) == 2  # stream and non-stream overlaid
+    assert f'data-verdict="{data["verdict"]}"' in dom
+    hists = data.get("histograms") or {}
+    ts = data.get("timeseries") or {}
+    dist = [c for c in DIST if c.removeprefix("dist-") in hists]
+    series = [c for c in SERIES if c != "ts-hit-rate" or ts.get("auth_cache_hit_rate")]
+    assert "dist-overhead_ms" in dist and "ts-rps" in series  # nothing to check otherwise
+    _drawn(dom, (*dist, *series))
+    modes = [m for m in ("stream", "non_stream") if f"{m}.overhead_ms" in hists]
+    assert len(plot_series(dom)[0]["dist-overhead_ms"]) == len(modes)  # modes overlaid
+    if result != SHOT_FROM:
+        return
 
     png = screenshot(chromium, page, tmp_path / "report.png", tmp_path)
     width, height = struct.unpack(">II", png[16:24])
