@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -158,6 +159,12 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
     write_result(result, run_dir / "result.json")
     if options.out is not None:
         write_result(result, options.out)
+    try:
+        from loadgate.report import write_reports
+
+        write_reports(result, html=run_dir / "report.html")
+    except Exception as exc:  # a report must never cost the result
+        print(f"loadgate: warning: report.html not written: {exc}", file=sys.stderr)
     return result
 
 
@@ -339,6 +346,9 @@ class _RunContext:
             self.progress.tick()
             if self.live is not None and self.engine is not None:
                 self.live.set_inflight(self.engine.inflight)
+                last = self.engine.recorder.interval_percentile("overhead_ms", 99.0)
+                if len(last) >= 2 and last[-2][1] is not None:
+                    self.live.set_overhead_p99_ms(last[-2][1])
             await asyncio.sleep(0.25 if not terminated else 0.5)
 
     async def _drain_report(self, gw: Gateway) -> None:
