@@ -55,17 +55,42 @@ def apt_install(*packages: str) -> None:
         log(f"not root or no apt-get: not installing {' '.join(packages)}")
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if sh("apt-get", "install", "-y", "-q", *packages, check=False, env=env,
-          stdout=subprocess.DEVNULL) != 0:
+    if (
+        sh(
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            *packages,
+            check=False,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        != 0
+    ):
         sh("apt-get", "update", "-q", check=False, env=env, stdout=subprocess.DEVNULL)
-        if sh("apt-get", "install", "-y", "-q", *packages, check=False, env=env,
-              stdout=subprocess.DEVNULL) != 0:
+        if (
+            sh(
+                "apt-get",
+                "install",
+                "-y",
+                "-q",
+                *packages,
+                check=False,
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
+            != 0
+        ):
             log(f"could not install {' '.join(packages)}; dependent tests will skip")
 
 
 def system_packages() -> None:
-    missing = [p for p, exe in (("nginx-light", "nginx"), ("chromium", "chromium"))
-               if shutil.which(exe) is None and not Path("/usr/sbin/" + exe).exists()]
+    missing = [
+        p
+        for p, exe in (("nginx-light", "nginx"), ("chromium", "chromium"))
+        if shutil.which(exe) is None and not Path("/usr/sbin/" + exe).exists()
+    ]
     if missing:
         log(f"installing system packages tests need: {' '.join(missing)}")
         apt_install(*missing)

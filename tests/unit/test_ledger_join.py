@@ -8,8 +8,9 @@ from stub_upstream.ledger_format import LEDGER_DTYPE
 
 
 def _obs(corr: int = 1, stream: bool = True, **kw: int) -> Observation:
-    base = dict(t_intended=1_000, t_send=1_000, t_first_byte=1_500, t_first_token=2_600,
-                t_last_byte=9_300)
+    base = dict(
+        t_intended=1_000, t_send=1_000, t_first_byte=1_500, t_first_token=2_600, t_last_byte=9_300
+    )
     base.update(kw)
     return Observation(corr=corr, endpoint="chat", stream=stream, **base)  # type: ignore[arg-type]
 
@@ -65,11 +66,16 @@ def test_joiner_counts_amplification_unseen_and_foreign() -> None:
     cid = lambda s: (nonce << 32) | s  # noqa: E731
     joined: list[tuple[int, bool, int]] = []
     j = Joiner(nonce, lambda o, m, calls: joined.append((o.corr, m, len(calls))))
-    j.add_records(_records([
-        (cid(1), 10, 20, 30),
-        (cid(2), 10, 20, 30), (cid(2), 40, 50, 60),   # retried once
-        ((7 << 32) | 1, 10, 20, 30),                   # another run
-    ]))
+    j.add_records(
+        _records(
+            [
+                (cid(1), 10, 20, 30),
+                (cid(2), 10, 20, 30),
+                (cid(2), 40, 50, 60),  # retried once
+                ((7 << 32) | 1, 10, 20, 30),  # another run
+            ]
+        )
+    )
     j.add_observation(_obs(cid(1), t_last_byte=100), True)
     j.add_observation(_obs(cid(2), t_last_byte=100), True)
     j.add_observation(_obs(cid(3), t_last_byte=100), True)  # never reached upstream

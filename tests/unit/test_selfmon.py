@@ -2,15 +2,23 @@ from loadgate.selfmon import Limits, judge
 
 
 def test_judge_passes_healthy_figures() -> None:
-    h = {"loop_lag_ms": {"p99": 0.4}, "cpu_percent": 40.0,
-         "stub_timer_lateness_ms": {"p99": 0.3}, "achieved_rate_ratio": 0.999}
+    h = {
+        "loop_lag_ms": {"p99": 0.4},
+        "cpu_percent": 40.0,
+        "stub_timer_lateness_ms": {"p99": 0.3},
+        "achieved_rate_ratio": 0.999,
+    }
     assert judge(h, Limits()) == []
 
 
 def test_judge_names_each_limit() -> None:
-    h = {"loop_lag_ms": {"p99": 9.0}, "cpu_percent": 99.0,
-         "stub_timer_lateness_ms": {"p99": 6.0}, "achieved_rate_ratio": 0.8,
-         "send_lag_ms": {"p99": 7.0}}
+    h = {
+        "loop_lag_ms": {"p99": 9.0},
+        "cpu_percent": 99.0,
+        "stub_timer_lateness_ms": {"p99": 6.0},
+        "achieved_rate_ratio": 0.8,
+        "send_lag_ms": {"p99": 7.0},
+    }
     reasons = judge(h, Limits())
     assert len(reasons) == 5
     assert "event-loop lag p99 9.00 ms > 5.0 ms" in reasons[0]
