@@ -36,7 +36,7 @@ def _ms(v: Any) -> str:
 def _row(name: str, r: dict[str, Any] | None, m: dict[str, Any]) -> str:
     if r is None:
         why = m.get("error") or "; ".join(m.get("stderr_tail", [])) or "no result file"
-        return f"| {name} | did not complete: {why} |" + " |" * 9
+        return f"| {name} | did not complete: {why} |" + " |" * 8
     ov = "by_mode.{}.metrics.overhead_ms.{}"
     errors = _get(r, "requests.errors") or {}
     err = f"{_get(r, 'requests.failed')}" + (
