@@ -1,0 +1,580 @@
+"""One worker's request handling: routing, validation, latency model, faults, ledger.
+
+A single coroutine handles every request of the low-level ``web.Server`` (no
+router, no middleware). API calls follow one path:
+
+    read body (t_recv) -> auth -> parse/validate -> fault draw -> wait/stream -> ledger
+
+Every API answer, error or not, leaves exactly one ledger record; health,
+metrics and control requests leave none (they would pollute the join).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import os
+import random
+import time
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
+from aiohttp.web_request import BaseRequest
+
+from stub_upstream import content, wire
+from stub_upstream.config import INJECTABLE_FAULTS, StubConfig
+from stub_upstream.faults import FaultPicker
+from stub_upstream.ledger import LedgerRing, read_all, reset_all
+from stub_upstream.ledger_format import CONTROL_PREFIX, ENDPOINT_CODES, FAULT_CODES
+from stub_upstream.metrics import WorkerMetrics, render
+from stub_upstream.streaming import RESET, RawStreamResponse, SseStream, abort_with_rst, frame
+from stub_upstream.ticker import Ticker
+
+__all__ = ["Worker", "auth_hash"]
+
+_MS = 1_000_000
+_JSON = "application/json"
+_ROUTES: dict[str, str] = {
+    "/v1/chat/completions": "chat",
+    "/v1/responses": "responses",
+    "/v1/messages": "messages",
+    "/v1/embeddings": "embeddings",
+    "/v1/models": "models",
+}
+_ERROR_FAULTS = {"429": 429, "500": 500, "503": 503, "529": 529}
+_MID_FAULTS = ("midstream_error", "stall", "reset")
+
+
+@functools.lru_cache(maxsize=65536)
+def auth_hash(value: str) -> int:
+    """Ledger ``auth_hash``: first 8 bytes of blake2b(value) as a little-endian u64."""
+    if not value:
+        return 0
+    return int.from_bytes(hashlib.blake2b(value.encode()).digest()[:8], "little")
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+
+
+class _Call:
+    """What the ledger will say about one API request."""
+
+    __slots__ = (
+        "anthropic", "auth", "cid", "endpoint", "fault", "model", "nbytes", "status",
+        "stream", "t_first", "t_last", "t_recv", "t_sched", "tokens",
+    )  # fmt: skip
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.anthropic = endpoint == "messages"
+        self.cid = 0
+        self.t_recv = 0
+        self.t_first = 0
+        self.t_last = 0
+        self.t_sched = 0
+        self.auth = 0
+        self.nbytes = 0
+        self.tokens = 0
+        self.status = 0
+        self.stream = False
+        self.fault = "none"
+        self.model = b""
+
+
+def _opt_int(body: dict[str, Any], key: str) -> int | None:
+    v = body.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise _BadRequest(400, f"'{key}' must be a positive integer", key)
+    return v
+
+
+def _header_float(request: BaseRequest, name: str) -> float | None:
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    try:
+        v = float(raw)
+    except ValueError:
+        raise _BadRequest(400, f"header {name}: not a number") from None
+    if not v >= 0:  # also rejects NaN
+        raise _BadRequest(400, f"header {name}: must be >= 0")
+    return v
+
+
+class Worker:
+    """Request handler state of one worker process."""
+
+    def __init__(
+        self,
+        cfg: StubConfig,
+        index: int,
+        rings: list[LedgerRing],
+        metrics: list[WorkerMetrics],
+        instance: str,
+        ticker: Ticker,
+    ) -> None:
+        self.cfg = cfg
+        self.index = index
+        self.rings = rings
+        self.ring = rings[index]
+        self.all_metrics = metrics
+        self.metrics = metrics[index]
+        self.instance = instance
+        self.ticker = ticker
+        self.faults = FaultPicker(cfg.faults, cfg.seed, index)
+        self._jitter = random.Random(f"jitter:{cfg.seed}:{index}")
+        self._keys = frozenset(cfg.expected_keys)
+        self._seq = 0
+        self._ttft_ns = int(cfg.ttft_ms * _MS)
+        self._itl_ns = int(cfg.itl_ms * _MS)
+        self._stall_ns = int(cfg.stall_ms * _MS)
+        self._retry = {"x-should-retry": "false"} if cfg.no_retry else {}
+
+    # ----------------------------------------------------------- dispatch
+
+    async def handle(self, request: BaseRequest) -> web.StreamResponse:
+        path = request.path
+        endpoint = _ROUTES.get(path)
+        if endpoint is not None:
+            method = "GET" if endpoint == "models" else "POST"
+            if request.method != method:
+                return await self._reject(request, endpoint, 405, f"use {method} on {path}")
+            return await self._api(request, endpoint)
+        if path in ("/health", "/v1/health"):
+            return web.Response(body=b'{"status":"ok"}', content_type=_JSON)
+        if path == "/metrics":
+            return web.Response(
+                body=render(self.all_metrics), headers={"content-type": CONTENT_TYPE_LATEST}
+            )
+        if path.startswith(CONTROL_PREFIX + "/"):
+            return self._control(request, path[len(CONTROL_PREFIX) + 1 :])
+        return await self._reject(request, "other", 404, f"unknown path {path}")
+
+    def _control(self, request: BaseRequest, what: str) -> web.Response:
+        want = {"ledger": "GET", "reset": "POST", "info": "GET"}.get(what)
+        if want is None:
+            return web.Response(status=404, body=b'{"error":"unknown control path"}')
+        if request.method != want:
+            return web.Response(status=405, body=b'{"error":"wrong method"}')
+        if what == "ledger":
+            view = read_all(self.rings, request.query.get("cursor", ""), self.instance)
+            headers = {"x-loadgate-cursor": view.cursor, "x-loadgate-lost": str(view.lost)}
+            return web.Response(
+                body=view.data, headers=headers, content_type="application/octet-stream"
+            )
+        if what == "reset":
+            reset_all(self.rings)
+            return web.Response(body=b'{"ok":true}', content_type=_JSON)
+        cfg = asdict(self.cfg)
+        cfg["expected_keys"] = len(self.cfg.expected_keys)  # never echo secrets
+        info = {
+            "workers": len(self.rings),
+            "capacity": self.ring.capacity,
+            "worker": self.index,
+            "pid": os.getpid(),
+            "instance": self.instance,
+            "config": cfg,
+        }
+        return web.json_response(info)
+
+    # ---------------------------------------------------------- API calls
+
+    async def _reject(
+        self, request: BaseRequest, endpoint: str, status: int, message: str
+    ) -> web.StreamResponse:
+        """404/405: answered without reading the body, still ledgered."""
+        call = _Call(endpoint)
+        call.t_recv = time.monotonic_ns()
+        call.fault = "bad_request"
+        call.cid = self._header_cid(request)
+        headers = {"allow": "GET" if endpoint == "models" else "POST"} if status == 405 else {}
+        return await self._error(request, call, status, message, headers=headers)
+
+    def _header_cid(self, request: BaseRequest) -> int:
+        h = request.headers.get(content.CORR_HEADER)
+        return (content.parse_corr_id(h) or 0) if h else 0
+
+    async def _api(self, request: BaseRequest, endpoint: str) -> web.StreamResponse:
+        self.metrics.in_flight(1)
+        try:
+            return await self._api_call(request, endpoint)
+        finally:
+            self.metrics.in_flight(-1)
+
+    async def _api_call(self, request: BaseRequest, endpoint: str) -> web.StreamResponse:
+        call = _Call(endpoint)
+        cl = request.content_length
+        too_big = cl is not None and cl > self.cfg.max_body_bytes
+        raw = b""
+        if not too_big:
+            try:
+                raw = await request.read()
+            except HTTPRequestEntityTooLarge:
+                too_big = True
+        call.t_recv = time.monotonic_ns()
+        if too_big:
+            call.fault = "bad_request"
+            call.cid = self._header_cid(request)
+            msg = f"request body exceeds {self.cfg.max_body_bytes} bytes"
+            return await self._error(request, call, 413, msg, headers={"connection": "close"})
+        h = request.headers
+        cid = content.find_corr_id(raw)
+        call.cid = cid if cid is not None else self._header_cid(request)
+        key_header = h.get("authorization") or h.get("x-api-key") or h.get("api-key") or ""
+        call.auth = auth_hash(key_header)
+        if self._keys and not self._key_ok(key_header, h.get("x-api-key"), h.get("api-key")):
+            call.fault = "auth"
+            return await self._error(request, call, 401, "Incorrect API key provided")
+        try:
+            body = self._parse(raw, endpoint) if endpoint != "models" else {}
+            call.model = str(body.get("model", ""))[:18].encode("utf-8", "replace")[:18]
+            plan = self._plan(request, endpoint, body)
+        except _BadRequest as e:
+            call.fault = "bad_request"
+            return await self._error(request, call, e.status, e.message, param=e.param)
+        fault, ttft_ns, itl_ns, stall_ns, n = plan
+        call.fault = fault
+        if endpoint == "models":
+            return await self._send_json(request, call, wire.models_body(), call.t_recv, 0)
+        base = call.t_recv
+        if fault == "slow_headers":
+            base += stall_ns
+            await self.ticker.sleep_until(base)
+        if fault in _ERROR_FAULTS:
+            return await self._fault_error(request, call, fault)
+        if endpoint == "embeddings":
+            return await self._embeddings(request, call, body, base + ttft_ns, stall_ns)
+        answer = self._answer(call, body, endpoint, n, raw)
+        if body.get("stream") is True:
+            return await self._stream(request, call, answer, base + ttft_ns, itl_ns, stall_ns)
+        due = base + ttft_ns + (n - 1) * itl_ns + self._jitter_ns()
+        if fault == "stall":
+            due += stall_ns
+        if fault == "midstream_error":
+            await self.ticker.sleep_until(due)
+            call.fault = fault
+            return await self._fault_error(request, call, "500")
+        payload = wire.json_body(answer)
+        call.tokens = n
+        return await self._send_json(request, call, payload, due, due)
+
+    def _key_ok(self, authz: str, x_api_key: str | None, api_key: str | None) -> bool:
+        candidates = (authz.removeprefix("Bearer ").strip(), x_api_key, api_key)
+        return any(c in self._keys for c in candidates if c)
+
+    def _parse(self, raw: bytes, endpoint: str) -> dict[str, Any]:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise _BadRequest(400, "We could not parse the JSON body of your request.") from None
+        if not isinstance(body, dict):
+            raise _BadRequest(400, "The request body must be a JSON object.")
+        if not isinstance(body.get("model"), str):
+            raise _BadRequest(400, "'model' is a required property", "model")
+        if endpoint in ("chat", "messages"):
+            msgs = body.get("messages")
+            if not isinstance(msgs, list) or not msgs:
+                raise _BadRequest(400, "'messages' is a required property", "messages")
+        if endpoint == "messages" and "max_tokens" not in body:
+            raise _BadRequest(400, "max_tokens: Field required", "max_tokens")
+        if endpoint in ("responses", "embeddings"):
+            inp = body.get("input")
+            if not isinstance(inp, str | list) or not inp:
+                raise _BadRequest(400, "'input' is a required property", "input")
+        if "stream" in body and not isinstance(body["stream"], bool):
+            raise _BadRequest(400, "'stream' must be a boolean", "stream")
+        return body
+
+    def _plan(
+        self, request: BaseRequest, endpoint: str, body: dict[str, Any]
+    ) -> tuple[str, int, int, int, int]:
+        """(fault, ttft_ns, itl_ns, stall_ns, tokens) after the override headers."""
+        h = request.headers
+        ttft_ns, itl_ns, stall_ns = self._ttft_ns, self._itl_ns, self._stall_ns
+        n = self.cfg.output_tokens
+        if "x-stub-ttft-ms" in h or "x-stub-itl-ms" in h or "x-stub-stall-ms" in h:
+            v = _header_float(request, "x-stub-ttft-ms")
+            ttft_ns = ttft_ns if v is None else int(v * _MS)
+            v = _header_float(request, "x-stub-itl-ms")
+            itl_ns = itl_ns if v is None else int(v * _MS)
+            v = _header_float(request, "x-stub-stall-ms")
+            stall_ns = stall_ns if v is None else int(v * _MS)
+        if "x-stub-tokens" in h:
+            v = _header_float(request, "x-stub-tokens")
+            if v is None or v < 1 or v != int(v):
+                raise _BadRequest(400, "header x-stub-tokens: must be a positive integer")
+            n = int(v)
+        if endpoint == "chat":
+            cap = _opt_int(body, "max_completion_tokens") or _opt_int(body, "max_tokens")
+        elif endpoint == "responses":
+            cap = _opt_int(body, "max_output_tokens")
+        elif endpoint == "messages":
+            cap = _opt_int(body, "max_tokens")
+        else:
+            cap = None
+        if cap is not None:
+            n = min(n, cap)
+        forced = h.get("x-stub-fault")
+        if forced is not None:
+            if forced != "none" and forced not in INJECTABLE_FAULTS:
+                raise _BadRequest(400, f"header x-stub-fault: unknown fault {forced!r}")
+            fault = forced
+        elif endpoint == "models":
+            fault = "none"
+        else:
+            fault = self.faults.draw()
+        return fault, ttft_ns, itl_ns, stall_ns, n
+
+    def _jitter_ns(self) -> int:
+        if self.cfg.jitter_ms <= 0:
+            return 0
+        return int(self._jitter.random() * self.cfg.jitter_ms * _MS)
+
+    def _answer(
+        self, call: _Call, body: dict[str, Any], endpoint: str, n: int, raw: bytes
+    ) -> wire.Answer:
+        cap = n < self.cfg.output_tokens
+        opts = body.get("stream_options")
+        usage = isinstance(opts, dict) and opts.get("include_usage") is True
+        return wire.Answer(
+            endpoint=endpoint,
+            cid=call.cid,
+            tokens=content.tokens(call.cid, n),
+            model=body["model"],
+            prompt_tokens=max(1, len(raw) // 4),
+            created=int(time.time()),
+            capped=cap,
+            include_usage=usage,
+        )
+
+    # ------------------------------------------------------------ answers
+
+    def _headers(self, call: _Call, processing_ns: int) -> dict[str, str]:
+        self._seq += 1
+        rid = f"req_{call.cid:016x}{self.index:02x}{self._seq:08x}"
+        headers = {
+            "x-request-id": rid,
+            "openai-processing-ms": str(max(processing_ns, 0) // _MS),
+        }
+        if call.anthropic:
+            headers["request-id"] = rid
+        return headers
+
+    async def _send_json(
+        self, request: BaseRequest, call: _Call, payload: bytes, due: int, sched: int
+    ) -> web.StreamResponse:
+        """A complete JSON answer, written at ``due`` (absolute ns)."""
+        await self.ticker.sleep_until(due)
+        headers = self._headers(call, due - call.t_recv)
+        call.status = 200
+        call.t_sched = sched
+        if call.fault == "reset":
+            return await self._reset_json(request, call, payload, headers)
+        resp = web.Response(body=payload, headers=headers, content_type=_JSON)
+        await resp.prepare(request)
+        await resp.write_eof()
+        call.t_first = call.t_last = time.monotonic_ns()
+        call.nbytes = len(payload)
+        self._record(call)
+        return resp
+
+    async def _reset_json(
+        self, request: BaseRequest, call: _Call, payload: bytes, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        headers["content-length"] = str(len(payload))
+        resp = RawStreamResponse(headers=headers)
+        resp.content_type = _JSON
+        await resp.prepare(request)
+        half = payload[: len(payload) // 2]
+        transport = request.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(half)
+            call.t_first = call.t_last = time.monotonic_ns()
+            call.nbytes = len(half)
+            abort_with_rst(transport)
+        call.tokens = 0
+        self._record(call)
+        return resp
+
+    async def _embeddings(
+        self, request: BaseRequest, call: _Call, body: dict[str, Any], due: int, stall_ns: int
+    ) -> web.StreamResponse:
+        fmt = body.get("encoding_format", "float")
+        if fmt not in ("float", "base64"):
+            call.fault = "bad_request"
+            msg = "'encoding_format' must be 'float' or 'base64'"
+            return await self._error(request, call, 400, msg, param="encoding_format")
+        try:
+            dims = _opt_int(body, "dimensions") or self.cfg.embedding_dims
+        except _BadRequest as e:
+            call.fault = "bad_request"
+            return await self._error(request, call, 400, e.message, param=e.param)
+        inp = body["input"]
+        texts: list[Any] = inp if isinstance(inp, list) and not isinstance(inp[0], int) else [inp]
+        vectors = []
+        for t in texts:
+            cid = content.find_corr_id(t.encode()) if isinstance(t, str) else None
+            vectors.append(content.embedding(call.cid if cid is None else cid, dims))
+        prompt = sum(len(t) // 4 + 1 if isinstance(t, str) else len(t) for t in texts)
+        payload = wire.embeddings_body(vectors, body["model"], fmt == "base64", prompt)
+        due += self._jitter_ns()
+        if call.fault == "stall":
+            due += stall_ns
+        if call.fault == "midstream_error":
+            await self.ticker.sleep_until(due)
+            return await self._fault_error(request, call, "500")
+        return await self._send_json(request, call, payload, due, due)
+
+    async def _stream(
+        self,
+        request: BaseRequest,
+        call: _Call,
+        answer: wire.Answer,
+        first_due: int,
+        itl_ns: int,
+        stall_ns: int,
+    ) -> web.StreamResponse:
+        call.stream = True
+        chunked = request.version >= (1, 1)
+        events, tail, seq = wire.sse_events(answer)
+        n = len(events)
+        fault = call.fault
+        k = n // 2 if n >= 2 else 1  # where a mid-stream fault strikes
+        cut = fault in ("midstream_error", "reset")
+        count = k if cut else n
+        jit = self.cfg.jitter_ms > 0
+        deadlines = []
+        last = first_due
+        for i in range(count):
+            d = first_due + i * itl_ns
+            if jit:
+                d = max(d + self._jitter_ns(), last)
+            if fault == "stall" and i >= k:
+                d += stall_ns
+            deadlines.append(d)
+            last = d
+        sizes = [len(e) for e in events[:count]]
+        items: list[bytes | None] = [frame(e, chunked) for e in events[:count]]
+        tokens_at = list(range(1, count + 1))
+        end = b"0\r\n\r\n" if chunked else b""
+        if cut:
+            d_end = first_due + min(k, n - 1) * itl_ns
+            deadlines.append(max(d_end, last))
+            tokens_at.append(count)
+            if fault == "reset":
+                items.append(RESET)
+                sizes.append(0)
+            else:
+                err = wire.midstream_error_event(answer.endpoint, 4 + k)
+                items.append(frame(err, chunked) + end)
+                sizes.append(len(err))
+        else:
+            assert items[-1] is not None
+            items[-1] = items[-1] + frame(tail, chunked) + end
+            sizes[-1] += len(tail)
+        headers = self._headers(call, time.monotonic_ns() - call.t_recv)
+        headers["content-type"] = "text/event-stream; charset=utf-8"
+        headers["cache-control"] = "no-cache"
+        if chunked:
+            headers["transfer-encoding"] = "chunked"
+        resp = RawStreamResponse(headers=headers)
+        if not chunked:
+            resp.force_close()
+        await resp.prepare(request)
+        call.status = 200
+        call.t_sched = deadlines[0]
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            self._record(call)
+            return resp
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        stream = SseStream(transport, items, sizes, tokens_at, deadlines, done)
+        self.ticker.add(deadlines[0], stream)
+        await done
+        call.t_first, call.t_last = stream.t_first, stream.t_last
+        call.nbytes, call.tokens = stream.nbytes, stream.tokens
+        if not stream.client_gone and fault != "reset":
+            await resp.write_eof()
+        self._record(call)
+        return resp
+
+    # ------------------------------------------------------------- errors
+
+    async def _fault_error(self, request: BaseRequest, call: _Call, fault: str) -> web.Response:
+        status = _ERROR_FAULTS[fault]
+        headers = dict(self._retry)
+        if status == 429:
+            ra = self.cfg.retry_after_s
+            headers["retry-after"] = f"{ra:g}"
+            headers["retry-after-ms"] = str(int(ra * 1000))
+            headers["x-ratelimit-limit-requests"] = "10000"
+            headers["x-ratelimit-remaining-requests"] = "0"
+            headers["x-ratelimit-reset-requests"] = f"{ra:g}s"
+            headers["x-ratelimit-limit-tokens"] = "1000000"
+            headers["x-ratelimit-remaining-tokens"] = "0"
+            headers["x-ratelimit-reset-tokens"] = f"{ra:g}s"
+        if status == 529 and not call.anthropic:
+            status = 503  # OpenAI has no 529: its overload answer is a 503
+        msg = {
+            429: "Rate limit reached (injected by stub_upstream)",
+            500: "The server had an error while processing your request.",
+            503: "The server is overloaded or not ready yet.",
+            529: "Overloaded",
+        }[status]
+        return await self._error(request, call, status, msg, headers=headers)
+
+    async def _error(
+        self,
+        request: BaseRequest,
+        call: _Call,
+        status: int,
+        message: str,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
+        body = wire.error_body(call.anthropic, status, message, param)
+        hdrs = self._headers(call, time.monotonic_ns() - call.t_recv)
+        if headers:
+            hdrs.update(headers)
+        resp = web.Response(status=status, body=body, headers=hdrs, content_type=_JSON)
+        await resp.prepare(request)
+        await resp.write_eof()
+        call.t_first = call.t_last = time.monotonic_ns()
+        call.status = status
+        call.nbytes = len(body)
+        self._record(call)
+        return resp
+
+    def _record(self, call: _Call) -> None:
+        ep = ENDPOINT_CODES[call.endpoint]
+        self.ring.append(
+            call.cid,
+            call.t_recv,
+            call.t_first,
+            call.t_last,
+            call.t_sched,
+            call.auth,
+            call.nbytes,
+            call.tokens,
+            call.status,
+            ep,
+            1 if call.stream else 0,
+            FAULT_CODES[call.fault],
+            self.index,
+            call.model,
+        )
+        self.metrics.request(ep, call.status)
+        if call.t_sched and call.t_first:
+            self.metrics.lateness(call.t_first - call.t_sched)

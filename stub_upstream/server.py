@@ -1,0 +1,254 @@
+"""Serving: sockets, worker processes, the event loop, shutdown.
+
+``run_stub(config)`` blocks until SIGTERM/SIGINT. With one worker the calling
+process serves; with ``workers = N`` it binds N SO_REUSEPORT sockets on one port
+(so the kernel spreads connections), forks one worker per socket and only
+supervises: it forwards SIGTERM/SIGINT, and if a worker dies the others are
+stopped too (a half-dead stub would skew every figure). The ledger rings and
+metric slots are mapped before the fork, so every worker sees all of them.
+
+Readiness: once every worker accepts, the bound port is written to
+``ready_file`` (atomically) and a ``listening on`` line is printed to stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import errno
+import os
+import secrets
+import select
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.web_request import BaseRequest
+
+from stub_upstream.config import StubConfig
+from stub_upstream.handler import Worker
+from stub_upstream.ledger import LedgerRing
+from stub_upstream.metrics import WorkerMetrics
+from stub_upstream.ticker import Ticker
+
+__all__ = ["bind_sockets", "run_stub"]
+
+_PR_SET_PDEATHSIG = 1
+_SHUTDOWN_GRACE_S = 2.0
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGTERM us when our parent dies (Linux only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def bind_sockets(host: str, port: int, n: int) -> list[socket.socket]:
+    """``n`` listening SO_REUSEPORT sockets on one port (port 0 = pick one).
+
+    A fixed port is first probed without SO_REUSEPORT: otherwise a second stub
+    started on a busy port would silently share it with the first.
+    """
+    family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    if port:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind(addr)
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            s = socket.socket(family, socket.SOCK_STREAM)
+            socks.append(s)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            s.bind(addr)
+            addr = s.getsockname()  # port 0 resolved by the first bind
+            s.listen(4096)
+            s.setblocking(False)
+    except OSError:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
+async def _serve(
+    cfg: StubConfig,
+    index: int,
+    rings: list[LedgerRing],
+    metrics: list[WorkerMetrics],
+    instance: str,
+    sock: socket.socket,
+    on_ready: Callable[[], None],
+) -> None:
+    loop = asyncio.get_running_loop()
+    ticker = Ticker(loop)
+    worker = Worker(cfg, index, rings, metrics, instance, ticker)
+    max_body = cfg.max_body_bytes
+
+    def make_request(message, payload, protocol, writer, task):  # type: ignore[no-untyped-def]
+        return BaseRequest(
+            message, payload, protocol, writer, task, loop, client_max_size=max_body
+        )
+
+    server = web.Server(worker.handle, request_factory=make_request, access_log=None)
+    srv = await loop.create_server(server, sock=sock, backlog=4096)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    on_ready()
+    await stop.wait()
+    srv.close()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(server.shutdown(_SHUTDOWN_GRACE_S), _SHUTDOWN_GRACE_S + 1)
+    ticker.close()
+
+
+def _run_worker(
+    cfg: StubConfig,
+    index: int,
+    rings: list[LedgerRing],
+    metrics: list[WorkerMetrics],
+    instance: str,
+    sock: socket.socket,
+    on_ready: Callable[[], None],
+) -> None:
+    import uvloop
+
+    uvloop.run(_serve(cfg, index, rings, metrics, instance, sock, on_ready))
+
+
+def _announce(cfg: StubConfig, port: int, ready_file: Path | None) -> None:
+    if ready_file is not None:
+        tmp = ready_file.with_name(ready_file.name + ".tmp")
+        tmp.write_text(f"{port}\n")
+        tmp.replace(ready_file)
+    print(
+        f"stub_upstream: listening on http://{cfg.host}:{port} "
+        f"(workers={cfg.workers}, pid={os.getpid()})",
+        flush=True,
+    )
+
+
+def run_stub(
+    config: StubConfig, *, ready_file: Path | None = None, die_with_parent: bool = False
+) -> None:
+    """Serve until SIGTERM/SIGINT. Raises ``ValueError`` (bad config) or ``OSError`` (bind)."""
+    config.validate()
+    if die_with_parent:
+        _die_with_parent()
+    instance = secrets.token_hex(6)
+    n = config.workers
+    rings = [LedgerRing(config.ledger_capacity) for _ in range(n)]
+    metrics = [WorkerMetrics() for _ in range(n)]
+    socks = bind_sockets(config.host, config.port, n)
+    port = int(socks[0].getsockname()[1])
+    if n == 1:
+        _run_worker(
+            config, 0, rings, metrics, instance, socks[0],
+            lambda: _announce(config, port, ready_file),
+        )  # fmt: skip
+        socks[0].close()
+        return
+    _supervise(config, rings, metrics, instance, socks, port, ready_file)
+
+
+def _supervise(
+    cfg: StubConfig,
+    rings: list[LedgerRing],
+    metrics: list[WorkerMetrics],
+    instance: str,
+    socks: list[socket.socket],
+    port: int,
+    ready_file: Path | None,
+) -> None:
+    r, w = os.pipe()
+    pids: list[int] = []
+    for i, sock in enumerate(socks):
+        pid = os.fork()
+        if pid == 0:  # worker
+            code = 0
+            try:
+                os.close(r)
+                for j, other in enumerate(socks):
+                    if j != i:
+                        other.close()
+                _die_with_parent()
+                _run_worker(cfg, i, rings, metrics, instance, sock, lambda: os.write(w, b"."))
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+        pids.append(pid)
+    os.close(w)
+    for sock in socks:
+        sock.close()
+
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    ready = 0
+    while ready < len(pids) and not stopping:
+        try:
+            rl, _, _ = select.select([r], [], [], 0.2)
+        except InterruptedError:
+            continue
+        if rl:
+            chunk = os.read(r, 64)
+            if not chunk:
+                break  # every worker closed its end: they died
+            ready += len(chunk)
+        if _reap(pids, block=False):
+            break
+    os.close(r)
+    if ready == len(pids) and not stopping:
+        _announce(cfg, port, ready_file)
+    failed = ready < len(pids) and not stopping
+    while pids:
+        dead = _reap(pids, block=True)
+        if dead and not stopping:
+            failed = True
+            forward(signal.SIGTERM, None)
+    if failed:
+        raise SystemExit(1)
+
+
+def _reap(pids: list[int], block: bool) -> bool:
+    """Remove exited workers from ``pids``; True if any exited."""
+    any_dead = False
+    while pids:
+        try:
+            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            pids.clear()
+            return True
+        except InterruptedError:
+            continue
+        except OSError as e:  # pragma: no cover - defensive
+            if e.errno == errno.EINTR:
+                continue
+            raise
+        if pid == 0:
+            return any_dead
+        if pid in pids:
+            pids.remove(pid)
+            any_dead = True
+        if block:
+            return any_dead
+    time.sleep(0)
+    return any_dead
