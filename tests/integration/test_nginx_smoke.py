@@ -29,6 +29,7 @@ def _load(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"_recipe_{name}", RECIPES / f"{name}.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up while it executes
     spec.loader.exec_module(mod)
     return mod
 
