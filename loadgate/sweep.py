@@ -521,7 +521,7 @@ def render_plot(
     x_axis = Axis(x_label, "log" if log else "linear", ticks=xs if log else None)
     knee_value = knee.get("max_concurrency" if mode == "concurrency" else "max_rate")
     knee_rules = (
-        [Rule("x", float(knee_value), f"knee {_fmt(knee_value)}", "#009E73")]
+        [Rule("x", float(knee_value), f"knee {_fmt(knee_value)}", "#333333")]
         if knee_value is not None
         else []
     )
@@ -784,8 +784,22 @@ def _gateway_label(profile: Profile, target: str | None) -> str:
         return "the reference gateway"
     if gw.kind == "direct":
         return "no gateway (direct: the harness floor)"
-    argv = shlex.split(gw.command or "gateway")
-    return Path(argv[0]).name if argv else "the gateway"
+    return _command_name(gw.command or "")
+
+
+def _command_name(command: str) -> str:
+    """What a person would call the launched gateway: the script or module, not ``python``."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        argv = command.split()
+    words = [Path(a).name for a in argv if not a.startswith("-") and "=" not in a]
+    launchers = ("python", "node", "uv", "env", "exec", "sh", "bash", "java", "bun", "deno")
+    while len(words) > 1 and words[0].startswith(launchers):
+        words.pop(0)
+        if words and words[0] in ("run", "start", "serve"):  # uv run …, bun run …
+            words.pop(0)
+    return words[0] if words else "the gateway"
 
 
 def _machine(env: Mapping[str, Any]) -> str:

@@ -135,7 +135,8 @@ def test_knee_is_the_gateways_capacity(tmp_path: Path) -> None:
     assert data["recommendation"] in proc.stdout
 
     # Each step is a full run in its own directory; the gateway held K, never more.
-    sweep_dir = only_sweep_dir(tmp_path / "runs")
+    sweep_dir = tmp_path / data["run_dir"]  # --out's directory: the same as `loadgate run`
+    assert sweep_dir.parent == tmp_path and sweep_dir.name.startswith("sweep-limited-")
     for s in steps:
         step_result = json.loads((sweep_dir / s["result"]).read_text())
         assert step_result["profile"]["load"]["concurrency"] == s["value"]

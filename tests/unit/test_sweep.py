@@ -18,6 +18,7 @@ from loadgate.profile import load_profile
 from loadgate.sweep import (
     ChildSampler,
     SweepPolicy,
+    _command_name,
     budget_gate,
     find_knee,
     plan_next,
@@ -420,3 +421,20 @@ def test_sampler_sees_a_child_process() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        ("/usr/bin/python3.11 /x/limited_gateway.py --upstream {stub_url}", "limited_gateway.py"),
+        ("python -m mygw.server --port {port}", "mygw.server"),
+        ("./gw --port {port}", "gw"),
+        ("env FOO=1 /opt/bin/litellm --port 4000", "litellm"),
+        ("uv run litellm --config x.yaml", "litellm"),
+        ("", "the gateway"),
+    ],
+)
+def test_recommendation_names_the_launched_gateway_not_its_interpreter(
+    command: str, name: str
+) -> None:
+    assert _command_name(command) == name
