@@ -22,9 +22,9 @@ from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
 from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
 from aiohttp.web_request import BaseRequest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from stub_upstream import content, wire
 from stub_upstream.config import INJECTABLE_FAULTS, StubConfig
@@ -448,7 +448,7 @@ class Worker:
     ) -> web.StreamResponse:
         call.stream = True
         chunked = request.version >= (1, 1)
-        events, tail, seq = wire.sse_events(answer)
+        events, tail = wire.sse_events(answer)
         n = len(events)
         fault = call.fault
         k = n // 2 if n >= 2 else 1  # where a mid-stream fault strikes

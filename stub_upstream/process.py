@@ -138,6 +138,12 @@ class StubProcess:
             await self.stop()
             raise
 
+    async def wait(self) -> int:
+        """Wait for the child to exit on its own; returns its exit code."""
+        if self._proc is None:
+            raise RuntimeError("stub not started")
+        return await self._proc.wait()
+
     async def stop(self) -> int | None:
         """SIGTERM, wait, SIGKILL after ``stop_timeout_s``; returns the exit code."""
         proc = self._proc

@@ -92,9 +92,7 @@ async def _serve(
     max_body = cfg.max_body_bytes
 
     def make_request(message, payload, protocol, writer, task):  # type: ignore[no-untyped-def]
-        return BaseRequest(
-            message, payload, protocol, writer, task, loop, client_max_size=max_body
-        )
+        return BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=max_body)
 
     server = web.Server(worker.handle, request_factory=make_request, access_log=None)
     srv = await loop.create_server(server, sock=sock, backlog=4096)
@@ -179,7 +177,7 @@ def _supervise(
                     if j != i:
                         other.close()
                 _die_with_parent()
-                _run_worker(cfg, i, rings, metrics, instance, sock, lambda: os.write(w, b"."))
+                _run_worker(cfg, i, rings, metrics, instance, sock, lambda: _notify(w))
             except BaseException:
                 traceback.print_exc()
                 code = 1
@@ -226,6 +224,10 @@ def _supervise(
             forward(signal.SIGTERM, None)
     if failed:
         raise SystemExit(1)
+
+
+def _notify(fd: int) -> None:
+    os.write(fd, b".")
 
 
 def _reap(pids: list[int], block: bool) -> bool:

@@ -10,6 +10,7 @@ the last token, and ``t_last_write`` is exactly that write.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import time
@@ -42,14 +43,12 @@ def frame(payload: bytes, chunked: bool) -> bytes:
     return b"%x\r\n%b\r\n" % (len(payload), payload)
 
 
-def abort_with_rst(transport: asyncio.BaseTransport) -> None:
+def abort_with_rst(transport: asyncio.Transport) -> None:
     """Close with a TCP RST (SO_LINGER 0), the way a crashed upstream looks."""
     sock = transport.get_extra_info("socket")
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
-        except OSError:
-            pass
     transport.abort()
 
 
@@ -112,12 +111,10 @@ class SseStream:
         transport = self.transport
         if transport.is_closing():
             self.client_gone = True
-            return self._end()
+            self._end()
+            return None
         if i > start:
-            if i - start == 1:
-                data = items[start]
-            else:
-                data = b"".join(items[start:i])  # type: ignore[arg-type]
+            data = items[start] if i - start == 1 else b"".join(items[start:i])  # type: ignore[arg-type]
             assert data is not None
             transport.write(data)
             t = time.monotonic_ns()
@@ -129,9 +126,11 @@ class SseStream:
             self.i = i
         if reset:
             abort_with_rst(transport)
-            return self._end()
+            self._end()
+            return None
         if i >= n:
-            return self._end()
+            self._end()
+            return None
         return deadlines[i]
 
     def _end(self) -> None:

@@ -16,6 +16,7 @@ deadline, or ``None`` when the item is finished.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import heapq
 import os
@@ -77,10 +78,8 @@ class _TimerFd:
         self._settime(self.fd, _TFD_TIMER_ABSTIME, self._ref, None)
 
     def drain(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):
             os.read(self.fd, 8)
-        except BlockingIOError:
-            pass
 
     def close(self) -> None:
         os.close(self.fd)

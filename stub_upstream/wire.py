@@ -145,9 +145,7 @@ def json_body(a: Answer) -> bytes:
 
 
 def _message_item(a: Answer, status: str, text: str | None) -> str:
-    parts = (
-        "" if text is None else f'{{"type":"output_text","text":"{text}","annotations":[]}}'
-    )
+    parts = "" if text is None else f'{{"type":"output_text","text":"{text}","annotations":[]}}'
     return (
         f'{{"type":"message","id":"msg_{a.hex}","status":"{status}","role":"assistant",'
         f'"content":[{parts}]}}'
@@ -214,8 +212,8 @@ def _sse(event: str | None, data: str) -> bytes:
     return f"event: {event}\ndata: {data}\n\n".encode()
 
 
-def sse_events(a: Answer) -> tuple[list[bytes], bytes, int]:
-    """(per-token events with the preamble glued to token 0, tail, next sequence number).
+def sse_events(a: Answer) -> tuple[list[bytes], bytes]:
+    """(per-token events with the preamble glued to token 0, tail).
 
     The preamble goes out with the first token so ``t_first_write`` is the first
     token's write; the tail (finish, usage, terminator) goes with the last one.
@@ -227,7 +225,7 @@ def sse_events(a: Answer) -> tuple[list[bytes], bytes, int]:
     return _responses_events(a)
 
 
-def _chat_events(a: Answer) -> tuple[list[bytes], bytes, int]:
+def _chat_events(a: Answer) -> tuple[list[bytes], bytes]:
     usage_null = ',"usage":null' if a.include_usage else ""
     head = (
         f'data: {{"id":"chatcmpl-{a.hex}","object":"chat.completion.chunk",'
@@ -253,10 +251,10 @@ def _chat_events(a: Answer) -> tuple[list[bytes], bytes, int]:
             f'"total_tokens":{p + n}}}}}\n\n'
         )
     tail += "data: [DONE]\n\n"
-    return events, tail.encode(), 0
+    return events, tail.encode()
 
 
-def _messages_events(a: Answer) -> tuple[list[bytes], bytes, int]:
+def _messages_events(a: Answer) -> tuple[list[bytes], bytes]:
     start = _sse(
         "message_start",
         f'{{"type":"message_start","message":{{"id":"msg_{a.hex}","type":"message",'
@@ -283,10 +281,10 @@ def _messages_events(a: Answer) -> tuple[list[bytes], bytes, int]:
         f'"usage":{{"output_tokens":{len(a.tokens)}}}}}',
     )
     tail += _sse("message_stop", '{"type":"message_stop"}')
-    return events, tail, 0
+    return events, tail
 
 
-def _responses_events(a: Answer) -> tuple[list[bytes], bytes, int]:
+def _responses_events(a: Answer) -> tuple[list[bytes], bytes]:
     h, text = a.hex, a.text
     loc = f'"item_id":"msg_{h}","output_index":0,"content_index":0'
 
@@ -328,4 +326,4 @@ def _responses_events(a: Answer) -> tuple[list[bytes], bytes, int]:
     # would say response.incomplete): the harness's terminator check keys on it.
     body = _response_object(a, "completed", item)
     tail += ev("response.completed", f'"response":{body}', seq + 3)
-    return events, tail, seq
+    return events, tail

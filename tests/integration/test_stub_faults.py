@@ -114,7 +114,10 @@ async def test_429_has_retry_after_and_ratelimit_headers(
         assert err["error"]["type"] == etype and err["error"]["code"] == "rate_limit_exceeded"
         assert set(err["error"]) == {"message", "type", "param", "code"}
     else:
-        assert err == {"type": "error", "error": {"type": etype, "message": err["error"]["message"]}}
+        assert err == {
+            "type": "error",
+            "error": {"type": etype, "message": err["error"]["message"]},
+        }
     cid = content.find_corr_id(json.dumps(body).encode())
     assert cid is not None
     (rec,) = await records_for(http, stub, cid)
@@ -447,9 +450,7 @@ async def test_ledger_cursor_and_reset(http: aiohttp.ClientSession, stub: StubPr
     assert len(stale) == 0
 
 
-async def test_ledger_counts_lost_records(
-    http: aiohttp.ClientSession, strict: StubProcess
-) -> None:
+async def test_ledger_counts_lost_records(http: aiohttp.ClientSession, strict: StubProcess) -> None:
     async with http.post(strict.url + "/_loadgate/reset") as r:
         assert r.status == 200
     hdr = {"authorization": "Bearer sk-good", "x-stub-fault": "none"}

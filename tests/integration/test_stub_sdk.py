@@ -41,7 +41,9 @@ def _msgs(cid: int = CID) -> list[dict[str, str]]:
 async def test_chat_non_streaming(stub: StubProcess) -> None:
     async with _oa(stub) as client:
         r = await client.chat.completions.create(
-            model="gpt-4o-mini", messages=_msgs(), max_tokens=TOKENS  # type: ignore[arg-type]
+            model="gpt-4o-mini",
+            messages=_msgs(),
+            max_tokens=TOKENS,  # type: ignore[arg-type]
         )
     assert r.id == f"chatcmpl-{content.format_corr_id(CID)}"
     assert r.choices[0].message.content == content.expected_text(CID, TOKENS)
@@ -52,7 +54,9 @@ async def test_chat_non_streaming(stub: StubProcess) -> None:
 async def test_chat_max_tokens_caps_the_answer(stub: StubProcess) -> None:
     async with _oa(stub) as client:
         r = await client.chat.completions.create(
-            model="gpt-4o-mini", messages=_msgs(), max_tokens=5  # type: ignore[arg-type]
+            model="gpt-4o-mini",
+            messages=_msgs(),
+            max_tokens=5,  # type: ignore[arg-type]
         )
     assert r.choices[0].message.content == content.expected_text(CID, 5)
     assert r.choices[0].finish_reason == "length"
@@ -103,20 +107,22 @@ async def test_responses_streaming(stub: StubProcess) -> None:
 
 
 async def test_responses_stream_helper(stub: StubProcess) -> None:
-    async with _oa(stub) as client:
-        async with client.responses.stream(
-            model="gpt-4o-mini", input=f"hi {content.marker(CID)}"
-        ) as stream:
-            async for _ in stream:
-                pass
-            final = await stream.get_final_response()
+    async with (
+        _oa(stub) as client,
+        client.responses.stream(model="gpt-4o-mini", input=f"hi {content.marker(CID)}") as stream,
+    ):
+        async for _ in stream:
+            pass
+        final = await stream.get_final_response()
     assert final.output_text == content.expected_text(CID, TOKENS)
 
 
 async def test_messages_non_streaming(stub: StubProcess) -> None:
     async with _an(stub) as client:
         m = await client.messages.create(
-            model="claude-stub-1", max_tokens=TOKENS, messages=_msgs()  # type: ignore[arg-type]
+            model="claude-stub-1",
+            max_tokens=TOKENS,
+            messages=_msgs(),  # type: ignore[arg-type]
         )
     assert m.id == f"msg_{content.format_corr_id(CID)}"
     assert m.content[0].type == "text"
@@ -126,12 +132,16 @@ async def test_messages_non_streaming(stub: StubProcess) -> None:
 
 
 async def test_messages_stream_helper_and_final_message(stub: StubProcess) -> None:
-    async with _an(stub) as client:
-        async with client.messages.stream(
-            model="claude-stub-1", max_tokens=TOKENS, messages=_msgs()  # type: ignore[arg-type]
-        ) as stream:
-            text = "".join([t async for t in stream.text_stream])
-            final = await stream.get_final_message()
+    async with (
+        _an(stub) as client,
+        client.messages.stream(
+            model="claude-stub-1",
+            max_tokens=TOKENS,
+            messages=_msgs(),  # type: ignore[arg-type]
+        ) as stream,
+    ):
+        text = "".join([t async for t in stream.text_stream])
+        final = await stream.get_final_message()
     assert text == content.expected_text(CID, TOKENS)
     assert final.id == f"msg_{content.format_corr_id(CID)}"
     assert final.content[0].type == "text"
@@ -142,7 +152,10 @@ async def test_messages_stream_helper_and_final_message(stub: StubProcess) -> No
 async def test_messages_raw_stream_event_order(stub: StubProcess) -> None:
     async with _an(stub) as client:
         stream = await client.messages.create(
-            model="claude-stub-1", max_tokens=3, messages=_msgs(), stream=True  # type: ignore[arg-type]
+            model="claude-stub-1",
+            max_tokens=3,
+            messages=_msgs(),
+            stream=True,  # type: ignore[arg-type]
         )
         types = [e.type async for e in stream]
     assert types == [
@@ -157,7 +170,10 @@ async def test_embeddings_sdk_default_base64(stub: StubProcess) -> None:
         r = await client.embeddings.create(
             model="text-embedding-3-small", input=[content.marker(CID), content.marker(CID + 1)]
         )
-    assert [d.embedding for d in r.data] == [content.embedding(CID, 8), content.embedding(CID + 1, 8)]
+    assert [d.embedding for d in r.data] == [
+        content.embedding(CID, 8),
+        content.embedding(CID + 1, 8),
+    ]
 
 
 async def test_embeddings_float_and_base64_agree(stub: StubProcess) -> None:
