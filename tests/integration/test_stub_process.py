@@ -39,5 +39,5 @@ async def test_busy_port_fails_fast(tmp_path: Path) -> None:
 
 
 async def test_bad_config_is_rejected_before_launch() -> None:
-    with pytest.raises(ValueError, match="^workers"):
+    with pytest.raises(ValueError, match=r"^workers"):
         await StubProcess(StubConfig(port=0, workers=0)).start()

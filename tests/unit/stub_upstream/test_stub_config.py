@@ -41,7 +41,7 @@ def test_defaults_match_the_contract() -> None:
     ],
 )
 def test_validate_names_the_field(kw: dict[str, object], field: str) -> None:
-    with pytest.raises(ValueError, match=f"^{field}"):
+    with pytest.raises(ValueError, match=rf"^{field}"):
         StubConfig(**kw).validate()  # type: ignore[arg-type]
 
 
