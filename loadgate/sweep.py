@@ -10,8 +10,9 @@ This module owns the sweep's decisions and its outputs:
   the smallest step. A harness-bound (``invalid``) step is never the gateway's
   limit: the knee stops before it and says so;
 * the sweep's verdict (:func:`sweep_verdict`), a recommendation line for a capacity
-  plan (:func:`recommendation`), the plot (:func:`render_plot`, SVG through
-  :mod:`loadgate.report.svg`) and its data as CSV (:func:`steps_csv`);
+  plan (:func:`recommendation`) and the plot's data as CSV (:func:`steps_csv`); the
+  plot and the HTML page themselves are drawn by :mod:`loadgate.report` from the
+  same step summaries;
 * the runs (:func:`run_sweep`): each step is a full :func:`loadgate.runner.run_profile`
   in ``<sweep dir>/step-<value>/``; the launched gateway's CPU and RSS are sampled
   from ``/proc`` while the step runs (:class:`ChildSampler`).
@@ -53,13 +54,14 @@ __all__ = [
     "plan_next",
     "policy_from_sets",
     "recommendation",
-    "render_plot",
     "run_sweep",
     "step_profile",
     "steps_csv",
     "stop_reason",
     "summarize_step",
+    "sweep_result",
     "sweep_verdict",
+    "write_outputs",
 ]
 
 Mode = Literal["concurrency", "rate"]
@@ -428,7 +430,8 @@ def recommendation(
     """One line a user can paste into a capacity plan."""
     value = knee.get("max_concurrency" if mode == "concurrency" else "max_rate")
     if value is None:
-        return f"No step passed its gates for {gateway} on {machine}: {knee['reason']}."
+        why = str(knee["reason"]).removeprefix("no step passed; ")
+        return f"No step passed its gates for {gateway} on {machine}: {why}."
     rps = knee.get("throughput_rps")
     p99 = knee.get("overhead_p99_ms")
     if mode == "concurrency":
@@ -497,82 +500,6 @@ def steps_csv(steps: Sequence[Mapping[str, Any]], mode: Mode = "concurrency") ->
         row[mode] = row.pop("value")
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return buf.getvalue()
-
-
-def render_plot(
-    steps: Sequence[Mapping[str, Any]],
-    knee: Mapping[str, Any],
-    mode: Mode = "concurrency",
-    budget: tuple[str, float] | None = None,
-    title: str = "loadgate sweep",
-) -> str:
-    """Throughput and overhead against the step: two stacked SVG charts.
-
-    The knee is a vertical rule on both; the ``overhead_ms.p99`` budget a horizontal
-    one on the overhead chart. Each series carries its data (``data-x``/``data-y``).
-    """
-    from loadgate.report.svg import Axis, Rule, Series, line_chart, stack
-
-    ordered = sorted(steps, key=_value)
-    xs = tuple(float(_value(s)) for s in ordered)
-    # Doubling steps read best on a log axis; ticks at the steps themselves.
-    log = len(xs) >= 2 and min(xs) > 0 and max(xs) / min(xs) >= 4
-    x_label = "concurrency (closed loop)" if mode == "concurrency" else "offered rate (req/s)"
-    x_axis = Axis(x_label, "log" if log else "linear", ticks=xs if log else None)
-    knee_value = knee.get("max_concurrency" if mode == "concurrency" else "max_rate")
-    knee_rules = (
-        [Rule("x", float(knee_value), f"knee {_fmt(knee_value)}", "#333333")]
-        if knee_value is not None
-        else []
-    )
-    throughput = Series(
-        "throughput req/s", xs, tuple(_throughput(s) for s in ordered), markers=True
-    )
-    p99 = Series(
-        "overhead p99 ms",
-        xs,
-        tuple(_metric(s, "overhead_ms", "p99") for s in ordered),
-        markers=True,
-    )
-    p50 = Series(
-        "overhead p50 ms",
-        xs,
-        tuple(_metric(s, "overhead_ms", "p50") for s in ordered),
-        dashed=True,
-    )
-    ttft = Series(
-        "TTFT overhead p99 ms",
-        xs,
-        tuple(_metric(s, "ttft_overhead_ms", "p99") for s in ordered),
-        dashed=True,
-    )
-    rules = list(knee_rules)
-    if budget is not None:
-        rules.append(Rule("y", budget[1], f"budget {budget[0]} {budget[1]:g} ms"))
-    bad = [s for s in ordered if s.get("verdict") == "invalid"]
-    note = f" — harness-bound at {', '.join(_fmt(_value(s)) for s in bad)}" if bad else ""
-    width, h = 640, 300
-    top = line_chart(
-        [throughput],
-        x=x_axis,
-        y=Axis("req/s", lo=0.0),
-        title=f"{title}: throughput{note}",
-        width=width,
-        height=h,
-        rules=knee_rules,
-        chart_id="sweep-throughput",
-    )
-    bottom = line_chart(
-        [p99, p50, ttft],
-        x=x_axis,
-        y=Axis("ms", lo=0.0),
-        title=f"{title}: proxy overhead",
-        width=width,
-        height=h,
-        rules=rules,
-        chart_id="sweep-overhead",
-    )
-    return stack([top, bottom], width=width, heights=[h, h], title=title)
 
 
 # ------------------------------------------------------------------ gateway CPU / RSS
@@ -727,20 +654,50 @@ async def run_sweep(
             on_step(step)
     if stopped is None and values is not None:
         stopped = stop_reason(steps, policy)
+    data = sweep_result(
+        profile,
+        mode,
+        steps,
+        policy,
+        values=values,
+        stopped=stopped,
+        target=target,
+        sweep_dir=sweep_dir,
+        started_at=started_at,
+        duration_s=time.monotonic() - t0,
+    )
+    await asyncio.to_thread(write_outputs, sweep_dir, data)
+    return data
+
+
+def sweep_result(
+    profile: Profile,
+    mode: Mode,
+    steps: Sequence[Mapping[str, Any]],
+    policy: SweepPolicy,
+    *,
+    values: Sequence[float] | None,
+    stopped: str | None,
+    target: str | None,
+    sweep_dir: Path,
+    started_at: datetime,
+    duration_s: float,
+) -> dict[str, Any]:
+    """The sweep's result data (schema ``loadgate.result/1``, ``kind = "sweep"``)."""
     done = {_value(s) for s in steps}
     skipped = [int(v) if mode == "concurrency" else v for v in values or () if v not in done]
     knee = find_knee(steps, mode)
     verdict, reasons, code = sweep_verdict(steps, knee)
     env = collect_environment()
     budget = budget_gate(profile.gates)
-    data: dict[str, Any] = {
+    return {
         "schema": SCHEMA,
         "kind": "sweep",
         "verdict": verdict,
         "reasons": reasons,
         "exit_code": code,
         "mode": mode,
-        "steps": steps,
+        "steps": list(steps),
         "skipped": skipped,
         "stopped": stopped,
         "knee": knee,
@@ -758,22 +715,31 @@ async def run_sweep(
         "gates": [],
         "plot": "sweep.svg",
         "csv": "sweep.csv",
+        "report": "report.html",
         "profile": profile.redacted(),
         "environment": env,
         "git": None,
         "started_at": started_at.isoformat(),
-        "duration_s": round(time.monotonic() - t0, 3),
+        "duration_s": round(duration_s, 3),
         "run_dir": str(sweep_dir),
     }
-    svg = render_plot(steps, knee, mode, budget, title=f"sweep {profile.name}") + "\n"
-    await asyncio.to_thread(_write_outputs, sweep_dir, data, svg, steps_csv(steps, mode))
-    return data
 
 
-def _write_outputs(sweep_dir: Path, data: dict[str, Any], svg: str, table: str) -> None:
-    (sweep_dir / "sweep.svg").write_text(svg, encoding="utf-8")
-    (sweep_dir / "sweep.csv").write_text(table, encoding="utf-8")
-    write_result(Result(data), sweep_dir / "result.json")
+def write_outputs(sweep_dir: Path, data: Mapping[str, Any]) -> None:
+    """result.json, sweep.svg, sweep.csv and report.html in ``sweep_dir``.
+
+    The plot and the HTML page are the report's (:mod:`loadgate.report`), fed the
+    sweep's step summaries: one knee plot in the product, not two.
+    """
+    from loadgate.report import render_sweep_html, sweep_svg
+
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    budget = data["budget"]["threshold"] if data.get("budget") else None
+    svg = sweep_svg(data["steps"], data["knee"], budget)
+    (sweep_dir / "sweep.svg").write_text(svg + "\n", encoding="utf-8")
+    (sweep_dir / "sweep.csv").write_text(steps_csv(data["steps"], data["mode"]), encoding="utf-8")
+    (sweep_dir / "report.html").write_text(render_sweep_html(data), encoding="utf-8")
+    write_result(Result(dict(data)), sweep_dir / "result.json")
 
 
 def _gateway_label(profile: Profile, target: str | None) -> str:

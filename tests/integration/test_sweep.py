@@ -151,13 +151,13 @@ def test_knee_is_the_gateways_capacity(tmp_path: Path) -> None:
 
     # The plot draws exactly the steps' figures; the knee and budget are marked.
     drawn = svg_series(sweep_dir / "sweep.svg")
-    xs, rps = drawn["throughput req/s"]
+    xs, rps = drawn["throughput (req/s)"]
     assert xs == [2, 4, 8]
     assert rps == pytest.approx([s["requests"]["throughput_rps"] for s in steps], rel=1e-5)
-    xs, p99 = drawn["overhead p99 ms"]
+    xs, p99 = drawn["overhead p99 (ms)"]
     assert p99 == pytest.approx([s["metrics"]["overhead_ms"]["p99"] for s in steps], rel=1e-5)
     assert p99[2] > 60 > p99[1]
-    assert svg_rules(sweep_dir / "sweep.svg") == {"knee 4": 4.0, "budget < 60 ms": 60.0}
+    assert svg_rules(sweep_dir / "sweep.svg") == {"knee: 4": 4.0, "budget 60 ms": 60.0}
     with (sweep_dir / "sweep.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["concurrency"] for r in rows] == ["2", "4", "8"]

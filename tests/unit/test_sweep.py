@@ -3,11 +3,13 @@ verdict, recommendation, CSV and the plot's data. No runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +26,13 @@ from loadgate.sweep import (
     plan_next,
     policy_from_sets,
     recommendation,
-    render_plot,
     step_profile,
     steps_csv,
     stop_reason,
     summarize_step,
+    sweep_result,
     sweep_verdict,
+    write_outputs,
 )
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "results"
@@ -261,7 +264,7 @@ def test_recommendation_line() -> None:
     assert rate.endswith("plan for ≤ 70% of that: 350 req/s.")
     none = recommendation(find_knee([step(4, "fail")]), "concurrency", gateway="g", machine="m",
                           budget=None)  # fmt: skip
-    assert none.startswith("No step passed its gates for g on m: no step passed;")
+    assert none.startswith("No step passed its gates for g on m: gates failed at 4:")
 
 
 def test_budget_gate_comes_from_the_overhead_p99_gate() -> None:
@@ -360,18 +363,36 @@ def points(path: ET.Element) -> list[tuple[float, float]]:
     return out
 
 
-def test_plot_carries_each_steps_figures_and_marks_knee_and_budget() -> None:
+def write_sweep(tmp: Path, steps: list[dict[str, Any]], gates: dict[str, str]) -> dict[str, Any]:
+    profile = dataclasses.replace(load_profile("smoke"), gates=gates)
+    data = sweep_result(
+        profile,
+        "concurrency",
+        steps,
+        SweepPolicy(),
+        values=[2, 4, 8, 16],
+        stopped="saturated at 8",
+        target=None,
+        sweep_dir=tmp,
+        started_at=datetime(2024, 6, 1, tzinfo=UTC),
+        duration_s=12.34567,
+    )
+    write_outputs(tmp, data)
+    return data
+
+
+def test_outputs_plot_each_steps_figures_and_mark_knee_and_budget(tmp_path: Path) -> None:
     steps = [
         step(v, rps=r, p99=p) for v, r, p in ((2, 20.0, 1.5), (4, 39.0, 2.0), (8, 41.0, 120.0))
     ]
     steps[2]["verdict"] = "fail"
-    knee = find_knee(steps)
-    svg = render_plot(steps, knee, "concurrency", ("<", 50.0), title="t")
+    data = write_sweep(tmp_path, steps, {"overhead_ms.p99": "< 50"})
+    assert data["budget"] == {"name": "overhead_ms.p99", "op": "<", "threshold": 50.0}
+    assert data["skipped"] == [16] and data["knee"]["max_concurrency"] == 4
+    assert json.loads((tmp_path / "result.json").read_text()) == data
+    svg = (tmp_path / "sweep.svg").read_text()
     found = series(svg)
-    assert set(found) == {
-        "throughput req/s", "overhead p99 ms", "overhead p50 ms", "TTFT overhead p99 ms"
-    }  # fmt: skip
-    thr, p99 = found["throughput req/s"], found["overhead p99 ms"]
+    thr, p99 = found["throughput (req/s)"], found["overhead p99 (ms)"]
     assert thr.get("data-x") == "2,4,8" and thr.get("data-y") == "20,39,41"
     assert p99.get("data-x") == "2,4,8" and p99.get("data-y") == "1.5,2,120"
     # The drawn points follow the data: x grows with the step; a larger figure is
@@ -383,14 +404,18 @@ def test_plot_carries_each_steps_figures_and_marks_knee_and_budget() -> None:
     assert pp[0][1] > pp[1][1] > pp[2][1]
     # log x axis for doubling steps: equal ratios, equal distances
     assert tp[1][0] - tp[0][0] == pytest.approx(tp[2][0] - tp[1][0], abs=0.02)
-    assert rules(svg) == {"knee 4": 4.0, "budget < 50 ms": 50.0}
+    assert rules(svg) == {"knee: 4": 4.0, "budget 50 ms": 50.0}
+    rows = (tmp_path / "sweep.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows] == ["concurrency", "2", "4", "8"]
+    assert "Knee: concurrency 4" in (tmp_path / "report.html").read_text()
 
 
-def test_plot_without_a_knee_or_budget_has_no_rules() -> None:
-    steps = [step(2, "fail"), step(3, "fail")]
-    svg = render_plot(steps, find_knee(steps), "concurrency", None)
+def test_outputs_without_a_knee_or_budget_have_no_rules(tmp_path: Path) -> None:
+    data = write_sweep(tmp_path, [step(2, "fail"), step(3, "fail")], {})
+    assert data["budget"] is None and data["verdict"] == "fail"
+    svg = (tmp_path / "sweep.svg").read_text()
     assert rules(svg) == {}
-    assert series(svg)["throughput req/s"].get("data-x") == "2,3"
+    assert series(svg)["throughput (req/s)"].get("data-x") == "2,3"
 
 
 # ---------------------------------------------------------------- gateway CPU / RSS
