@@ -32,7 +32,8 @@ from stub_upstream.faults import FaultPicker
 from stub_upstream.ledger import LedgerRing, read_all, reset_all
 from stub_upstream.ledger_format import CONTROL_PREFIX, ENDPOINT_CODES, FAULT_CODES
 from stub_upstream.metrics import WorkerMetrics, render
-from stub_upstream.streaming import RESET, RawStreamResponse, SseStream, abort_with_rst, frame
+from stub_upstream.rawhttp import Written, head
+from stub_upstream.streaming import RESET, SseStream, abort_with_rst, frame
 from stub_upstream.ticker import Ticker
 
 __all__ = ["Worker", "auth_hash"]
@@ -144,7 +145,7 @@ class Worker:
 
     # ----------------------------------------------------------- dispatch
 
-    async def handle(self, request: BaseRequest) -> web.StreamResponse:
+    async def handle(self, request: BaseRequest) -> web.StreamResponse | Written:
         path = request.path
         endpoint = _ROUTES.get(path)
         if endpoint is not None:
@@ -193,7 +194,7 @@ class Worker:
 
     async def _reject(
         self, request: BaseRequest, endpoint: str, status: int, message: str
-    ) -> web.StreamResponse:
+    ) -> Written:
         """404/405: answered without reading the body, still ledgered."""
         call = _Call(endpoint)
         call.t_recv = time.monotonic_ns()
@@ -206,14 +207,14 @@ class Worker:
         h = request.headers.get(content.CORR_HEADER)
         return (content.parse_corr_id(h) or 0) if h else 0
 
-    async def _api(self, request: BaseRequest, endpoint: str) -> web.StreamResponse:
+    async def _api(self, request: BaseRequest, endpoint: str) -> Written:
         self.metrics.in_flight(1)
         try:
             return await self._api_call(request, endpoint)
         finally:
             self.metrics.in_flight(-1)
 
-    async def _api_call(self, request: BaseRequest, endpoint: str) -> web.StreamResponse:
+    async def _api_call(self, request: BaseRequest, endpoint: str) -> Written:
         call = _Call(endpoint)
         cl = request.content_length
         too_big = cl is not None and cl > self.cfg.max_body_bytes
@@ -372,45 +373,55 @@ class Worker:
             headers["request-id"] = rid
         return headers
 
+    def _write(
+        self,
+        request: BaseRequest,
+        call: _Call,
+        status: int,
+        headers: dict[str, str],
+        payload: bytes,
+        keep_alive: bool,
+    ) -> Written:
+        """Head + body in one write, recorded just before it.
+
+        The record must exist before the client can read the last byte (the
+        harness's ledger join relies on it), so the stamp is taken and the record
+        published immediately before ``transport.write``.
+        """
+        call.status = status
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            self._record(call)
+            return Written(False)
+        data = head(status, headers, length=len(payload), keep_alive=keep_alive) + payload
+        reset = call.fault == "reset" and status == 200
+        if reset:  # headers and half the body, then RST: a crashed upstream
+            data = data[: len(data) - len(payload) + len(payload) // 2]
+            call.nbytes = len(payload) // 2
+            call.tokens = 0
+        else:
+            call.nbytes = len(payload)
+        call.t_first = call.t_last = time.monotonic_ns()
+        self._record(call)
+        transport.write(data)
+        if reset:
+            abort_with_rst(transport)
+            return Written(False)
+        return Written(keep_alive)
+
     async def _send_json(
         self, request: BaseRequest, call: _Call, payload: bytes, due: int, sched: int
-    ) -> web.StreamResponse:
+    ) -> Written:
         """A complete JSON answer, written at ``due`` (absolute ns)."""
         await self.ticker.sleep_until(due)
         headers = self._headers(call, due - call.t_recv)
-        call.status = 200
+        headers["content-type"] = _JSON
         call.t_sched = sched
-        if call.fault == "reset":
-            return await self._reset_json(request, call, payload, headers)
-        resp = web.Response(body=payload, headers=headers, content_type=_JSON)
-        await resp.prepare(request)
-        await resp.write_eof()
-        call.t_first = call.t_last = time.monotonic_ns()
-        call.nbytes = len(payload)
-        self._record(call)
-        return resp
-
-    async def _reset_json(
-        self, request: BaseRequest, call: _Call, payload: bytes, headers: dict[str, str]
-    ) -> web.StreamResponse:
-        headers["content-length"] = str(len(payload))
-        resp = RawStreamResponse(headers=headers)
-        resp.content_type = _JSON
-        await resp.prepare(request)
-        half = payload[: len(payload) // 2]
-        transport = request.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(half)
-            call.t_first = call.t_last = time.monotonic_ns()
-            call.nbytes = len(half)
-            abort_with_rst(transport)
-        call.tokens = 0
-        self._record(call)
-        return resp
+        return self._write(request, call, 200, headers, payload, request.keep_alive)
 
     async def _embeddings(
         self, request: BaseRequest, call: _Call, body: dict[str, Any], due: int, stall_ns: int
-    ) -> web.StreamResponse:
+    ) -> Written:
         fmt = body.get("encoding_format", "float")
         if fmt not in ("float", "base64"):
             call.fault = "bad_request"
@@ -445,7 +456,7 @@ class Worker:
         first_due: int,
         itl_ns: int,
         stall_ns: int,
-    ) -> web.StreamResponse:
+    ) -> Written:
         call.stream = True
         chunked = request.version >= (1, 1)
         events, tail = wire.sse_events(answer)
@@ -487,32 +498,30 @@ class Worker:
         headers = self._headers(call, time.monotonic_ns() - call.t_recv)
         headers["content-type"] = "text/event-stream; charset=utf-8"
         headers["cache-control"] = "no-cache"
-        if chunked:
-            headers["transfer-encoding"] = "chunked"
-        resp = RawStreamResponse(headers=headers)
-        if not chunked:
-            resp.force_close()
-        await resp.prepare(request)
+        keep_alive = chunked and request.keep_alive
         call.status = 200
         call.t_sched = deadlines[0]
         transport = request.transport
         if transport is None or transport.is_closing():
             self._record(call)
-            return resp
+            return Written(False)
+        # Headers go out now, like the real APIs; the body follows on the ticker.
+        transport.write(head(200, headers, length=None, keep_alive=keep_alive, chunked=chunked))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        stream = SseStream(transport, items, sizes, tokens_at, deadlines, done)
+
+        def on_end(st: SseStream) -> None:
+            call.t_first, call.t_last = st.t_first, st.t_last
+            call.nbytes, call.tokens = st.nbytes, st.tokens
+            self._record(call)
+
+        stream = SseStream(transport, items, sizes, tokens_at, deadlines, done, on_end)
         self.ticker.add(deadlines[0], stream)
         await done
-        call.t_first, call.t_last = stream.t_first, stream.t_last
-        call.nbytes, call.tokens = stream.nbytes, stream.tokens
-        if not stream.client_gone and fault != "reset":
-            await resp.write_eof()
-        self._record(call)
-        return resp
+        return Written(keep_alive and not stream.client_gone and fault != "reset")
 
     # ------------------------------------------------------------- errors
 
-    async def _fault_error(self, request: BaseRequest, call: _Call, fault: str) -> web.Response:
+    async def _fault_error(self, request: BaseRequest, call: _Call, fault: str) -> Written:
         status = _ERROR_FAULTS[fault]
         headers = dict(self._retry)
         if status == 429:
@@ -543,19 +552,15 @@ class Worker:
         message: str,
         param: str | None = None,
         headers: dict[str, str] | None = None,
-    ) -> web.Response:
+    ) -> Written:
         body = wire.error_body(call.anthropic, status, message, param)
         hdrs = self._headers(call, time.monotonic_ns() - call.t_recv)
+        hdrs["content-type"] = _JSON
         if headers:
             hdrs.update(headers)
-        resp = web.Response(status=status, body=body, headers=hdrs, content_type=_JSON)
-        await resp.prepare(request)
-        await resp.write_eof()
-        call.t_first = call.t_last = time.monotonic_ns()
-        call.status = status
-        call.nbytes = len(body)
-        self._record(call)
-        return resp
+        keep_alive = request.keep_alive and hdrs.get("connection") != "close"
+        hdrs.pop("connection", None)
+        return self._write(request, call, status, hdrs, body, keep_alive)
 
     def _record(self, call: _Call) -> None:
         ep = ENDPOINT_CODES[call.endpoint]

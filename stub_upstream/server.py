@@ -25,8 +25,9 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
 from aiohttp import web
 from aiohttp.web_request import BaseRequest
@@ -94,7 +95,10 @@ async def _serve(
     def make_request(message, payload, protocol, writer, task):  # type: ignore[no-untyped-def]
         return BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=max_body)
 
-    server = web.Server(worker.handle, request_factory=make_request, access_log=None)
+    # worker.handle may return rawhttp.Written, which duck-types the response
+    # protocol aiohttp's request loop uses (prepare, write_eof, keep_alive).
+    handler = cast(Callable[[BaseRequest], Awaitable[web.StreamResponse]], worker.handle)
+    server = web.Server(handler, request_factory=make_request, access_log=None)
     srv = await loop.create_server(server, sock=sock, backlog=4096)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,10 +1,11 @@
 """SSE delivery: a pre-serialised stream written by the worker's ticker.
 
-After ``prepare()`` (which sends the headers at once) the stream's bytes bypass
-aiohttp's writer: each due batch of events is one ``transport.write`` from the
-ticker callback, framed as HTTP/1.1 chunks here, with the terminating chunk
-glued to the last event. So the client's last byte leaves in the same write as
-the last token, and ``t_last_write`` is exactly that write.
+The handler writes the headers at once (see rawhttp); then each due batch of
+events is one ``transport.write`` from the ticker callback, framed as HTTP/1.1
+chunks here, with the terminating chunk glued to the last event. So the client's
+last byte leaves in the same write as the last token. Every write is stamped
+immediately before ``transport.write`` (``t_first_write``/``t_last_write``), and
+the ledger record is published before the final write.
 """
 
 from __future__ import annotations
@@ -14,27 +15,14 @@ import contextlib
 import socket
 import struct
 import time
+from collections.abc import Callable
 
-from aiohttp import web
-
-__all__ = ["RESET", "RawStreamResponse", "SseStream", "abort_with_rst", "frame"]
+__all__ = ["RESET", "SseStream", "abort_with_rst", "frame"]
 
 #: Marker item: reset the connection instead of writing.
 RESET = None
 
 _LINGER_RST = struct.pack("ii", 1, 0)
-
-
-class RawStreamResponse(web.StreamResponse):
-    """A StreamResponse whose body framing we do ourselves.
-
-    ``_length_check = False`` (what aiohttp's WebSocketResponse does) stops
-    aiohttp from adding its own chunked framing or length accounting, so raw
-    transport writes and a final no-op ``write_eof()`` keep the connection
-    reusable.
-    """
-
-    _length_check = False
 
 
 def frame(payload: bytes, chunked: bool) -> bytes:
@@ -57,8 +45,8 @@ class SseStream:
 
     ``items[i]`` is framed bytes (or :data:`RESET`), due at ``deadlines[i]``;
     ``sizes[i]`` its unframed body size, ``tokens_at[i]`` the tokens written once
-    it is out. ``done`` resolves when the stream ended (completed, reset, or the
-    client went away).
+    it is out. When the stream ends (completed, reset, or the client went away)
+    ``on_end`` runs once - before the final write - and then ``done`` resolves.
     """
 
     __slots__ = (
@@ -68,6 +56,7 @@ class SseStream:
         "i",
         "items",
         "nbytes",
+        "on_end",
         "sizes",
         "t_first",
         "t_last",
@@ -84,6 +73,7 @@ class SseStream:
         tokens_at: list[int],
         deadlines: list[int],
         done: asyncio.Future[None],
+        on_end: Callable[[SseStream], None],
     ) -> None:
         self.transport = transport
         self.items = items
@@ -91,6 +81,7 @@ class SseStream:
         self.tokens_at = tokens_at
         self.deadlines = deadlines
         self.done = done
+        self.on_end = on_end
         self.i = 0
         self.t_first = 0
         self.t_last = 0
@@ -116,7 +107,8 @@ class SseStream:
         if i > start:
             data = items[start] if i - start == 1 else b"".join(items[start:i])  # type: ignore[arg-type]
             assert data is not None
-            transport.write(data)
+            # Stamp, then write: the ledger record must exist before the client
+            # can read the last byte (the harness's join relies on it).
             t = time.monotonic_ns()
             if self.t_first == 0:
                 self.t_first = t
@@ -124,16 +116,18 @@ class SseStream:
             self.nbytes += sum(self.sizes[start:i])
             self.tokens = self.tokens_at[i - 1]
             self.i = i
+            if i >= n:
+                self._end()
+            transport.write(data)
+            if i >= n:
+                return None
         if reset:
+            self._end()
             abort_with_rst(transport)
-            self._end()
-            return None
-        if i >= n:
-            self._end()
             return None
         return deadlines[i]
 
     def _end(self) -> None:
         if not self.done.done():
+            self.on_end(self)
             self.done.set_result(None)
-        return None
