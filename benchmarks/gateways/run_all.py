@@ -14,10 +14,14 @@ render_table.py writes the README table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import os
 import platform
 import shlex
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -70,7 +74,10 @@ def _version(name: str) -> str:
 def _stub(port: int) -> subprocess.Popen[bytes]:
     argv = [str(ROOT / ".venv/bin/python"), "-m", "stub_upstream", "--host", "127.0.0.1",
             "--port", str(port), "--ttft-ms", "50", "--itl-ms", "10", "--tokens", "16"]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
     deadline = time.monotonic() + 30
     while not wait_http(f"http://127.0.0.1:{port}/v1/models", 0.5):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -79,13 +86,23 @@ def _stub(port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-def _end(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
+def _end(proc: subprocess.Popen[bytes], port: int) -> None:
+    """Stop the check stub (its whole group) and wait until loadgate can bind its port."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    for _ in range(100):  # bounded: 10 s
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+                return
+            except OSError:
+                time.sleep(0.1)
 
 
 def _loadgate(profile: str, out: Path, args: list[str], timeout_s: float) -> dict[str, Any]:
@@ -110,17 +127,24 @@ def run_gateway(name: str, stub_port: int, duration: str, warmup: str) -> dict[s
     if hasattr(rec, "setup"):
         rec.setup()
     meta["version"] = _version(name)
-    upstream = f"http://127.0.0.1:{stub_port}"
-    launch: Launch = rec.launch(free_port(), upstream)
-    start(launch, timeout_s=120)
+    # The curl check uses its own stub port and gateway instance: the stub cannot re-bind a
+    # port while the gateway's closed keep-alive connections to it sit in TIME_WAIT.
+    check_port = free_port()
+    check = rec.launch(free_port(), f"http://127.0.0.1:{check_port}")
+    start(check, timeout_s=120)
     try:
-        stub = _stub(stub_port)
+        stub = _stub(check_port)
         try:
-            meta["curl_check"] = check_chat(launch)
+            meta["curl_check"] = check_chat(check)
         except Exception as e:
             meta["curl_check"] = {"error": str(e)[:300]}
         finally:
-            _end(stub)
+            _end(stub, check_port)
+    finally:
+        stop(check.name)
+    launch: Launch = rec.launch(free_port(), f"http://127.0.0.1:{stub_port}")
+    start(launch, timeout_s=120)
+    try:
         args = ["--target", launch.url, "--set", f"stub.port={stub_port}",
                 "--set", f"load.duration={duration}",
                 "--set", f"load.warmup={warmup}", *extra]  # fmt: skip
@@ -164,10 +188,12 @@ def main() -> int:
             "calibrate", RESULTS / "calibrate.json",
             ["--set", f"load.duration={a.duration}", "--set", f"load.warmup={a.warmup}"], 600,
         )  # fmt: skip
-    for name in [n.strip() for n in a.only.split(",") if n.strip()]:
+    for i, name in enumerate(n.strip() for n in a.only.split(",") if n.strip()):
         print(f"[run_all] {name}", file=sys.stderr, flush=True)
+        # one stub port per gateway: the stub cannot re-bind a port that the previous
+        # gateway's closed upstream connections still hold in TIME_WAIT
         try:
-            meta["gateways"][name] = run_gateway(name, a.stub_port, a.duration, a.warmup)
+            meta["gateways"][name] = run_gateway(name, a.stub_port + i, a.duration, a.warmup)
         except Exception as e:  # the table says why, with the error
             meta["gateways"][name] = {
                 "note": GATEWAYS[name][2],
