@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from stub_upstream.process import StubProcess
 
 from loadgate.engine import Engine, EngineOutcome, WorkerPlan, new_nonce
 from loadgate.errors import LoadgateError
@@ -49,6 +48,7 @@ from loadgate.result import SCHEMA, Result, collect_environment, git_info, write
 from loadgate.selfmon import CpuMeter, Limits, judge, summarize_ms
 from loadgate.workers import run_workers
 from stub_upstream.config import StubConfig
+from stub_upstream.process import StubProcess
 
 __all__ = ["RunOptions", "run", "run_profile"]
 
@@ -183,6 +183,8 @@ class _RunContext:
         self.scraper: Scraper | None = None
         self.cpu = CpuMeter()
         self.gateway_rc: int | None = None
+        self.terminated = False
+        self.end_marked = False
         self.progress = Progress(
             enabled=options.progress,
             total_s=profile.load.warmup_s + profile.load.duration_s + profile.load.cooldown_s,
@@ -280,7 +282,8 @@ class _RunContext:
             # No warm-up: the window opens with the first request, so mark it first.
             with contextlib.suppress(Exception):
                 await self.scraper.mark_start()
-        watch = asyncio.create_task(self._watch(gw, start_ns))
+        watch = asyncio.create_task(self._watch(gw))
+        edges = asyncio.create_task(self._edges(gw, start_ns))
         try:
             if p.load.workers > 1:
                 self.outcome = await run_workers(plan, self.stop)
@@ -292,11 +295,14 @@ class _RunContext:
                 self.outcome = await self.engine.run()
         finally:
             watch.cancel()
-            await asyncio.gather(watch, return_exceptions=True)
+            if not self.end_marked:
+                edges.cancel()  # load ended early (max_requests, stop): mark the end now
+            await asyncio.gather(watch, edges, return_exceptions=True)
             self.progress.close()
             if self.scraper is not None:
-                with contextlib.suppress(Exception):
-                    await self.scraper.mark_end()
+                if not self.end_marked:
+                    with contextlib.suppress(Exception):
+                        await self.scraper.mark_end()
                 await _maybe_await(self.scraper.stop())
             if self.live is not None:
                 await _maybe_await(self.live.stop())
@@ -308,48 +314,50 @@ class _RunContext:
             if obs.violation is not None:
                 self.live.violation(obs.violation)
 
-    async def _watch(self, gw: Gateway, start_ns: int) -> None:
-        """Window-edge scrapes, gateway death, drain SIGTERM, progress ticks."""
+    async def _edges(self, gw: Gateway, start_ns: int) -> None:
+        """Scrape at the window edges; at the end of sending, SIGTERM a launched gateway.
+
+        Runs on its own timer (not the watch loop's tick) so the SIGTERM lands
+        while the last requests are still in flight: that is the drain check.
+        """
         p = self.profile
         measure_start = start_ns + round(p.load.warmup_s * 1e9)
         end = measure_start + round((p.load.duration_s + p.load.cooldown_s) * 1e9)
+        if self.scraper is not None and p.load.warmup_s > 0:
+            await _sleep_until(measure_start)
+            with contextlib.suppress(Exception):
+                await self.scraper.mark_start()
+        await _sleep_until(end)
+        if self.scraper is not None:
+            with contextlib.suppress(Exception):
+                await self.scraper.mark_end()
+        self.end_marked = True
+        launched = gw.pid is not None and self.options.target is None
+        if launched and p.gateway.drain_check and gw.returncode() is None:
+            self.terminated = True
+            self.gateway_info["drain_in_flight_at_term"] = (
+                self.engine.inflight if self.engine is not None else None
+            )
+            gw.terminate()
+
+    async def _watch(self, gw: Gateway) -> None:
+        """Gateway death, progress ticks, live metrics."""
         if self.scraper is not None:
             self.scraper.start()
-        marked = p.load.warmup_s == 0
-        terminated = False
         while True:
-            now = time.monotonic_ns()
-            if self.scraper is not None and not marked and now >= measure_start:
-                marked = True
-                with contextlib.suppress(Exception):
-                    await self.scraper.mark_start()
-            if gw.pid is not None:
+            if gw.pid is not None and not self.terminated:
                 rc = gw.returncode()
-                if rc is not None and not terminated:
+                if rc is not None:
                     self.gateway_rc = rc
                     self.request_stop("gateway_died")
                     return
-                if (
-                    not terminated
-                    and now >= end
-                    and p.gateway.drain_check
-                    and self.options.target is None
-                ):
-                    terminated = True
-                    if self.scraper is not None:
-                        with contextlib.suppress(Exception):
-                            await self.scraper.mark_end()
-                    self.gateway_info["drain_in_flight_at_term"] = (
-                        self.engine.inflight if self.engine is not None else None
-                    )
-                    gw.terminate()
             self.progress.tick()
             if self.live is not None and self.engine is not None:
                 self.live.set_inflight(self.engine.inflight)
                 last = self.engine.recorder.interval_percentile("overhead_ms", 99.0)
                 if len(last) >= 2 and last[-2][1] is not None:
                     self.live.set_overhead_p99_ms(last[-2][1])
-            await asyncio.sleep(0.25 if not terminated else 0.5)
+            await asyncio.sleep(0.25)
 
     async def _drain_report(self, gw: Gateway) -> None:
         p = self.profile
@@ -554,6 +562,12 @@ class _RunContext:
                 verdict, code = "fail", 1
         data.update(verdict=verdict, reasons=reasons, exit_code=code, gates=gates)
         return data
+
+
+async def _sleep_until(t_ns: int) -> None:
+    delay = (t_ns - time.monotonic_ns()) / 1e9
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 async def _maybe_await(x: Any) -> Any:

@@ -250,7 +250,7 @@ def test_ctrl_c_writes_a_partial_result(tmp_path: Path) -> None:
 def test_gateway_dying_mid_run_is_recorded_and_nothing_hangs(tmp_path: Path) -> None:
     # The gateway serves for 3 s, then is killed: load must stop, verdict fail.
     cmd = (
-        f"exec timeout -s KILL 4 {sys.executable} -m reference_gateway "
+        f"timeout -s KILL 4 {sys.executable} -m reference_gateway "
         "--upstream {stub_url} --port {port}"
     )
     proc = loadgate(
