@@ -102,7 +102,8 @@ def run(
             target=target, out=out, git_dir=git_dir, metrics_port=metrics_port, progress=not quiet
         ),
     )
-    print_summary(result, Console())
+    # CI logs are not 80 columns wide: don't fold the tables there.
+    print_summary(result, Console() if sys.stdout.isatty() else Console(width=140))
     if html or junit or markdown:
         from loadgate.report import write_reports
 

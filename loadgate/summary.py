@@ -179,7 +179,7 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 def _note(warnings: Mapping[str, list[str]], *keys: str) -> Text:
     lines = [w for key in keys for w in warnings.get(key, [])]
-    return Text("\n".join(f"⚠ {w}" for w in lines), style="yellow")
+    return Text("; ".join(f"⚠ {w}" for w in lines), style="yellow")
 
 
 _VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "invalid": "bold magenta"}
@@ -231,17 +231,23 @@ def _latency_table(data: Mapping[str, Any], warnings: Mapping[str, list[str]]) -
     for col in ("metric", "mode", "count", "p50", "p90", "p99", "p999", "max", "note"):
         table.add_column(col, justify="left" if col in ("metric", "mode", "note") else "right")
     for name in _METRIC_ORDER:
+        counts = [_num(_get(m, name, "count")) for _p, _l, m in tables]
         for prefix, label, metrics in tables:
             stats = metrics.get(name)
             if not isinstance(stats, Mapping):
                 continue
+            # A mode row that repeats the "all" row (only one mode ran) adds nothing.
+            if prefix and counts.count(_num(stats.get("count"))) > 1:
+                continue
             key = f"{prefix}{name}"
+            # The thinnest-tail warning only: p999 is moot when p99 is already thin.
+            tail = f"{key}.p99" if warnings.get(f"{key}.p99") else f"{key}.p999"
             table.add_row(
                 name,
                 label,
                 _fmt(stats.get("count")),
                 *(_fmt(stats.get(s)) for s in ("p50", "p90", "p99", "p999", "max")),
-                _note(warnings, f"{key}.p99", f"{key}.p999", f"{key}.mean"),
+                _note(warnings, tail, f"{key}.mean"),
             )
     return table
 
