@@ -111,14 +111,22 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def wrk(port: int, lua: Path, duration: int, conns: int) -> tuple[float, int]:
+def cpu_s(pid: int) -> float:
+    """utime + stime of a process, seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(port: int, lua: Path, duration: int, conns: int) -> tuple[float, int, int]:
     argv = ["taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{conns}", f"-d{duration}s",
             "-s", str(lua), f"http://127.0.0.1:{port}/v1/chat/completions"]  # fmt: skip
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     assert m, out
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return float(m.group(1)), int(bad.group(1)) if bad else 0
+    n = re.search(r"(\d+) requests in", out)
+    assert n, out
+    return float(m.group(1)), int(bad.group(1)) if bad else 0, int(n.group(1))
 
 
 def main() -> int:
@@ -140,6 +148,7 @@ def main() -> int:
         return 2
     kinds = ("stub", "hello-app", "hello-lowlevel")
     rps: dict[str, list[float]] = {k: [] for k in kinds}
+    cpu_us: dict[str, list[float]] = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
         lua = Path(tmp) / "chat.lua"
         lua.write_text(LUA)
@@ -149,7 +158,9 @@ def main() -> int:
                 proc = start(kind, port)
                 try:
                     wrk(port, lua, 2, a.conns)  # warm-up, discarded
-                    value, bad = wrk(port, lua, a.duration, a.conns)
+                    c0 = cpu_s(proc.pid)
+                    value, bad, n_req = wrk(port, lua, a.duration, a.conns)
+                    cpu_us[kind].append((cpu_s(proc.pid) - c0) / n_req * 1e6)
                     if kind == "stub":
                         url = f"http://127.0.0.1:{port}/_loadgate/ledger"
                         with urllib.request.urlopen(url) as resp:
@@ -160,16 +171,31 @@ def main() -> int:
                 if bad:
                     print(f"  ! {kind}: {bad} non-2xx answers", file=sys.stderr)
                 rps[kind].append(value)
-                print(f"round {r + 1} {kind:15s} {value:10.0f} req/s", flush=True)
+                print(
+                    f"round {r + 1} {kind:15s} {value:10.0f} req/s"
+                    f"  {cpu_us[kind][-1]:6.1f} server CPU us/req",
+                    flush=True,
+                )
     med = {k: statistics.median(v) for k, v in rps.items()}
     print()
     print(f"server pinned to CPU {SERVER_CPU}, wrk -t1 -c{a.conns} pinned to CPU {LOAD_CPU}; "
           f"{a.rounds} rounds x {a.duration} s, medians")  # fmt: skip
+    cpu = {k: statistics.median(v) for k, v in cpu_us.items()}
     for k in kinds:
         spread = (max(rps[k]) - min(rps[k])) / med[k] * 100 if med[k] else 0.0
-        print(f"  {k:15s} {med[k]:10.0f} req/s  (spread {spread:.1f} % of median)")
-    print(f"  ratio stub / hello-app      = {med['stub'] / med['hello-app']:.2f}  (target >= 1.0)")
-    print(f"  ratio stub / hello-lowlevel = {med['stub'] / med['hello-lowlevel']:.2f}")
+        print(f"  {k:15s} {med[k]:10.0f} req/s  (spread {spread:.1f} % of median)"
+              f"  {cpu[k]:6.1f} server CPU us/req")  # fmt: skip
+    print(
+        f"  ratio stub / hello-app      = {med['stub'] / med['hello-app']:.2f} req/s"
+        f", {cpu['hello-app'] / cpu['stub']:.2f} by CPU per request  (target >= 1.0)"
+    )
+    print(
+        f"  ratio stub / hello-lowlevel = {med['stub'] / med['hello-lowlevel']:.2f} req/s"
+        f", {cpu['hello-lowlevel'] / cpu['stub']:.2f} by CPU per request"
+    )
+    busy = os.getloadavg()[0]
+    if busy > 1.5:
+        print(f"  ! load average {busy:.1f} on {os.cpu_count()} CPUs: other processes competed")
     return 0
 
 

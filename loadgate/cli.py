@@ -152,9 +152,8 @@ def stub(
         },
         source="loadgate stub",
     )
-    from stub_upstream.server import run_stub
-
     from loadgate.runner import stub_config
+    from stub_upstream.server import run_stub
 
     run_stub(stub_config(spec))
 

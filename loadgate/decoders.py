@@ -187,12 +187,10 @@ class _JSONBody(Decoder):
         doc = b"".join(self._pieces)
         try:
             obj = _loads(doc)
-        except ValueError as exc:
+        except ValueError:
             # A document that is fine up to where it stops was cut short; one
             # with a bad byte in the middle is malformed.
-            if isinstance(exc, json.JSONDecodeError) and (
-                exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated string")
-            ):
+            if not doc.strip() or _unclosed(doc):
                 self.cut = True
             else:
                 self.malformed = True
@@ -267,3 +265,28 @@ _DECODERS: dict[tuple[str, bool], type[Decoder]] = {
 def make_decoder(endpoint: str, stream: bool) -> Decoder:
     """A fresh decoder for one response body; ``KeyError`` for an unknown pair."""
     return _DECODERS[(endpoint, stream)]()
+
+
+def _unclosed(doc: bytes) -> bool:
+    """True when a JSON text stops inside a string or an open object/array.
+
+    That is a cut-short document (truncated), as opposed to one with a bad byte in
+    the middle (malformed). Runs only on the error path.
+    """
+    depth = 0
+    in_string = escaped = False
+    for byte in doc:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):  # { [
+            depth += 1
+        elif byte in (0x7D, 0x5D):  # } ]
+            depth -= 1
+    return in_string or depth > 0

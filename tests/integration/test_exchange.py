@@ -285,9 +285,8 @@ class MiniUpstream:
 @pytest.fixture
 async def upstream() -> AsyncIterator[str]:
     try:
-        from stub_upstream.process import StubProcess  # type: ignore[import-not-found,unused-ignore]
-
         from stub_upstream.config import StubConfig
+        from stub_upstream.process import StubProcess  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         async with MiniUpstream() as mini:
             yield mini.url
