@@ -67,7 +67,29 @@ def run(profile: Profile, options: RunOptions | None = None) -> Result:
     """Synchronous entry point: installs uvloop (at run time, not import) and runs."""
     import uvloop
 
+    raise_open_file_limit()
     return uvloop.run(run_profile(profile, options or RunOptions()))
+
+
+def raise_open_file_limit() -> int:
+    """Lift the soft open-file limit to the hard one; returns the limit in force.
+
+    Each in-flight request holds a socket (one connection per request, plus the
+    gateway's and the stub's side when they run here): the common soft limit of
+    1024 would stop a 2k-connection run with EMFILE errors that look like gateway
+    failures.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
 
 
 def _default_run_dir(profile: Profile, options: RunOptions) -> Path:
@@ -506,6 +528,16 @@ class _RunContext:
             s = out.recorder.summary("overhead_ms")
             if s is not None:
                 h["floor_ms"] = {"p50": s["p50"], "p99": s["p99"]}
+        import resource
+
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        h["open_file_limit"] = nofile
+        want = (p.load.concurrency or p.load.max_inflight) + 64
+        if nofile != resource.RLIM_INFINITY and want > nofile:
+            h["warnings"].append(
+                f"open-file limit {nofile} is below the ~{want} sockets this load needs: "
+                "connect errors may be the harness's, not the gateway's (raise ulimit -n)"
+            )
         lim = p.harness
         h["limits"] = {
             "max_loop_lag_p99_ms": lim.max_loop_lag_p99_ms,
