@@ -267,3 +267,22 @@ def test_gateway_dying_mid_run_is_recorded_and_nothing_hangs(tmp_path: Path) -> 
     assert data["verdict"] == "fail"
     assert any("gateway process exited" in r for r in data["reasons"])
     assert data["duration_s"] < 60
+
+
+def test_two_load_workers_merge_into_one_result(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    proc = loadgate(
+        "run", "smoke", *FAST, "--set", "load.workers=2", "--out", str(out), "--quiet",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    data = json.loads(out.read_text())
+    req = data["requests"]
+    assert data["harness"]["workers"] == 2
+    assert req["sent"] > 0 and req["failed"] == 0
+    # Both workers' requests were joined with the ledger: their nonces differ, and
+    # neither counted the other's records as its own.
+    assert data["upstream"]["calls"] == req["sent"]
+    assert data["upstream"]["unseen"] == 0
+    assert data["metrics"]["overhead_ms"]["count"] == req["sent"]
+    assert data["integrity"]["violations"] == 0
