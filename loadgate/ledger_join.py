@@ -131,24 +131,29 @@ class Joiner:
                 continue
             self._calls.setdefault(corr, []).append((t_recv, t_first, t_last, t_sched))
 
+    def ready(self, before_ns: int) -> list[int]:
+        """Ids of observations that completed before ``before_ns`` (safe to finalise)."""
+        return [c for c, (o, _) in self._obs.items() if o.t_last_byte < before_ns]
+
     def flush(self, before_ns: int) -> int:
         """Finalise observations that completed before ``before_ns``; returns how many."""
-        ready = [c for c, (o, _) in self._obs.items() if o.t_last_byte < before_ns]
+        ready = self.ready(before_ns)
         for corr in ready:
-            self._finalise(corr)
+            self.finalise(corr)
         return len(ready)
 
     def finish(self) -> None:
         """Finalise everything left (end of run)."""
         for corr in list(self._obs):
-            self._finalise(corr)
+            self.finalise(corr)
         self._calls.clear()
 
     @property
     def pending(self) -> int:
         return len(self._obs)
 
-    def _finalise(self, corr: int) -> None:
+    def finalise(self, corr: int) -> None:
+        """Join one observation with the records seen so far and hand it on."""
         obs, measured = self._obs.pop(corr)
         calls = self._calls.pop(corr, [])
         calls.sort()

@@ -24,6 +24,7 @@ import numpy as np
 __all__ = [
     "Windows",
     "arrival_times",
+    "closed_loop_offsets",
     "worker_start_offsets",
 ]
 
@@ -117,3 +118,24 @@ def worker_start_offsets(concurrency: int, ramp_up_ns: int) -> list[int]:
         return [0] * concurrency
     step = ramp_up_ns / concurrency
     return [int(i * step) for i in range(concurrency)]
+
+
+def closed_loop_offsets(
+    total: int, processes: int, process_index: int, *, ramp_up_ns: int, service_ns: int
+) -> list[int]:
+    """First-send offsets of one process's closed-loop workers.
+
+    With a ramp-up, workers join evenly over it. Without one, they still start
+    spread over one nominal service time (the stub's TTFT + (n−1)·ITL): a stub
+    with fixed latency keeps whatever phase the workers start with, and N
+    workers started at one instant would stay a synchronised burst of N
+    requests forever — queueing in the harness and the stub that no real
+    traffic has, charged to the gateway as overhead. Global worker ``g`` of
+    ``total`` starts at ``g/total`` of the span; process ``p`` of ``P`` owns
+    ``g = k·P + p``, so processes interleave.
+    """
+    span = ramp_up_ns if ramp_up_ns > 0 else service_ns
+    mine = range(process_index, total, processes)
+    if span <= 0 or total <= 1:
+        return [0] * len(mine)
+    return [int(g * span / total) for g in mine]

@@ -60,3 +60,21 @@ def test_worker_start_offsets() -> None:
     assert worker_start_offsets(4, 0) == [0, 0, 0, 0]
     assert worker_start_offsets(4, 4 * NS) == [0, NS, 2 * NS, 3 * NS]
     assert worker_start_offsets(0, NS) == []
+
+
+def test_closed_loop_offsets_spread_over_service_time() -> None:
+    from loadgate.schedule import closed_loop_offsets
+
+    # 4 workers, one process, 200 ms service: 0, 50, 100, 150 ms
+    assert closed_loop_offsets(4, 1, 0, ramp_up_ns=0, service_ns=200 * 10**6) == [
+        0, 50 * 10**6, 100 * 10**6, 150 * 10**6,
+    ]  # fmt: skip
+    # a ramp-up wins over the service time
+    assert closed_loop_offsets(2, 1, 0, ramp_up_ns=NS, service_ns=5) == [0, NS // 2]
+    # two processes interleave: together they cover every slot exactly once
+    a = closed_loop_offsets(5, 2, 0, ramp_up_ns=0, service_ns=10 * 10**6)
+    b = closed_loop_offsets(5, 2, 1, ramp_up_ns=0, service_ns=10 * 10**6)
+    assert sorted(a + b) == [0, 2 * 10**6, 4 * 10**6, 6 * 10**6, 8 * 10**6]
+    assert len(a) == 3 and len(b) == 2
+    # zero-latency stub: no spread
+    assert closed_loop_offsets(3, 1, 0, ramp_up_ns=0, service_ns=0) == [0, 0, 0]
