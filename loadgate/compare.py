@@ -42,6 +42,7 @@ import numpy.typing as npt
 
 from loadgate.errors import UsageError
 from loadgate.histograms import bucket_bounds, counts_of, decode
+from loadgate.result import dig
 
 __all__ = [
     "COMPARED_METRICS",
@@ -308,11 +309,7 @@ def _r(x: float | None, nd: int = 4) -> float | None:
 
 
 def _get(d: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(d, dict) or part not in d:
-            return None
-        d = d[part]
-    return d
+    return dig(d, *path.split("."))
 
 
 def _hist_name(metric: str, mode: str) -> str:

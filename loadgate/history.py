@@ -32,6 +32,7 @@ from xml.sax.saxutils import escape
 
 from loadgate.compare import Comparison, Row, compare_results
 from loadgate.errors import UsageError
+from loadgate.result import dig
 
 __all__ = ["CommitEntry", "load_history", "main", "render_svg", "store_result"]
 
@@ -39,11 +40,7 @@ _SAFE = re.compile(r"[^0-9A-Za-z._-]")
 
 
 def _get(d: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(d, dict) or part not in d:
-            return None
-        d = d[part]
-    return d
+    return dig(d, *path.split("."))
 
 
 def store_result(result_dict: dict[str, Any], results_dir: Path) -> Path:

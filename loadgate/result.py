@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -38,12 +39,23 @@ __all__ = [
     "SCHEMA",
     "Result",
     "collect_environment",
+    "dig",
     "git_info",
     "load_result",
     "write_result",
 ]
 
 SCHEMA = "loadgate.result/1"
+
+
+def dig(node: Any, *path: str) -> Any:
+    """``node[path[0]][path[1]]…`` of a result dict, or None where a step is missing."""
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
 
 #: Where a commit comes from when no ``--git-dir`` is given, first match wins:
 #: the explicit override, then what CI systems export.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -103,23 +104,11 @@ def _default_run_dir(profile: Profile, options: RunOptions) -> Path:
 
 
 def stub_config(profile: Profile) -> StubConfig:
+    """The profile's ``[stub]`` table as the stub's own config (same field names)."""
     s = profile.stub
+    names = {f.name for f in dataclasses.fields(StubConfig)}
     return StubConfig(
-        host=s.host,
-        port=s.port,
-        ttft_ms=s.ttft_ms,
-        itl_ms=s.itl_ms,
-        output_tokens=s.output_tokens,
-        jitter_ms=s.jitter_ms,
-        workers=s.workers,
-        seed=s.seed,
-        faults=dict(s.faults),
-        stall_ms=s.stall_ms,
-        retry_after_s=s.retry_after_s,
-        no_retry=s.no_retry,
-        expected_keys=list(s.expected_keys),
-        embedding_dims=s.embedding_dims,
-        ledger_capacity=s.ledger_capacity,
+        **{f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name in names}
     )
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loadgate.result import Result
+from loadgate.result import dig as _get
 
 __all__ = ["P99_MIN_SAMPLES", "P999_MIN_SAMPLES", "print_summary", "stability_warnings"]
 
@@ -60,14 +61,6 @@ _DEFAULT_LIMITS = {
     "max_stub_lateness_p99_ms": 5.0,
     "floor_warn_share": 0.25,
 }
-
-
-def _get(node: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(key)
-    return node
 
 
 def _num(value: Any) -> float | None:

@@ -10,6 +10,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from loadgate.result import dig
+
 __all__ = [
     "dig",
     "fmt_num",
@@ -31,15 +33,6 @@ def num(value: Any) -> float | None:
         return None
     f = float(value)
     return f if math.isfinite(f) else None
-
-
-def dig(node: Any, *path: str) -> Any:
-    """``node[path[0]][path[1]]…`` or None where any step is missing."""
-    for key in path:
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(key)
-    return node
 
 
 def fmt_num(value: Any, unit: str = "") -> str:
