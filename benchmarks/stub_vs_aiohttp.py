@@ -35,12 +35,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 SERVER_CPU, LOAD_CPU = 1, 0
+# A new correlation id per request, as the harness sends: the stub derives fresh
+# content each time (no cache can help it).
 LUA = """
-wrk.method = "POST"
-wrk.headers["content-type"] = "application/json"
-wrk.headers["authorization"] = "Bearer sk-lg-bench"
-wrk.body = '{"model":"gpt-4o-mini","max_tokens":16,"stream":false,' ..
-  '"messages":[{"role":"user","content":"Say something. [loadgate:00000000000000ab]"}]}'
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = string.format('{"model":"gpt-4o-mini","max_tokens":16,"stream":false,' ..
+    '"messages":[{"role":"user","content":"Say something. [loadgate:%016x]"}]}', counter)
+  return wrk.format("POST", nil, {["content-type"] = "application/json",
+    ["authorization"] = "Bearer sk-lg-bench"}, body)
+end
 """
 
 

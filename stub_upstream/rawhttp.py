@@ -30,7 +30,7 @@ _REASONS = {
     503: "Service Unavailable",
     529: "Site Overloaded",
 }
-_date_cache: tuple[int, str] = (0, "")
+_tail_cache: tuple[int, bytes] = (0, b"")
 
 
 class Written:
@@ -48,12 +48,14 @@ class Written:
         return None
 
 
-def _date() -> str:
-    global _date_cache
+def _tail() -> bytes:
+    """Date and server headers plus the blank line; the date changes once a second."""
+    global _tail_cache
     now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True))
-    return _date_cache[1]
+    if _tail_cache[0] != now:
+        date = formatdate(now, usegmt=True)
+        _tail_cache = (now, f"date: {date}\r\nserver: stub_upstream\r\n\r\n".encode())
+    return _tail_cache[1]
 
 
 def head(
@@ -65,14 +67,12 @@ def head(
     chunked: bool = False,
 ) -> bytes:
     """Status line and headers, ending with the blank line."""
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
+    text = f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+    text += "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
     if length is not None:
-        lines.append(f"content-length: {length}")
+        text += f"content-length: {length}\r\n"
     if chunked:
-        lines.append("transfer-encoding: chunked")
+        text += "transfer-encoding: chunked\r\n"
     if not keep_alive:
-        lines.append("connection: close")
-    lines.append("date: " + _date())
-    lines.append("server: stub_upstream")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+        text += "connection: close\r\n"
+    return text.encode() + _tail()
