@@ -5,9 +5,10 @@ concurrent closed-loop streams, started evenly over one stream's length so they
 do not run in lock-step (that would make bursts of N requests at once). Each
 stream asks for ``--tokens`` tokens ``itl`` ms apart after a 50 ms TTFT: the
 offered rate is N x tokens / (ttft + tokens x itl) token events per second.
-The client is deliberately lean so it is not the bottleneck: ``asyncio.Protocol`` on uvloop, no SSE parsing (it only spots
-the chunked terminator to send the next request), pinned to CPU 0, optionally
-split over several processes (``--client-procs``). Its CPU share is printed.
+The client is deliberately lean so it is not the bottleneck: ``asyncio.Protocol``
+on uvloop, no SSE parsing (it only spots the chunked terminator to send the next
+request), pinned to CPU 0, optionally split over several processes
+(``--client-procs``). Its CPU share is printed.
 
 Every figure comes from the stub's own ledger (same run, same clock):
 * events/s - token events written per second of wall time over the window;
