@@ -473,3 +473,26 @@ async def test_metrics_and_info(http: aiohttp.ClientSession, stub: StubProcess) 
         info = await r.json()
     assert info["workers"] == 1 and info["capacity"] == 1_048_576
     assert info["config"]["output_tokens"] == 8
+
+
+async def test_client_gone_mid_stream_is_recorded(
+    http: aiohttp.ClientSession, stub: StubProcess
+) -> None:
+    cid = 0x60E
+    payload = json.dumps(chat_body(cid, stream=True)).encode()
+    req = (
+        f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"x-stub-ttft-ms: 0\r\nx-stub-itl-ms: 40\r\nContent-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
+    reader, writer = await asyncio.open_connection("127.0.0.1", stub.port)
+    writer.write(req)
+    await reader.readuntil(b'"content":"[')  # the first token arrived
+    writer.close()
+    for _ in range(500):  # bounded: the stub notices on its next tick (<= 40 ms)
+        recs = await records_for(http, stub, cid)
+        if len(recs):
+            break
+        await asyncio.sleep(0.01)
+    (rec,) = recs
+    assert rec["status"] == 200 and 1 <= rec["tokens"] < 8
+    assert rec["fault"] == 0
