@@ -496,3 +496,31 @@ async def test_client_gone_mid_stream_is_recorded(
     (rec,) = recs
     assert rec["status"] == 200 and 1 <= rec["tokens"] < 8
     assert rec["fault"] == 0
+
+
+async def test_override_tokens_and_latency_headers(
+    http: aiohttp.ClientSession, stub: StubProcess
+) -> None:
+    cid = 0x70C
+    hdr = {"x-stub-tokens": "3", "x-stub-ttft-ms": "30", "x-stub-itl-ms": "5"}
+    async with http.post(stub.url + CHAT, json=chat_body(cid), headers=hdr) as r:
+        got = await r.json()
+    assert got["choices"][0]["message"]["content"] == content.expected_text(cid, 3)
+    (rec,) = await records_for(http, stub, cid)
+    # Non-streaming answers are due at ttft + (n - 1) * itl, exactly.
+    assert rec["t_sched_first"] - rec["t_recv"] == (30 + 2 * 5) * MS
+    assert rec["t_first_write"] >= rec["t_sched_first"] and rec["tokens"] == 3
+
+
+async def test_jitter_is_seeded_and_bounded(http: aiohttp.ClientSession) -> None:
+    import random
+
+    cfg = StubConfig(port=0, ttft_ms=0.0, itl_ms=0.0, output_tokens=2, jitter_ms=3.0, seed=11)
+    async with StubProcess(cfg) as s:
+        for i in range(5):
+            async with http.post(s.url + CHAT, json=chat_body(0x717 + i)) as r:
+                assert r.status == 200
+        recs, _, _ = await ledger(http, s)
+    rng = random.Random("jitter:11:0")  # the stub's documented per-worker stream
+    expect = [int(rng.random() * 3.0 * MS) for _ in range(5)]
+    assert (recs["t_sched_first"] - recs["t_recv"]).tolist() == expect

@@ -1,0 +1,33 @@
+"""The names other packages code against exist and are exported."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import stub_upstream
+
+
+def test_package_exports() -> None:
+    assert stub_upstream.__all__ == ["StubConfig", "StubProcess", "StubStartError"]
+
+
+def test_every_module_all_resolves() -> None:
+    for name in ("cli", "config", "faults", "handler", "ledger", "metrics", "process",
+                 "rawhttp", "server", "streaming", "ticker", "wire"):  # fmt: skip
+        mod = importlib.import_module(f"stub_upstream.{name}")
+        for attr in mod.__all__:
+            assert hasattr(mod, attr), f"stub_upstream.{name}.{attr}"
+
+
+def test_entry_point_signatures() -> None:
+    from stub_upstream.cli import main
+    from stub_upstream.process import StubProcess
+    from stub_upstream.server import run_stub
+
+    assert list(inspect.signature(main).parameters) == ["argv"]
+    assert next(iter(inspect.signature(run_stub).parameters)) == "config"
+    params = list(inspect.signature(StubProcess).parameters)
+    assert params[:2] == ["config", "log_path"]
+    for member in ("start", "stop", "url", "pid", "__aenter__", "__aexit__"):
+        assert hasattr(StubProcess, member)
