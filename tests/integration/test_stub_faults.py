@@ -524,3 +524,18 @@ async def test_jitter_is_seeded_and_bounded(http: aiohttp.ClientSession) -> None
     rng = random.Random("jitter:11:0")  # the stub's documented per-worker stream
     expect = [int(rng.random() * 3.0 * MS) for _ in range(5)]
     assert (recs["t_sched_first"] - recs["t_recv"]).tolist() == expect
+
+
+async def test_expect_100_continue(stub: StubProcess) -> None:
+    payload = json.dumps(chat_body(0x100C)).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", stub.port)
+    try:
+        writer.write(
+            f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Expect: 100-continue\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+        )
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(payload)
+        assert (await reader.readline()).startswith(b"HTTP/1.1 200 ")
+    finally:
+        writer.close()
