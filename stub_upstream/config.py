@@ -45,8 +45,8 @@ class StubConfig:
         for name in ("ttft_ms", "itl_ms", "jitter_ms", "stall_ms", "retry_after_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0")
-        if self.output_tokens < 1:
-            raise ValueError("output_tokens: must be >= 1")
+        if not 1 <= self.output_tokens <= 65_536:
+            raise ValueError("output_tokens: must be in 1..65536")
         if not 1 <= self.workers <= 64:
             raise ValueError("workers: must be in 1..64")
         if self.embedding_dims < 1:

@@ -39,6 +39,8 @@ from stub_upstream.ticker import Ticker
 __all__ = ["Worker", "auth_hash"]
 
 _MS = 1_000_000
+_MAX_OVERRIDE = 3_600_000.0  # ms (and tokens) an override header may ask for
+_MAX_TOKENS = 65_536
 _JSON = "application/json"
 _ROUTES: dict[str, str] = {
     "/v1/chat/completions": "chat",
@@ -109,8 +111,8 @@ def _header_float(request: BaseRequest, name: str) -> float | None:
         v = float(raw)
     except ValueError:
         raise _BadRequest(400, f"header {name}: not a number") from None
-    if not v >= 0:  # also rejects NaN
-        raise _BadRequest(400, f"header {name}: must be >= 0")
+    if not 0 <= v <= _MAX_OVERRIDE:  # also rejects NaN and inf
+        raise _BadRequest(400, f"header {name}: must be in 0..{_MAX_OVERRIDE:g}")
     return v
 
 
@@ -284,7 +286,7 @@ class Worker:
     def _parse(self, raw: bytes, endpoint: str) -> dict[str, Any]:
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise _BadRequest(400, "We could not parse the JSON body of your request.") from None
         if not isinstance(body, dict):
             raise _BadRequest(400, "The request body must be a JSON object.")
@@ -320,8 +322,10 @@ class Worker:
             stall_ns = stall_ns if v is None else int(v * _MS)
         if "x-stub-tokens" in h:
             v = _header_float(request, "x-stub-tokens")
-            if v is None or v < 1 or v != int(v):
-                raise _BadRequest(400, "header x-stub-tokens: must be a positive integer")
+            if v is None or v < 1 or v != int(v) or v > _MAX_TOKENS:
+                raise _BadRequest(
+                    400, f"header x-stub-tokens: must be an integer in 1..{_MAX_TOKENS}"
+                )
             n = int(v)
         if endpoint == "chat":
             cap = _opt_int(body, "max_completion_tokens") or _opt_int(body, "max_tokens")

@@ -294,6 +294,8 @@ async def test_expected_keys(
 BAD = [
     ("POST", CHAT, b"{not json", 400, False),
     ("POST", CHAT, b"[1, 2]", 400, False),
+    ("POST", CHAT, b"[" * 100_000, 400, False),  # nesting deeper than the parser's stack
+    ("POST", CHAT, b'{"model": "m", "messages": [{}]}\xff', 400, False),
     ("POST", CHAT, b'{"model": "m"}', 400, False),  # no messages
     ("POST", CHAT, b'{"messages": [{"role": "user", "content": "x"}]}', 400, False),  # no model
     ("POST", CHAT, b'{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":"8"}',
@@ -337,7 +339,17 @@ async def test_bad_input_is_a_provider_shaped_4xx(
 
 
 async def test_bad_override_header(http: aiohttp.ClientSession, stub: StubProcess) -> None:
-    for hdr in ({"x-stub-ttft-ms": "soon"}, {"x-stub-fault": "gremlins"}, {"x-stub-tokens": "0"}):
+    bad: list[dict[str, str]] = [
+        {"x-stub-ttft-ms": "soon"},
+        {"x-stub-itl-ms": "inf"},
+        {"x-stub-stall-ms": "nan"},
+        {"x-stub-ttft-ms": "-1"},
+        {"x-stub-fault": "gremlins"},
+        {"x-stub-tokens": "0"},
+        {"x-stub-tokens": "2.5"},
+        {"x-stub-tokens": "1e9"},
+    ]
+    for hdr in bad:
         async with http.post(stub.url + CHAT, json=chat_body(3), headers=hdr) as r:
             assert r.status == 400
 
