@@ -155,7 +155,12 @@ def stub(
     from loadgate.runner import stub_config
     from stub_upstream.server import run_stub
 
-    run_stub(stub_config(spec))
+    try:
+        run_stub(stub_config(spec))
+    except (ValueError, OSError) as exc:  # bad config, port in use
+        raise UsageError(f"loadgate stub: {exc}") from None
+    except KeyboardInterrupt:
+        pass
 
 
 def split_compare_files(
