@@ -16,6 +16,14 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Keep the package's post-install from starting a system nginx on port 80: tests and
+# benchmarks run private instances on loopback ports.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+fi
 # nginx-light is the small build (bookworm and older); later releases only ship nginx.
 for pkg in nginx-light nginx; do
     if apt-get install -y -q --no-install-recommends "$pkg" >/dev/null 2>&1; then
