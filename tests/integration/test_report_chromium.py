@@ -96,3 +96,28 @@ def test_blank_page_is_detected(chromium: str, tmp_path: Path) -> None:
     page.write_text("<!DOCTYPE html><html><body></body></html>", encoding="utf-8")
     png = screenshot(chromium, page, tmp_path / "blank.png", tmp_path, size=(320, 240))
     assert distinct_colours(png) <= 2
+
+
+def test_report_of_a_real_small_run(chromium: str, tmp_path: Path) -> None:
+    """A real run (stub + reference gateway on loopback, a few seconds): the report the
+    runner writes into its run directory draws every plot in Chromium."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadgate", "run", "smoke", "--quiet", "--out", str(out),
+         "--set", "stub.port=0", "--set", "load.duration=3s", "--set", "load.warmup=0.5s",
+         "--set", "load.concurrency=8", "--set", "harness.max_cpu_percent=100"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert out.exists(), proc.stderr
+    data = json.loads(out.read_text())
+    page = Path(data["run_dir"]) / "report.html"
+    assert page.exists()
+    dom = dump_dom(chromium, page, tmp_path)
+    assert f'data-verdict="{data["verdict"]}"' in dom
+    _drawn(dom, ("dist-overhead_ms", "dist-e2e_ms", "ts-rps", "ts-overhead"))
+    assert len(plot_series(dom)[0]["dist-overhead_ms"]) == 2  # stream and non-stream overlaid
+    png = screenshot(chromium, page, tmp_path / "real.png", tmp_path)
+    assert distinct_colours(png) > 16
