@@ -124,8 +124,10 @@ class Connection(asyncio.Protocol):
 
     def _run_queue(self) -> None:
         queue = self._queue
+        transport = self._transport
+        assert transport is not None
         while queue and not self._busy:
-            if self._closed:
+            if self._closed or transport.is_closing():
                 queue.clear()
                 return
             if self.paused:
@@ -133,8 +135,7 @@ class Connection(asyncio.Protocol):
             req = queue.popleft()
             if self._reading_paused and len(queue) <= _QUEUE_LOW:
                 self._reading_paused = False
-                assert self._transport is not None
-                self._transport.resume_reading()
+                transport.resume_reading()
             self._busy = True
             self._step(self._handler(req))
         if not self._busy and not self._closed:

@@ -408,6 +408,8 @@ class Worker:
             call.tokens = 0
         else:
             call.nbytes = len(payload)
+        if request.method == "HEAD" and not reset:  # the head only; 405 on API paths
+            data = data[: len(data) - len(payload)]
         call.t_first = call.t_last = time.monotonic_ns()
         self._record(call)
         transport.write(data)
@@ -613,5 +615,5 @@ def _plain(
     if headers:
         hdrs.update(headers)
     data = head(status, hdrs, length=len(body), keep_alive=keep_alive, http10=request.http10)
-    transport.write(data + body)
+    transport.write(data if request.method == "HEAD" else data + body)
     return Written(keep_alive)

@@ -127,6 +127,18 @@ async def test_http10_keep_alive(stub: StubProcess) -> None:
         writer.close()
 
 
+async def test_head_answer_has_no_body(stub: StubProcess) -> None:
+    reader, writer = await connect(stub)
+    try:
+        writer.write(b"HEAD /health HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and b"content-length: 15\r\n" in head
+        status, _, body = await read_response(reader)  # would misparse after a stray body
+        assert status == 200 and body == b'{"status":"ok"}'
+    finally:
+        writer.close()
+
+
 async def test_half_closed_client_still_gets_its_answers(stub: StubProcess) -> None:
     reader, writer = await connect(stub)
     try:
