@@ -9,7 +9,7 @@ Public API (everything else is internal):
 * :mod:`stub_upstream.content` and :mod:`stub_upstream.ledger_format` - shared
   with the harness (content derivation, ledger record format).
 
-The server modules (aiohttp, uvloop) are not imported here, so the harness can
+The server modules (uvloop, prometheus_client) are not imported here, so the harness can
 import ``content`` and ``StubProcess`` without them.
 """
 

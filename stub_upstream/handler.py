@@ -1,9 +1,12 @@
 """One worker's request handling: routing, validation, latency model, faults, ledger.
 
-A single coroutine handles every request of the low-level ``web.Server`` (no
-router, no middleware). API calls follow one path:
+A single coroutine handles every request a :class:`~stub_upstream.connection.Connection`
+has parsed (no router, no middleware); the body is already read and ``t_recv``
+stamped by then. API calls follow one path:
 
-    read body (t_recv) -> auth -> parse/validate -> fault draw -> wait/stream -> ledger
+    auth -> parse/validate -> fault draw -> wait/stream -> ledger
+
+Every answer is written straight to the transport (head + body in one write).
 
 Every API answer, error or not, leaves exactly one ledger record; health,
 metrics and control requests leave none (they would pollute the join).
@@ -21,14 +24,13 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from aiohttp import web
-from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
-from aiohttp.web_request import BaseRequest
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from stub_upstream import content, wire
 from stub_upstream.config import INJECTABLE_FAULTS, StubConfig
+from stub_upstream.connection import Connection
 from stub_upstream.faults import FaultPicker
+from stub_upstream.h1 import Request
 from stub_upstream.ledger import LedgerRing, read_all, reset_all
 from stub_upstream.ledger_format import CONTROL_PREFIX, ENDPOINT_CODES, FAULT_CODES
 from stub_upstream.metrics import WorkerMetrics, render
@@ -103,7 +105,7 @@ def _opt_int(body: dict[str, Any], key: str) -> int | None:
     return v
 
 
-def _header_float(request: BaseRequest, name: str) -> float | None:
+def _header_float(request: Request, name: str) -> float | None:
     raw = request.headers.get(name)
     if raw is None:
         return None
@@ -147,7 +149,9 @@ class Worker:
 
     # ----------------------------------------------------------- dispatch
 
-    async def handle(self, request: BaseRequest) -> web.StreamResponse | Written:
+    async def handle(self, request: Request) -> Written:
+        if request.bad_status:
+            return self._malformed(request)
         path = request.path
         endpoint = _ROUTES.get(path)
         if endpoint is not None:
@@ -156,30 +160,35 @@ class Worker:
                 return await self._reject(request, endpoint, 405, f"use {method} on {path}")
             return await self._api(request, endpoint)
         if path in ("/health", "/v1/health"):
-            return web.Response(body=b'{"status":"ok"}', content_type=_JSON)
+            return _plain(request, 200, b'{"status":"ok"}', _JSON)
         if path == "/metrics":
-            return web.Response(
-                body=render(self.all_metrics), headers={"content-type": CONTENT_TYPE_LATEST}
-            )
+            return _plain(request, 200, render(self.all_metrics), CONTENT_TYPE_LATEST)
         if path.startswith(CONTROL_PREFIX + "/"):
             return self._control(request, path[len(CONTROL_PREFIX) + 1 :])
         return await self._reject(request, "other", 404, f"unknown path {path}")
 
-    def _control(self, request: BaseRequest, what: str) -> web.Response:
+    def _malformed(self, request: Request) -> Written:
+        """Unparseable request (or head too large): 400/431, provider-shaped, then close.
+
+        Not ledgered: there is no request to account for.
+        """
+        anthropic = request.path.startswith("/v1/messages")
+        body = wire.error_body(anthropic, request.bad_status, request.bad_message)
+        return _plain(request, request.bad_status, body, _JSON)
+
+    def _control(self, request: Request, what: str) -> Written:
         want = {"ledger": "GET", "reset": "POST", "info": "GET"}.get(what)
         if want is None:
-            return web.Response(status=404, body=b'{"error":"unknown control path"}')
+            return _plain(request, 404, b'{"error":"unknown control path"}', _OCTETS)
         if request.method != want:
-            return web.Response(status=405, body=b'{"error":"wrong method"}')
+            return _plain(request, 405, b'{"error":"wrong method"}', _OCTETS)
         if what == "ledger":
             view = read_all(self.rings, request.query.get("cursor", ""), self.instance)
             headers = {"x-loadgate-cursor": view.cursor, "x-loadgate-lost": str(view.lost)}
-            return web.Response(
-                body=view.data, headers=headers, content_type="application/octet-stream"
-            )
+            return _plain(request, 200, view.data, _OCTETS, headers)
         if what == "reset":
             reset_all(self.rings)
-            return web.Response(body=b'{"ok":true}', content_type=_JSON)
+            return _plain(request, 200, b'{"ok":true}', _JSON)
         cfg = asdict(self.cfg)
         cfg["expected_keys"] = len(self.cfg.expected_keys)  # never echo secrets
         info = {
@@ -190,55 +199,40 @@ class Worker:
             "instance": self.instance,
             "config": cfg,
         }
-        return web.json_response(info)
+        return _plain(request, 200, json.dumps(info).encode(), _JSON)
 
     # ---------------------------------------------------------- API calls
 
-    async def _reject(
-        self, request: BaseRequest, endpoint: str, status: int, message: str
-    ) -> Written:
-        """404/405: answered without reading the body, still ledgered."""
+    async def _reject(self, request: Request, endpoint: str, status: int, message: str) -> Written:
+        """404/405: answered without looking at the body, still ledgered."""
         call = _Call(endpoint)
-        call.t_recv = time.monotonic_ns()
+        call.t_recv = request.t_recv
         call.fault = "bad_request"
         call.cid = self._header_cid(request)
         headers = {"allow": "GET" if endpoint == "models" else "POST"} if status == 405 else {}
         return await self._error(request, call, status, message, headers=headers)
 
-    def _header_cid(self, request: BaseRequest) -> int:
+    def _header_cid(self, request: Request) -> int:
         h = request.headers.get(content.CORR_HEADER)
         return (content.parse_corr_id(h) or 0) if h else 0
 
-    async def _api(self, request: BaseRequest, endpoint: str) -> Written:
+    async def _api(self, request: Request, endpoint: str) -> Written:
         self.metrics.in_flight(1)
         try:
             return await self._api_call(request, endpoint)
         finally:
             self.metrics.in_flight(-1)
 
-    async def _api_call(self, request: BaseRequest, endpoint: str) -> Written:
+    async def _api_call(self, request: Request, endpoint: str) -> Written:
         call = _Call(endpoint)
-        cl = request.content_length
-        too_big = cl is not None and cl > self.cfg.max_body_bytes
-        raw = b""
-        if not too_big:
-            if "expect" in request.headers:
-                # The low-level server has no router to answer it (curl sends it
-                # for bodies over 1 KiB and would otherwise wait a second).
-                transport = request.transport
-                if transport is not None and not transport.is_closing():
-                    transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            try:
-                raw = await request.read()
-            except HTTPRequestEntityTooLarge:
-                too_big = True
-        call.t_recv = time.monotonic_ns()
-        if too_big:
+        call.t_recv = request.t_recv
+        if request.too_big:
             call.fault = "bad_request"
             call.cid = self._header_cid(request)
             msg = f"request body exceeds {self.cfg.max_body_bytes} bytes"
             return await self._error(request, call, 413, msg, headers={"connection": "close"})
         h = request.headers
+        raw = request.body
         cid = content.find_corr_id(raw)
         call.cid = cid if cid is not None else self._header_cid(request)
         key_header = h.get("authorization") or h.get("x-api-key") or h.get("api-key") or ""
@@ -307,7 +301,7 @@ class Worker:
         return body
 
     def _plan(
-        self, request: BaseRequest, endpoint: str, body: dict[str, Any]
+        self, request: Request, endpoint: str, body: dict[str, Any]
     ) -> tuple[str, int, int, int, int]:
         """(fault, ttft_ns, itl_ns, stall_ns, tokens) after the override headers."""
         h = request.headers
@@ -385,7 +379,7 @@ class Worker:
 
     def _write(
         self,
-        request: BaseRequest,
+        request: Request,
         call: _Call,
         status: int,
         headers: dict[str, str],
@@ -403,7 +397,10 @@ class Worker:
         if transport is None or transport.is_closing():
             self._record(call)
             return Written(False)
-        data = head(status, headers, length=len(payload), keep_alive=keep_alive) + payload
+        data = (
+            head(status, headers, length=len(payload), keep_alive=keep_alive, http10=request.http10)
+            + payload
+        )
         reset = call.fault == "reset" and status == 200
         if reset:  # headers and half the body, then RST: a crashed upstream
             data = data[: len(data) - len(payload) + len(payload) // 2]
@@ -411,6 +408,8 @@ class Worker:
             call.tokens = 0
         else:
             call.nbytes = len(payload)
+        if request.method == "HEAD" and not reset:  # the head only; 405 on API paths
+            data = data[: len(data) - len(payload)]
         call.t_first = call.t_last = time.monotonic_ns()
         self._record(call)
         transport.write(data)
@@ -420,7 +419,7 @@ class Worker:
         return Written(keep_alive)
 
     async def _send_json(
-        self, request: BaseRequest, call: _Call, payload: bytes, due: int, sched: int
+        self, request: Request, call: _Call, payload: bytes, due: int, sched: int
     ) -> Written:
         """A complete JSON answer, written at ``due`` (absolute ns)."""
         await self.ticker.sleep_until(due)
@@ -430,7 +429,7 @@ class Worker:
         return self._write(request, call, 200, headers, payload, request.keep_alive)
 
     async def _embeddings(
-        self, request: BaseRequest, call: _Call, body: dict[str, Any], due: int, stall_ns: int
+        self, request: Request, call: _Call, body: dict[str, Any], due: int, stall_ns: int
     ) -> Written:
         fmt = body.get("encoding_format", "float")
         if fmt not in ("float", "base64"):
@@ -460,7 +459,7 @@ class Worker:
 
     async def _stream(
         self,
-        request: BaseRequest,
+        request: Request,
         call: _Call,
         answer: wire.Answer,
         first_due: int,
@@ -468,7 +467,7 @@ class Worker:
         stall_ns: int,
     ) -> Written:
         call.stream = True
-        chunked = request.version >= (1, 1)
+        chunked = not request.http10
         events, tail = wire.sse_events(answer)
         n = len(events)
         fault = call.fault
@@ -524,14 +523,16 @@ class Worker:
             call.nbytes, call.tokens = st.nbytes, st.tokens
             self._record(call)
 
-        stream = SseStream(transport, items, sizes, tokens_at, deadlines, done, on_end)
+        proto = transport.get_protocol()
+        flow = proto if isinstance(proto, Connection) else None
+        stream = SseStream(transport, items, sizes, tokens_at, deadlines, done, on_end, flow)
         self.ticker.add(deadlines[0], stream)
         await done
         return Written(keep_alive and not stream.client_gone and fault != "reset")
 
     # ------------------------------------------------------------- errors
 
-    async def _fault_error(self, request: BaseRequest, call: _Call, fault: str) -> Written:
+    async def _fault_error(self, request: Request, call: _Call, fault: str) -> Written:
         status = _ERROR_FAULTS[fault]
         headers = dict(self._retry)
         if status == 429:
@@ -556,7 +557,7 @@ class Worker:
 
     async def _error(
         self,
-        request: BaseRequest,
+        request: Request,
         call: _Call,
         status: int,
         message: str,
@@ -593,3 +594,26 @@ class Worker:
         self.metrics.request(ep, call.status)
         if call.t_sched and call.t_first:
             self.metrics.lateness(call.t_first - call.t_sched)
+
+
+_OCTETS = "application/octet-stream"
+
+
+def _plain(
+    request: Request,
+    status: int,
+    body: bytes,
+    content_type: str,
+    headers: dict[str, str] | None = None,
+) -> Written:
+    """A non-API answer (health, metrics, control, malformed): one write, no ledger."""
+    transport = request.transport
+    keep_alive = request.keep_alive
+    if transport is None or transport.is_closing():
+        return Written(False)
+    hdrs = {"content-type": content_type}
+    if headers:
+        hdrs.update(headers)
+    data = head(status, hdrs, length=len(body), keep_alive=keep_alive, http10=request.http10)
+    transport.write(data if request.method == "HEAD" else data + body)
+    return Written(keep_alive)

@@ -1,20 +1,15 @@
-"""Writing API answers straight to the transport, bypassing aiohttp's response objects.
+"""Serialising the stub's answers: status line and headers, written by the caller
+together with the body in one ``transport.write``.
 
-aiohttp's ``Response`` costs a CIMultiDict, header validation and serialisation
-per answer: on the stub's hot path that was a third of the CPU per request. The
-stub instead serialises the status line and headers itself (the values are its
-own: never client text) and writes head + body in one ``transport.write``. The
-handler then returns :class:`Written`, which satisfies what aiohttp's request loop
-needs from a response (``prepare()``, ``write_eof()``, ``keep_alive``) without
-writing anything, so keep-alive and pipelining keep working.
+The header values are the stub's own (never client text), so no validation or
+multidict is needed. :class:`Written` is what the handler returns once it has
+written an answer: it tells the connection whether to keep the connection open.
 """
 
 from __future__ import annotations
 
 import time
 from email.utils import formatdate
-
-from aiohttp.web_request import BaseRequest
 
 __all__ = ["Written", "head"]
 
@@ -26,6 +21,7 @@ _REASONS = {
     405: "Method Not Allowed",
     413: "Payload Too Large",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
     529: "Site Overloaded",
@@ -34,18 +30,12 @@ _tail_cache: tuple[int, bytes] = (0, b"")
 
 
 class Written:
-    """Stands in for a response the stub already wrote itself."""
+    """An answer the handler wrote itself; ``keep_alive``: serve the next request."""
 
     __slots__ = ("keep_alive",)
 
     def __init__(self, keep_alive: bool) -> None:
         self.keep_alive = keep_alive
-
-    async def prepare(self, request: BaseRequest) -> None:
-        return None
-
-    async def write_eof(self, data: bytes = b"") -> None:
-        return None
 
 
 def _tail() -> bytes:
@@ -65,8 +55,12 @@ def head(
     length: int | None,
     keep_alive: bool,
     chunked: bool = False,
+    http10: bool = False,
 ) -> bytes:
-    """Status line and headers, ending with the blank line."""
+    """Status line and headers, ending with the blank line.
+
+    ``http10``: the client spoke HTTP/1.0, which closes unless told otherwise.
+    """
     text = f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
     text += "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
     if length is not None:
@@ -75,4 +69,6 @@ def head(
         text += "transfer-encoding: chunked\r\n"
     if not keep_alive:
         text += "connection: close\r\n"
+    elif http10:
+        text += "connection: keep-alive\r\n"
     return text.encode() + _tail()

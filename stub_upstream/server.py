@@ -7,6 +7,9 @@ supervises: it forwards SIGTERM/SIGINT, and if a worker dies the others are
 stopped too (a half-dead stub would skew every figure). The ledger rings and
 metric slots are mapped before the fork, so every worker sees all of them.
 
+Each worker serves HTTP/1.1 with :class:`~stub_upstream.connection.Connection`
+(an ``asyncio.Protocol`` on uvloop), not aiohttp.
+
 Readiness: once every worker accepts, the bound port is written to
 ``ready_file`` (atomically) and a ``listening on`` line is printed to stdout.
 """
@@ -26,14 +29,11 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import cast
-
-from aiohttp import web
-from aiohttp.web_request import BaseRequest
 
 from stub_upstream.config import StubConfig
+from stub_upstream.connection import Connection
 from stub_upstream.handler import Worker
 from stub_upstream.ledger import LedgerRing
 from stub_upstream.metrics import WorkerMetrics
@@ -96,15 +96,11 @@ async def _serve(
     ticker = Ticker(loop)
     worker = Worker(cfg, index, rings, metrics, instance, ticker)
     max_body = cfg.max_body_bytes
-
-    def make_request(message, payload, protocol, writer, task):  # type: ignore[no-untyped-def]
-        return BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=max_body)
-
-    # worker.handle may return rawhttp.Written, which duck-types the response
-    # protocol aiohttp's request loop uses (prepare, write_eof, keep_alive).
-    handler = cast(Callable[[BaseRequest], Awaitable[web.StreamResponse]], worker.handle)
-    server = web.Server(handler, request_factory=make_request, access_log=None)
-    srv = await loop.create_server(server, sock=sock, backlog=4096)
+    conns: set[Connection] = set()
+    handle = worker.handle
+    srv = await loop.create_server(
+        lambda: Connection(handle, ticker, max_body, conns), sock=sock, backlog=4096
+    )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -113,9 +109,23 @@ async def _serve(
     await stop.wait()
     pacer.close()
     srv.close()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(server.shutdown(_SHUTDOWN_GRACE_S), _SHUTDOWN_GRACE_S + 1)
+    await _drain(conns, _SHUTDOWN_GRACE_S)
     ticker.close()
+
+
+async def _drain(conns: set[Connection], grace_s: float) -> None:
+    """Close idle connections now, busy ones once their answer is out (or at the grace)."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        for c in list(conns):
+            if c.close_idle():
+                conns.discard(c)
+        if not conns or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.02)
+    for c in list(conns):
+        c.abort()
+    await asyncio.sleep(0)  # let connection_lost callbacks run
 
 
 class _GcPacer:

@@ -16,13 +16,25 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from typing import Protocol
 
-__all__ = ["RESET", "SseStream", "abort_with_rst", "frame"]
+from stub_upstream.ticker import Timed
+
+__all__ = ["RESET", "Flow", "SseStream", "abort_with_rst", "frame"]
 
 #: Marker item: reset the connection instead of writing.
 RESET = None
 
 _LINGER_RST = struct.pack("ii", 1, 0)
+
+
+class Flow(Protocol):
+    """The connection's write flow control, as a stream sees it."""
+
+    #: The transport's buffer is over its high-water mark: hold writes.
+    paused: bool
+    #: Where a held stream parks itself; the connection re-adds it on resume.
+    blocked: Timed | None
 
 
 def frame(payload: bytes, chunked: bool) -> bytes:
@@ -45,14 +57,17 @@ class SseStream:
 
     ``items[i]`` is framed bytes (or :data:`RESET`), due at ``deadlines[i]``;
     ``sizes[i]`` its unframed body size, ``tokens_at[i]`` the tokens written once
-    it is out. When the stream ends (completed, reset, or the client went away)
-    ``on_end`` runs once - before the final write - and then ``done`` resolves.
+    it is out. While ``flow.paused`` the stream parks in ``flow.blocked`` instead
+    of writing; events due meanwhile go out in one write once it is woken. When
+    the stream ends (completed, reset, or the client went away) ``on_end`` runs
+    once - before the final write - and then ``done`` resolves.
     """
 
     __slots__ = (
         "client_gone",
         "deadlines",
         "done",
+        "flow",
         "i",
         "items",
         "nbytes",
@@ -74,8 +89,10 @@ class SseStream:
         deadlines: list[int],
         done: asyncio.Future[None],
         on_end: Callable[[SseStream], None],
+        flow: Flow | None = None,
     ) -> None:
         self.transport = transport
+        self.flow = flow
         self.items = items
         self.sizes = sizes
         self.tokens_at = tokens_at
@@ -103,6 +120,10 @@ class SseStream:
         if transport.is_closing():
             self.client_gone = True
             self._end()
+            return None
+        flow = self.flow
+        if flow is not None and flow.paused:
+            flow.blocked = self
             return None
         if i > start:
             data = items[start] if i - start == 1 else b"".join(items[start:i])  # type: ignore[arg-type]
