@@ -321,8 +321,10 @@ class Engine:
                 t.cancel()
 
     async def _sleep_until(self, t_ns: int) -> None:
-        delay = (t_ns - self._clock()) / 1e9
-        if delay > 0:
+        # uvloop's timers work on a cached millisecond clock and can fire up to
+        # a millisecond *early* by monotonic_ns: sleep again for any remainder,
+        # so nothing is sent before its time (or counted in the wrong window).
+        while not self._stop.is_set() and (delay := (t_ns - self._clock()) / 1e9) > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=delay)
 

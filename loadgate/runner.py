@@ -586,8 +586,8 @@ class _RunContext:
 
 
 async def _sleep_until(t_ns: int) -> None:
-    delay = (t_ns - time.monotonic_ns()) / 1e9
-    if delay > 0:
+    # Loop: uvloop's millisecond timers can wake a little early (see engine).
+    while (delay := (t_ns - time.monotonic_ns()) / 1e9) > 0:
         await asyncio.sleep(delay)
 
 
