@@ -587,7 +587,7 @@ class _RunContext:
 
 async def _sleep_until(t_ns: int) -> None:
     # Loop: uvloop's millisecond timers can wake a little early (see engine).
-    while (delay := (t_ns - time.monotonic_ns()) / 1e9) > 0:
+    while (delay := (t_ns - time.monotonic_ns()) / 1e9) > 0:  # noqa: ASYNC110
         await asyncio.sleep(delay)
 
 
