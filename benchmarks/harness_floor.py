@@ -115,6 +115,8 @@ def main() -> int:
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
     stub_pin = ["stub.cpus=[1]"] if pin else []
     common = [f"load.duration={args.duration}s", "load.warmup=3s", "stub.port=0", *stub_pin]
+    # The throughput run saturates loadgate on purpose: its verdict is invalid by
+    # design (loop lag), the figure is the req/s it sustains against wrk's.
     tmp = Path(tempfile.mkdtemp(prefix="lg-floor-"))
     print(f"# loadgate harness floor — {os.cpu_count()} CPUs, pinned={pin}")
 
@@ -138,18 +140,33 @@ def main() -> int:
         print(f"    {mode:<10}: p50 {fig(floor, 'overhead_ms', 'p50', mode):.3f} ms"
               f"  p99 {fig(floor, 'overhead_ms', 'p99', mode):.3f} ms")  # fmt: skip
 
-    ref = [*common, "load.concurrency=100", "load.stream_ratio=0.5", "stub.ttft_ms=50",
-           "stub.itl_ms=10", "gateway.drain_check=false"]  # fmt: skip
-    base = loadgate("phase2-gate", [*ref, "gateway.reference.delay_ms=0"], pin, tmp / "d0.json")
+    # The gateway's sleep overshoots (millisecond timers): the delay it *applied* is
+    # read from its own counters over the measured window, and that is the known
+    # value the harness must recover. Not pinned: loadgate, stub and gateway share
+    # both CPUs as the OS sees fit (pinning the gateway beside either would starve it).
+    ref = [
+        f"load.duration={args.duration}s", "load.warmup=3s", "stub.port=0",
+        "load.concurrency=100", "load.stream_ratio=0.5", "stub.ttft_ms=50", "stub.itl_ms=10",
+        "gateway.drain_check=false",
+        'gateway.counters={delay_s = "gateway_added_delay_seconds_total", '
+        'delay_n = "gateway_added_delay_requests_total"}',
+    ]  # fmt: skip
+    base = loadgate("phase2-gate", [*ref, "gateway.reference.delay_ms=0"], False, tmp / "d0.json")
     slow = loadgate(
-        "phase2-gate", [*ref, f"gateway.reference.delay_ms={args.delay_ms}"], pin, tmp / "dx.json"
+        "phase2-gate", [*ref, f"gateway.reference.delay_ms={args.delay_ms}"], False, tmp / "dx.json"
     )
-    diff = fig(slow, "overhead_ms", "p50") - fig(base, "overhead_ms", "p50")
-    err = diff - args.delay_ms
-    print(f"known delay {args.delay_ms} ms via reference gateway: p50 overhead "
-          f"{fig(base, 'overhead_ms', 'p50'):.3f} → {fig(slow, 'overhead_ms', 'p50'):.3f} ms, "
-          f"recovered {diff:.3f} ms (error {err:+.3f} ms, target ± 0.25)  "
-          f"{validity(base)} / {validity(slow)}")  # fmt: skip
+    c = slow["gateway"]["counters"]
+    applied = 1000.0 * c["delay_s"] / c["delay_n"] if c.get("delay_n") else float("nan")
+    p50_shift = fig(slow, "overhead_ms", "p50") - fig(base, "overhead_ms", "p50")
+    mean_shift = fig(slow, "overhead_ms", "mean") - fig(base, "overhead_ms", "mean")
+    print(
+        f"known delay {args.delay_ms} ms (reference gateway; applied mean {applied:.3f} ms by its"
+        f" own counters): overhead p50 {fig(base, 'overhead_ms', 'p50'):.3f} → "
+        f"{fig(slow, 'overhead_ms', 'p50'):.3f} ms, recovered p50 shift {p50_shift:.3f} ms "
+        f"(vs applied {p50_shift - applied:+.3f}), mean shift {mean_shift:.3f} ms "
+        f"(vs applied {mean_shift - applied:+.3f})  [target ± 0.25]\n"
+        f"    {validity(base)} / {validity(slow)}"
+    )
 
     fast = [*common, "load.concurrency=64", "load.stream_ratio=0", "stub.ttft_ms=0",
             "stub.itl_ms=0", "harness.max_cpu_percent=100"]  # fmt: skip

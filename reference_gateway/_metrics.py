@@ -37,6 +37,15 @@ class Metrics:
             ["route", "reason"],
             registry=r,
         )
+        self.added_delay = Counter(
+            "gateway_added_delay_seconds",
+            "Delay actually slept for --delay-ms (timers overshoot: the known delay a"
+            " benchmark recovers is this sum over its count).",
+            registry=r,
+        )
+        self.added_delay_count = Counter(
+            "gateway_added_delay_requests", "Requests that slept --delay-ms.", registry=r
+        )
         self.auth_cache_size = Gauge(
             "auth_cache_entries", "Keys currently held by the auth cache.", registry=r
         )

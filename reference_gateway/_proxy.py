@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping
 
 import aiohttp
@@ -169,7 +170,10 @@ class Proxy:
         if not await self._cache.check(key):
             return error_response(route, 401, "invalid API key"), 401
         if self._delay_s > 0:
+            t0 = time.monotonic()
             await asyncio.sleep(self._delay_s)
+            self._metrics.added_delay.inc(time.monotonic() - t0)
+            self._metrics.added_delay_count.inc()
         body = await request.read()
         url = URL(self._upstream + request.raw_path, encoded=True)
         try:
