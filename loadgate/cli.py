@@ -302,7 +302,6 @@ def sweep(
         raise UsageError("sweep: give --concurrency or --rates, not both")
     if not (steps_c or steps_r or auto):
         raise UsageError("sweep: give --concurrency N,N,..., --rates R,R,... or --auto")
-    load_profile(profile, sets or ())
     from loadgate.sweep import main as sweep_main
 
     _exit(sweep_main(profile, target, steps_c, steps_r, auto, list(sets or ()), out))

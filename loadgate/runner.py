@@ -24,7 +24,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,9 +33,9 @@ from typing import Any
 import aiohttp
 
 from loadgate.engine import Engine, EngineOutcome, WorkerPlan, new_nonce
-from loadgate.errors import LoadgateError
+from loadgate.errors import LoadgateError, UsageError
 from loadgate.gates import decide_verdict, evaluate_gates
-from loadgate.gateway import Gateway, start_gateway
+from loadgate.gateway import Gateway, log_tail, start_gateway
 from loadgate.histograms import METRICS
 from loadgate.hlog import write_all_hlogs
 from loadgate.keys import KeyPool, run_provisioning
@@ -49,7 +49,7 @@ from loadgate.result import SCHEMA, Result, collect_environment, git_info, write
 from loadgate.selfmon import CpuMeter, Limits, judge, summarize_ms
 from loadgate.workers import run_workers
 from stub_upstream.config import StubConfig
-from stub_upstream.process import StubProcess
+from stub_upstream.process import StubProcess, StubStartError
 
 __all__ = ["RunOptions", "run", "run_profile"]
 
@@ -220,7 +220,7 @@ class _RunContext:
     async def execute(self) -> None:
         p = self.profile
         cfg = stub_config(p)
-        async with StubProcess(cfg, log_path=self.run_dir / "stub.log") as stub:
+        async with _started_stub(cfg, self.run_dir / "stub.log") as stub:
             self.stub_url = stub.url
             if p.stub.cpus and stub.pid is not None:
                 os.sched_setaffinity(stub.pid, set(p.stub.cpus))
@@ -583,6 +583,25 @@ class _RunContext:
                 verdict, code = "fail", 1
         data.update(verdict=verdict, reasons=reasons, exit_code=code, gates=gates)
         return data
+
+
+@contextlib.asynccontextmanager
+async def _started_stub(cfg: StubConfig, log: Path) -> AsyncIterator[StubProcess]:
+    """The stub subprocess; a start failure is the user's to fix (exit 2, one line)."""
+    stub = StubProcess(cfg, log_path=log)
+    try:
+        await stub.start()
+    except (StubStartError, ValueError) as exc:
+        tail = log_tail(log, 1)
+        cause = tail[-1].strip() if tail else str(exc)
+        hint = ""
+        if "in use" in cause.lower():
+            hint = f" (stub.port {cfg.port} is taken: free it or --set stub.port=0)"
+        raise UsageError(f"stub upstream did not start: {cause}{hint}") from None
+    try:
+        yield stub
+    finally:
+        await stub.stop()
 
 
 async def _sleep_until(t_ns: int) -> None:

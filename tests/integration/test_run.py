@@ -281,3 +281,16 @@ def test_two_load_workers_merge_into_one_result(tmp_path: Path) -> None:
     assert data["upstream"]["unseen"] == 0
     assert data["metrics"]["overhead_ms"]["count"] == req["sent"]
     assert data["integrity"]["violations"] == 0
+
+
+def test_busy_stub_port_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert FAST[:2] == ["--set", "stub.port=0"]
+        proc = loadgate("run", "smoke", *FAST[2:], "--set", f"stub.port={port}", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "stub upstream did not start" in lines[0]
+    assert f"stub.port {port} is taken" in lines[0]
