@@ -778,7 +778,8 @@ def main(
     if fmt == "table" and out is None:
         from rich.console import Console
 
-        _print_table(Console(), c, verbose)  # colour on a terminal, plain otherwise
+        # colour on a terminal; plain and wide in CI logs (80 columns would elide figures)
+        _print_table(Console() if sys.stdout.isatty() else Console(width=160), c, verbose)
     else:
         text = render(c, fmt, verbose)
         if out is not None:

@@ -114,13 +114,16 @@ def judge(harness: dict[str, Any], limits: Limits) -> list[str]:
     if lag and lag["p99"] > limits.max_loop_lag_p99_ms:
         reasons.append(
             f"harness event-loop lag p99 {lag['p99']:.2f} ms > {limits.max_loop_lag_p99_ms} ms: "
-            "loadgate could not read responses on time (add load workers or cores)"
+            "loadgate read responses late, which inflates overhead: the machine is short of "
+            "CPU for harness + stub + gateway (other load? load.workers helps only with a "
+            "spare core)"
         )
     cpu = harness.get("cpu_percent")
     if cpu is not None and cpu > limits.max_cpu_percent:
         reasons.append(
             f"harness CPU {cpu:.0f} % of a core > {limits.max_cpu_percent:.0f} %: "
-            "loadgate was saturated (add load workers)"
+            "loadgate was saturated (load.workers = N spreads it over N processes, given "
+            "spare cores)"
         )
     ratio = harness.get("achieved_rate_ratio")
     if ratio is not None and ratio < limits.min_achieved_rate_ratio:
@@ -132,7 +135,7 @@ def judge(harness: dict[str, Any], limits: Limits) -> list[str]:
     if stub and stub["p99"] > limits.max_stub_lateness_p99_ms:
         reasons.append(
             f"stub timer lateness p99 {stub['p99']:.2f} ms > {limits.max_stub_lateness_p99_ms} ms:"
-            " the stub upstream was overloaded (add stub workers)"
+            " the stub upstream was short of CPU (other load? stub.workers = 2 given a spare core)"
         )
     send = harness.get("send_lag_ms")
     if send and send["p99"] > limits.max_send_lag_p99_ms:

@@ -342,7 +342,9 @@ def _harness_table(data: Mapping[str, Any], warnings: Mapping[str, list[str]]) -
         (
             "harness floor p99 (ms)",
             _p99(h.get("floor_ms")),
-            "" if h.get("floor_ms") is not None else "run the calibrate profile to measure it",
+            ""
+            if h.get("floor_ms") is not None
+            else "measured only in direct runs: `loadgate run calibrate` on this machine",
         ),
     ]
     if h.get("workers") is not None:
