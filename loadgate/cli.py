@@ -89,8 +89,22 @@ def run(
     html: HtmlOpt = None,
     junit: JunitOpt = None,
     markdown: MarkdownOpt = None,
+    history_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--history",
+            help="Also file the result as DIR/<machine>/<commit>.json for `loadgate history` "
+            "(needs --git-dir).",
+        ),
+    ] = None,
 ) -> None:
-    """Run a profile against a gateway; exit 0 pass, 1 fail, 3 invalid, 70 target down."""
+    """Run a profile against a gateway.
+
+    Exit 0 pass, 1 fail, 2 bad input, 3 invalid (harness-bound or interrupted), 70 target down.
+    """
+    if history_dir is not None and git_dir is None:
+        # Checked before the run: a history entry without a commit cannot be placed.
+        raise UsageError("--history needs --git-dir (the gateway's commit names the entry)")
     prof = load_profile(profile, sets or ())
     from loadgate.runner import RunOptions
     from loadgate.runner import run as run_profile
@@ -108,6 +122,10 @@ def run(
         from loadgate.report import write_reports
 
         write_reports(result, html=html, junit=junit, markdown=markdown)
+    if history_dir is not None:
+        from loadgate.history import store_result
+
+        typer.echo(f"filed for history: {store_result(result.data, history_dir)}")
     _exit(result.exit_code)
 
 

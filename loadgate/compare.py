@@ -392,6 +392,7 @@ def _quantile_rows(
 ) -> list[_Pending]:
     out: list[_Pending] = []
     for metric in COMPARED_METRICS:
+        all_totals: list[int] | None = None
         for mode in MODE_NAMES:
             name = _hist_name(metric, mode)
             hb = [_get(r, "histograms") or {} for r in base]
@@ -400,6 +401,13 @@ def _quantile_rows(
                 continue
             hists_b = [decode(h[name]) for h in hb]
             hists_c = [decode(h[name]) for h in hc]
+            totals = [h.get_total_count() for h in (*hists_b, *hists_c)]
+            if mode == "all":
+                all_totals = totals
+            elif totals == all_totals:
+                # This mode holds every sample (ttft_* exist only for streams): the same
+                # figure again would be shown twice and double-count in Bonferroni's m.
+                continue
             bounds = bucket_bounds(hists_b[0])
             cb = [counts_of(h) for h in hists_b]
             cc = [counts_of(h) for h in hists_c]

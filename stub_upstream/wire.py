@@ -1,4 +1,4 @@
-"""Provider wire formats (../shared/WIRE.md): response bodies, SSE events, errors.
+"""Provider wire formats (docs/WIRE.md): response bodies, SSE events, errors.
 
 Everything here is a pure function from an :class:`Answer` (what to say) to
 bytes. Streams are pre-serialised per request: one ``bytes`` per token (the

@@ -69,11 +69,35 @@ def closed_port() -> int:
     return port
 
 
+def _git_repo(path: Path) -> str:
+    """A one-commit repository standing in for the gateway's source tree; returns HEAD."""
+    path.mkdir()
+    git = ["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (path / "gw.txt").write_text("gateway\n")
+    subprocess.run([*git, "add", "gw.txt"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "gw"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True)
+    return head.stdout.strip()
+
+
 def test_passing_smoke_run_writes_a_complete_result(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    proc = loadgate("run", "smoke", *FAST, "--out", str(out), "--quiet", cwd=tmp_path)
+    commit = _git_repo(tmp_path / "gw")
+    hist = tmp_path / "hist"
+    proc = loadgate(
+        "run", "smoke", *FAST, "--out", str(out), "--quiet",
+        "--git-dir", str(tmp_path / "gw"), "--history", str(hist), cwd=tmp_path,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr + proc.stdout
     data = json.loads(out.read_text())
+    assert data["git"]["commit"] == commit and data["git"]["dirty"] is False
+    # --history filed the same result under <machine>/<commit>.json, and history reads it.
+    filed = list(hist.glob(f"*/{commit}.json"))
+    assert len(filed) == 1 and json.loads(filed[0].read_text())["started_at"] == data["started_at"]
+    shown = loadgate("history", str(hist), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert commit[:7] in shown.stdout
     assert data["schema"] == "loadgate.result/1"
     assert data["verdict"] == "pass" and data["exit_code"] == 0
     req = data["requests"]
@@ -214,6 +238,15 @@ def test_profile_error_is_one_line_naming_the_key(tmp_path: Path) -> None:
     assert len(lines) == 1, proc.stderr
     assert "bad.toml" in lines[0] and "load.stream_ratio" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_history_without_git_dir_is_refused_before_running(tmp_path: Path) -> None:
+    proc = loadgate("run", "smoke", *FAST, "--history", str(tmp_path / "h"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "loadgate: error: --history needs --git-dir (the gateway's commit names the entry)"
+    ]
+    assert not (tmp_path / "runs").exists()
 
 
 def test_ctrl_c_writes_a_partial_result(tmp_path: Path) -> None:

@@ -171,6 +171,25 @@ def test_paired_rounds_cancel_shared_drift() -> None:
         compare_results(base, cand[:2], paired=True)
 
 
+def test_a_mode_holding_every_sample_is_not_a_second_row() -> None:
+    # ttft_overhead exists only for streams: its all-modes and stream histograms hold the
+    # same samples, so one row, not two (a second would also double-count Bonferroni's m).
+    def with_ttft(seed: int) -> dict[str, Any]:
+        r = make_result(seed)
+        r["histograms"]["ttft_overhead_ms"] = r["histograms"]["stream.overhead_ms"]
+        r["histograms"]["stream.ttft_overhead_ms"] = r["histograms"]["stream.overhead_ms"]
+        return r
+
+    c = compare_results([with_ttft(1)], [with_ttft(2)])
+    ttft = [(r.name, r.mode) for r in c.rows if r.name.startswith("ttft_overhead_ms.")]
+    assert ttft and {mode for _, mode in ttft} == {"all"}
+    assert len(ttft) == len({name for name, _ in ttft})
+    # overhead_ms is split over two modes, so it keeps its per-mode rows.
+    assert {r.mode for r in c.rows if r.name == "overhead_ms.p50"} == {
+        "all", "stream", "non_stream"
+    }  # fmt: skip
+
+
 def test_error_rate_is_compared_as_proportions() -> None:
     c = compare_results([make_result(1)], [make_result(1, failed=200)])
     r = row(c, "requests.error_rate")
