@@ -41,6 +41,27 @@ from loadgate.compare import REGRESSION, Comparison, compare_results  # noqa: E4
 P99 = "overhead_ms.p99"
 
 
+# smoke relaxes the harness limits (it gates correctness only, on busy CI runners); a
+# comparison of latencies needs the real ones, so the runs here use the defaults.
+STRICT_HARNESS = (
+    "harness.max_loop_lag_p99_ms=5",
+    "harness.max_stub_lateness_p99_ms=5",
+    "harness.max_cpu_percent=95",
+)
+
+
+def run_valid(args: argparse.Namespace, delay_ms: float, out: Path) -> tuple[dict[str, Any], int]:
+    """Run until the harness calls the run valid (as a CI job reruns an invalid gate),
+    at most ``1 + --retries`` times; returns the last result and how many were invalid."""
+    invalid = 0
+    for _ in range(1 + args.retries):
+        data = run_once(args, delay_ms, out)
+        if data.get("verdict") != "invalid":
+            break
+        invalid += 1
+    return data, invalid
+
+
 def run_once(args: argparse.Namespace, delay_ms: float, out: Path) -> dict[str, Any]:
     cmd = [
         sys.executable, "-m", "loadgate", "run", args.profile,
@@ -50,6 +71,8 @@ def run_once(args: argparse.Namespace, delay_ms: float, out: Path) -> dict[str, 
         "--set", f"gateway.reference.delay_ms={delay_ms}",
         "--out", str(out),
     ]  # fmt: skip
+    for s in STRICT_HARNESS:
+        cmd += ["--set", s]
     for s in args.set:
         cmd += ["--set", s]
     t0 = time.monotonic()
@@ -85,6 +108,7 @@ def main() -> int:
     ap.add_argument("--paired", action="store_true", help="paired test (as loadgate ab)")
     ap.add_argument("--set", action="append", default=[], help="extra profile override")
     ap.add_argument("--run-timeout", type=float, default=300.0)
+    ap.add_argument("--retries", type=int, default=2, help="reruns of an invalid run")
     ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "out" / "compare_power")
     args = ap.parse_args()
     if args.trials < 1 or args.runs_per_side < 1:
@@ -92,7 +116,7 @@ def main() -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
 
     k = args.runs_per_side
-    aa_exit = aa_any = det_row = det_exit = covered = invalid = 0
+    aa_exit = aa_any = det_row = det_exit = covered = invalid = still_invalid = 0
     changes: list[float] = []
     t_start = time.monotonic()
     for t in range(args.trials):
@@ -101,8 +125,9 @@ def main() -> int:
         for j in range(k):
             # Interleaved so that drift during the trial hits all three sides.
             for side, delay in (("a", 0.0), ("b", args.delay_ms), ("a2", 0.0)):
-                data = run_once(args, delay, args.out_dir / f"t{t}-{side}-{j}.json")
-                invalid += data.get("verdict") == "invalid"
+                data, bad = run_valid(args, delay, args.out_dir / f"t{t}-{side}-{j}.json")
+                invalid += bad
+                still_invalid += data.get("verdict") == "invalid"
                 sides[side].append(data)
         paired = args.paired and k > 1
         aa = compare_results(sides["a"], sides["a2"], args.threshold, paired=paired)
@@ -140,7 +165,8 @@ def main() -> int:
         "detection_rate_exit_code": det_exit / n,
         "p99_change_mean_ms": statistics.fmean(changes) if changes else None,
         "p99_ci_covers_true_shift": covered / n,
-        "invalid_runs": invalid,
+        "invalid_runs_rerun": invalid,
+        "invalid_runs_kept": still_invalid,
         "wall_s": round(time.monotonic() - t_start, 1),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
@@ -159,7 +185,9 @@ def main() -> int:
             f"+{args.delay_ms:g} ms in {covered}/{n}"
         )
     if invalid:
-        print(f"warning: {invalid} run(s) invalid (harness was the bottleneck)")
+        print(f"note: {invalid} run(s) were invalid (harness short of CPU) and were rerun")
+    if still_invalid:
+        print(f"warning: {still_invalid} run(s) still invalid after {args.retries} reruns: kept")
     if n < 20:
         print(f"note: {n} trials resolve rates only to ±{100 / n:.0f} points; use more to tighten")
     return 0

@@ -12,6 +12,13 @@ Method, in short (the why is in docs/compare.md):
   histogram by the distribution-free order-statistic interval: the q-quantile
   of n samples lies between the order statistics of rank ``nq ∓ z·√(nq(1−q))``;
   that interval's width gives the standard error. Deterministic, no RNG, cheap.
+* One run also drifts over its own length (a noisy neighbour comes and goes):
+  the run's window is stored as 20 time batches (``histogram_batches``), and
+  the batch-means standard error — the spread of the per-batch quantiles over
+  √B, with B − 1 degrees of freedom — replaces the order-statistic one when it
+  is larger. Neighbouring batches are merged until each holds ``MIN_TAIL``
+  samples beyond the quantile; with fewer than ``MIN_BATCHES`` left, the
+  order-statistic error stands alone.
 * With several runs per side, run-to-run drift dominates on shared machines:
   the side's estimate is the mean of the per-run quantiles and its variance is
   ``max(between-run variance, mean within-run variance) / k`` (method of
@@ -41,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loadgate.errors import UsageError
-from loadgate.histograms import bucket_bounds, counts_of, decode
+from loadgate.histograms import BATCHED_METRICS, bucket_bounds, counts_of, decode, percentile_us
 from loadgate.result import dig
 
 __all__ = [
@@ -57,13 +64,15 @@ __all__ = [
     "render",
 ]
 
-COMPARED_METRICS = ("overhead_ms", "ttft_overhead_ms", "e2e_ms")
+COMPARED_METRICS = BATCHED_METRICS
 QUANTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9))
 MODE_NAMES = ("all", "stream", "non_stream")
 _ORDER_Z = 1.959964  # rank window of the order-statistic interval (95 %)
 # Samples a run needs beyond a quantile (and below it) for the order-statistic
 # interval to fit inside the data; fewer and the tail is one or two values.
 MIN_TAIL = 10
+# Batch means needs a few batches for its variance to mean anything.
+MIN_BATCHES = 5
 # Where things listen and which seeded sequence was drawn do not change the load.
 _IGNORED_STUB_KEYS = frozenset({"host", "port", "seed"})
 _IGNORED_LOAD_KEYS = frozenset({"seed"})
@@ -180,6 +189,30 @@ def quantile_with_se(counts: Counts, q: float, bounds: Any) -> tuple[float, floa
     return value, se, n
 
 
+def batch_means_se(batches: Sequence[Counts], q: float, bounds: Any) -> tuple[float, int] | None:
+    """(standard error µs, batches used) of a run's q-quantile from its time batches.
+
+    Neighbouring batches are merged into groups until each group can hold
+    ``MIN_TAIL`` samples beyond the quantile; None when fewer than
+    ``MIN_BATCHES`` groups remain (the run is too short to see its own drift).
+    """
+    p = q / 100.0
+    sizes = [int(c.sum()) for c in batches]
+    n = sum(sizes)
+    groups = min(len(batches), int(n * min(p, 1.0 - p)) // MIN_TAIL)
+    if groups < MIN_BATCHES:
+        return None
+    _lo, hi, _mid = bounds
+    values = []
+    for idx in np.array_split(np.arange(len(batches)), groups):
+        merged = np.sum([batches[i] for i in idx], axis=0)
+        if merged.sum() * min(p, 1.0 - p) >= 1.0:  # a group with (almost) nothing: skip
+            values.append(percentile_us(merged, hi, q))
+    if len(values) < MIN_BATCHES:
+        return None
+    return float(np.std(values, ddof=1)) / math.sqrt(len(values)), len(values)
+
+
 @dataclass(frozen=True, slots=True)
 class _Side:
     estimate: float
@@ -190,17 +223,25 @@ class _Side:
     min_n: int  # smallest run: decides whether a tail quantile is estimable
 
 
-def _combine(values: Sequence[float], ses: Sequence[float], ns: Sequence[int]) -> _Side:
+def _combine(
+    values: Sequence[float],
+    ses: Sequence[float],
+    ns: Sequence[int],
+    dfs: Sequence[float] | None = None,
+) -> _Side:
+    """One side's estimate from its runs; ``dfs``: each run's own degrees of freedom
+    (inf for the order-statistic error, B − 1 for batch means)."""
     k = len(values)
     v = np.asarray(values, dtype=np.float64)
     within = float(np.mean(np.square(ses)))
+    within_df = math.inf if dfs is None or any(map(math.isinf, dfs)) else float(sum(dfs))
     if k == 1:
-        return _Side(float(v[0]), within, math.inf, 1, int(ns[0]), int(ns[0]))
+        return _Side(float(v[0]), within, within_df, 1, int(ns[0]), int(ns[0]))
     between = float(np.var(v, ddof=1))
     if between > within:
         return _Side(float(v.mean()), between / k, float(k - 1), k, int(sum(ns)), min(ns))
     # Runs agree better than sampling alone predicts: within-run error is the floor.
-    return _Side(float(v.mean()), within / k, math.inf, k, int(sum(ns)), min(ns))
+    return _Side(float(v.mean()), within / k, within_df, k, int(sum(ns)), min(ns))
 
 
 def _welch(b: _Side, c: _Side) -> tuple[float, float, float]:
@@ -246,7 +287,9 @@ class Comparison:
     base_runs: int
     cand_runs: int
     warnings: list[str] = field(default_factory=list)
-    method: str = "order-statistic CI per run; between-run variance across runs; Welch t"
+    method: str = (
+        "order-statistic or batch-means CI per run; between-run variance across runs; Welch t"
+    )
 
     @property
     def regressions(self) -> list[Row]:
@@ -385,6 +428,23 @@ def check_compatible(results: Sequence[dict[str, Any]], labels: Sequence[str]) -
 _Pending = tuple[Row, _Side, _Side, "_Side | None"]
 
 
+def _batches(result: dict[str, Any], name: str) -> list[Counts]:
+    """A run's time batches of one histogram (empty list: none stored, older result)."""
+    stored = (_get(result, "histogram_batches") or {}).get(name) or []
+    return [counts_of(decode(b)) for b in stored if b]
+
+
+def _run_quantile(
+    counts: Counts, batches: Sequence[Counts], q: float, bounds: Any
+) -> tuple[float, float, int, float]:
+    """(quantile µs, standard error µs, n, degrees of freedom) of one run."""
+    value, se, n = quantile_with_se(counts, q, bounds)
+    bm = batch_means_se(batches, q, bounds) if batches else None
+    if bm is not None and bm[0] > se:
+        return value, bm[0], n, float(bm[1] - 1)
+    return value, se, n, math.inf
+
+
 def _quantile_rows(
     base: Sequence[dict[str, Any]],
     cand: Sequence[dict[str, Any]],
@@ -411,14 +471,22 @@ def _quantile_rows(
             bounds = bucket_bounds(hists_b[0])
             cb = [counts_of(h) for h in hists_b]
             cc = [counts_of(h) for h in hists_c]
+            bb = [_batches(r, name) for r in base]
+            bc = [_batches(r, name) for r in cand]
             for qname, q in QUANTILES:
-                eb = [quantile_with_se(c, q, bounds) for c in cb]
-                ec = [quantile_with_se(c, q, bounds) for c in cc]
+                eb = [_run_quantile(c, bt, q, bounds) for c, bt in zip(cb, bb, strict=True)]
+                ec = [_run_quantile(c, bt, q, bounds) for c, bt in zip(cc, bc, strict=True)]
                 sb = _combine(
-                    [e[0] / 1e3 for e in eb], [e[1] / 1e3 for e in eb], [e[2] for e in eb]
+                    [e[0] / 1e3 for e in eb],
+                    [e[1] / 1e3 for e in eb],
+                    [e[2] for e in eb],
+                    [e[3] for e in eb],
                 )
                 sc = _combine(
-                    [e[0] / 1e3 for e in ec], [e[1] / 1e3 for e in ec], [e[2] for e in ec]
+                    [e[0] / 1e3 for e in ec],
+                    [e[1] / 1e3 for e in ec],
+                    [e[2] for e in ec],
+                    [e[3] for e in ec],
                 )
                 sd = None
                 if paired:
@@ -427,6 +495,7 @@ def _quantile_rows(
                         [(y[0] - x[0]) / 1e3 for x, y in zip(eb, ec, strict=True)],
                         [math.hypot(x[1], y[1]) / 1e3 for x, y in zip(eb, ec, strict=True)],
                         [min(x[2], y[2]) for x, y in zip(eb, ec, strict=True)],
+                        [x[3] + y[3] for x, y in zip(eb, ec, strict=True)],
                     )
                 p = q / 100.0
                 short = min(sb.min_n, sc.min_n)
@@ -640,13 +709,19 @@ def compare_results(
     if not pending:
         warnings.append("no latency histograms present in both sides: nothing to compare")
     if len(base) == 1 and len(cand) == 1 and pending:
+        batched = all(_get(r, "histogram_batches") for r in (*base, *cand))
+        covers = (
+            "sampling error and drift within each run, not an offset between runs"
+            if batched
+            else "sampling error only, not run-to-run drift (no time batches stored)"
+        )
         warnings.append(
-            "one run per side: intervals cover sampling error only, not run-to-run drift; "
-            "use several runs per side or `loadgate ab` before trusting a small change"
+            f"one run per side: intervals cover {covers}; use several runs per side or "
+            "`loadgate ab` before trusting a small change"
         )
     c = Comparison(rows, threshold_pct, confidence, tests, len(base), len(cand), warnings)
     if paired:
-        c.method = "order-statistic CI per run; paired per-round differences; t"
+        c.method = "order-statistic or batch-means CI per run; paired per-round differences; t"
     return c
 
 

@@ -25,7 +25,9 @@ import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
 __all__ = [
+    "BATCHED_METRICS",
     "HIGHEST_US",
+    "HISTOGRAM_BATCHES",
     "LOWEST_US",
     "METRICS",
     "MODES",
@@ -50,6 +52,10 @@ METRICS = (
     "e2e_uncorrected_ms",
 )
 MODES = ("stream", "non_stream")
+# The figures compare tests also get time batches (result "histogram_batches"): 20 of
+# them, so compare can merge neighbours into fewer, fuller batches for tail quantiles.
+BATCHED_METRICS = ("overhead_ms", "ttft_overhead_ms", "e2e_ms")
+HISTOGRAM_BATCHES = 20
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # 1 h in µs
 SIGNIFICANT_DIGITS = 3
@@ -283,6 +289,37 @@ class Recorder:
                     if dst is None:
                         dst = self._open_interval(m, stream, k)
                     _add(dst, h)
+
+    def batches(self, metric: str, mode: str | None, n: int) -> list[HdrHistogram]:
+        """The measured window cut into ``n`` contiguous time batches (fewer if shorter).
+
+        Built from the interval histograms, so a batch is a whole number of
+        intervals; ``compare`` reads the spread between batches (batch means).
+        """
+        items = [(j, h) for j, h in self.intervals(metric, mode) if j >= 0]
+        if not items or n < 1:
+            return []
+        span = max(j for j, _ in items) + 1
+        out = [new_histogram() for _ in range(min(n, span))]
+        for j, h in items:
+            _add(out[j * len(out) // span], h)
+        return out
+
+    def encode_batches(self, metrics: tuple[str, ...], n: int) -> dict[str, list[str]]:
+        """``result["histogram_batches"]``: per metric and mode, ``n`` time batches."""
+        out: dict[str, list[str]] = {}
+        for m in metrics:
+            if self.count(m) == 0:
+                continue
+            for mode, key in (
+                (None, m),
+                ("stream", f"stream.{m}"),
+                ("non_stream", f"non_stream.{m}"),
+            ):
+                if mode is not None and self.count(m, mode) == 0:
+                    continue
+                out[key] = [_b64(h) for h in self.batches(m, mode, n)]
+        return out
 
     def encode(self) -> dict[str, str]:
         """``result["histograms"]``: base64 per non-empty metric / mode histogram."""

@@ -12,6 +12,9 @@ keys is compatible and only noted here):
                        upstream, gateway, harness, timeseries, histograms (base64
                        HdrHistogram, µs), profile (redacted), environment, git,
                        started_at, duration_s, run_dir; sweep: steps, knee.
+                       Added later, compatibly: histogram_batches (20 time
+                       batches of the compared histograms, for compare's
+                       batch-means intervals).
 """
 
 from __future__ import annotations

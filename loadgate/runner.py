@@ -36,7 +36,7 @@ from loadgate.engine import Engine, EngineOutcome, WorkerPlan, new_nonce
 from loadgate.errors import LoadgateError, UsageError
 from loadgate.gates import decide_verdict, evaluate_gates
 from loadgate.gateway import Gateway, log_tail, start_gateway
-from loadgate.histograms import METRICS
+from loadgate.histograms import BATCHED_METRICS, HISTOGRAM_BATCHES, METRICS
 from loadgate.hlog import write_all_hlogs
 from loadgate.keys import KeyPool, run_provisioning
 from loadgate.ledger_join import LedgerClient
@@ -463,6 +463,8 @@ class _RunContext:
         data["harness"] = self._harness_section(out)
         data["timeseries"] = self._timeseries(out)
         data["histograms"] = rec.encode()
+        # Time batches of the figures compare tests: their spread is the run's own drift.
+        data["histogram_batches"] = rec.encode_batches(BATCHED_METRICS, HISTOGRAM_BATCHES)
         return self._judge(data)
 
     def _gateway_section(self, out: EngineOutcome) -> dict[str, Any]:

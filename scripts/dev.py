@@ -55,33 +55,12 @@ def apt_install(*packages: str) -> None:
         log(f"not root or no apt-get: not installing {' '.join(packages)}")
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if (
-        sh(
-            "apt-get",
-            "install",
-            "-y",
-            "-q",
-            *packages,
-            check=False,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        != 0
-    ):
-        sh("apt-get", "update", "-q", check=False, env=env, stdout=subprocess.DEVNULL)
-        if (
-            sh(
-                "apt-get",
-                "install",
-                "-y",
-                "-q",
-                *packages,
-                check=False,
-                env=env,
-                stdout=subprocess.DEVNULL,
-            )
-            != 0
-        ):
+    quiet = {"check": False, "env": env, "stdout": subprocess.DEVNULL}
+    install = ("apt-get", "install", "-y", "-q", *packages)
+    if sh(*install, **quiet) != 0:
+        # A fresh machine's package lists may be stale or absent: refresh once, retry.
+        sh("apt-get", "update", "-q", **quiet)
+        if sh(*install, **quiet) != 0:
             log(f"could not install {' '.join(packages)}; dependent tests will skip")
 
 

@@ -315,21 +315,19 @@ class RequestParser:
         req = self._req
         assert req is not None
         req.too_big = True
-        req.keep_alive = False
-        req.t_recv = self._clock()
-        self._parts = []
-        self._req = None
-        self._state = _DEAD
-        self.want_continue = False
-        return req
+        return self._end_dead(req)
 
     def _bad(self, status: int, message: str) -> Request:
         req = self._req
         if req is None:
             req = Request("", "", "", {}, False, False, self._transport)
-        req.keep_alive = False
         req.bad_status = status
         req.bad_message = message
+        return self._end_dead(req)
+
+    def _end_dead(self, req: Request) -> Request:
+        """Answer ``req`` and read nothing more on this connection."""
+        req.keep_alive = False
         req.t_recv = self._clock()
         self._parts = []
         self._req = None

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from loadgate.histograms import METRICS
+from loadgate.histograms import METRICS, decode
 from loadgate.keys import KeyPool
 from loadgate.mix import RequestMix
 from loadgate.profile import load_profile
@@ -121,6 +121,11 @@ def test_passing_smoke_run_writes_a_complete_result(tmp_path: Path) -> None:
     assert data["gateway"]["drain"]["checked"] is True
     assert data["gateway"]["drain"]["dropped"] == 0
     assert data["histograms"]["overhead_ms"]
+    # Time batches hold exactly the window's samples, nothing lost or doubled.
+    batches = data["histogram_batches"]["overhead_ms"]
+    assert 1 <= len(batches) <= 20
+    batched = sum(decode(b).get_total_count() for b in batches if b)
+    assert batched == data["metrics"]["overhead_ms"]["count"]
     run_dir = Path(data["run_dir"])
     assert (run_dir / "result.json").exists()
     assert (run_dir / "gateway.log").exists()

@@ -39,18 +39,39 @@ def make_result(
     failed: int = 0,
     commit: str | None = None,
     started_at: str = "2026-01-01T00:00:00+00:00",
+    batches: int = 0,
+    drift: float = 0.0,
 ) -> dict[str, Any]:
-    """A result whose overhead is lognormal(800 µs, σ=0.5) × scale + shift."""
+    """A result whose overhead is lognormal(800 µs, σ=0.5) × scale + shift.
+
+    ``batches`` > 0 also stores that many time batches (``histogram_batches``), the
+    samples in time order; ``drift`` makes the run wander: each batch's samples
+    are scaled by its own factor 1 + drift·N(0, 1), as a noisy neighbour would.
+    """
     rng = np.random.default_rng(seed)
     by_mode = {}
     for mode in ("stream", "non_stream"):
         raw = rng.lognormal(math.log(MEDIAN_US), 0.5, n // 2)
+        if drift and batches:
+            factors = 1.0 + drift * rng.standard_normal(batches)
+            raw = raw * np.repeat(factors, -(-raw.size // batches))[: raw.size]
         by_mode[mode] = raw * scale + shift_ms * 1000.0
     both = np.concatenate([by_mode["stream"], by_mode["non_stream"]])
     hists = {"overhead_ms": hist_b64(both)}
     for mode, us in by_mode.items():
         hists[f"{mode}.overhead_ms"] = hist_b64(us)
+    extra: dict[str, Any] = {}
+    if batches:
+        parts = {m: np.array_split(us, batches) for m, us in by_mode.items()}
+        extra["histogram_batches"] = {
+            "overhead_ms": [
+                hist_b64(np.concatenate([parts["stream"][i], parts["non_stream"][i]]))
+                for i in range(batches)
+            ],
+            **{f"{m}.overhead_ms": [hist_b64(x) for x in parts[m]] for m in parts},
+        }
     return {
+        **extra,
         "schema": "loadgate.result/1",
         "verdict": "pass",
         "reasons": [],

@@ -152,6 +152,54 @@ def test_aa_false_alarm_rate_with_drift_and_three_runs_per_side() -> None:
     assert alarms <= 3
 
 
+def test_drift_within_one_run_is_not_a_regression_with_batch_means() -> None:
+    # Each run wanders (its 20 time batches scaled by 1 ± 20 %): one run per side,
+    # sampling error alone would call half of these A/A pairs a regression.
+    def aa(strip: bool) -> int:
+        alarms = 0
+        for i in range(40):
+            a = make_result(2 * i + 1000, n=8000, batches=20, drift=0.2)
+            b = make_result(2 * i + 1001, n=8000, batches=20, drift=0.2)
+            if strip:
+                a.pop("histogram_batches")
+                b.pop("histogram_batches")
+            alarms += compare_results([a], [b]).exit_code
+        return alarms
+
+    assert aa(strip=False) <= 2  # ≤ 5 % of 40
+    assert aa(strip=True) >= 10  # the same pairs without batches: the drift is unseen
+
+
+def test_batch_means_keeps_a_real_shift_detected_and_covered() -> None:
+    for i in range(5):
+        base = make_result(3 * i + 7, n=8000, batches=20, drift=0.1)
+        cand = make_result(3 * i + 8, n=8000, batches=20, drift=0.1, shift_ms=0.5)
+        c = compare_results([base], [cand])
+        assert c.exit_code == 1
+        r = row(c, "overhead_ms.p50")
+        assert r.verdict == REGRESSION and r.ci_low <= 0.5 <= r.ci_high, r
+
+
+def test_batch_means_se_needs_enough_tail_per_batch() -> None:
+    from loadgate.compare import batch_means_se
+
+    rng = np.random.default_rng(3)
+    parts = [rng.lognormal(np.log(MEDIAN_US), 0.5, 200) for _ in range(20)]
+    batches = []
+    for us in parts:
+        h = new_histogram()
+        for v in us.astype(np.int64).tolist():
+            h.record_value(v)
+        batches.append(counts_of(h))
+    bounds = bucket_bounds(h)
+    se50, used50 = batch_means_se(batches, 50.0, bounds) or (0.0, 0)
+    assert used50 == 20 and 0 < se50 < MEDIAN_US
+    # p99 of 4000 samples: 40 beyond it, so at most 4 groups of 10: too few to use.
+    assert batch_means_se(batches, 99.0, bounds) is None
+    # p90: 400 beyond it → 20 groups possible, all 20 used.
+    assert batch_means_se(batches, 90.0, bounds) is not None
+
+
 def test_paired_rounds_cancel_shared_drift() -> None:
     """ab's design: each round's drift hits A and B alike; pairing removes it."""
     rng = np.random.default_rng(5)
@@ -228,8 +276,8 @@ def test_not_a_result_is_a_usage_error(tmp_path: Path) -> None:
 
 def _reference_pair(tmp_path: Path) -> tuple[Path, Path]:
     b, c = tmp_path / "base.json", tmp_path / "cand.json"
-    b.write_text(json.dumps(make_result(1)))
-    c.write_text(json.dumps(make_result(2, shift_ms=0.3)))
+    b.write_text(json.dumps(make_result(1, batches=20)))
+    c.write_text(json.dumps(make_result(2, shift_ms=0.3, batches=20)))
     return b, c
 
 

@@ -79,6 +79,26 @@ def test_interval_percentile_by_completion_time() -> None:
     assert rec.interval_percentile("itl_ms", 99.0) == []
 
 
+def test_batches_cut_the_window_into_contiguous_time_slices() -> None:
+    rec = Recorder(start_ns=0)
+    for i in range(12):  # interval i holds i + 1 values of (i + 1) ms, in both modes
+        for _ in range(i + 1):
+            rec.record("overhead_ms", i % 2 == 0, (i + 1) * 1_000_000, i * S + 5)
+    four = rec.batches("overhead_ms", None, 4)
+    # 12 intervals into 4 batches: intervals 0-2, 3-5, 6-8, 9-11, in time order.
+    assert [h.get_total_count() for h in four] == [1 + 2 + 3, 4 + 5 + 6, 7 + 8 + 9, 10 + 11 + 12]
+    assert [h.get_max_value() // 1000 for h in four] == [3, 6, 9, 12]
+    # More batches asked than intervals exist: one per interval, nothing lost.
+    many = rec.batches("overhead_ms", None, 20)
+    assert [h.get_total_count() for h in many] == list(range(1, 13))
+    # Per mode: only that mode's values; stream holds the even intervals.
+    stream = rec.batches("overhead_ms", "stream", 4)
+    assert [h.get_total_count() for h in stream] == [1 + 3, 5, 7 + 9, 11]
+    enc = rec.encode_batches(("overhead_ms", "itl_ms"), 4)
+    assert set(enc) == {"overhead_ms", "stream.overhead_ms", "non_stream.overhead_ms"}
+    assert [decode(b).get_total_count() for b in enc["overhead_ms"]] == [6, 15, 24, 33]
+
+
 def test_old_intervals_are_frozen_and_thawed_losslessly() -> None:
     rec = Recorder(start_ns=0)
     for i in range(10):
