@@ -98,6 +98,11 @@ def _pick_machine(results_dir: Path, machine: str | None) -> Path:
     if not results_dir.is_dir():
         raise UsageError(f"{results_dir}: no such results directory")
     machines = sorted(p.name for p in results_dir.iterdir() if p.is_dir())
+    if not machines:
+        raise UsageError(
+            f"{results_dir}: no results filed yet (file runs with "
+            f"`loadgate run PROFILE --git-dir GATEWAY_REPO --history {results_dir}`)"
+        )
     if machine is not None:
         if machine not in machines:
             known = ", ".join(machines) or "none"

@@ -74,6 +74,8 @@ def test_main_table_and_svg(
 
 
 def test_machine_choice(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"no results filed yet .*--history"):
+        main(tmp_path, None, None)
     store_result(make_result(1, commit="a"), tmp_path)
     store_result(make_result(2, commit="a", machine="m2"), tmp_path)
     with pytest.raises(UsageError, match="choose a machine"):
