@@ -81,17 +81,38 @@ def find_corr_id(body: bytes) -> int | None:
     return int(found[-1], 16)
 
 
+# Word i is " " + syllables of bits 0-3, 4-7 and 8-11 of i: the low 12 bits of
+# the hash pick the word in one lookup (4096 entries, built once).
+_WORDS = tuple(
+    " " + _SYLLABLES[i & 15] + _SYLLABLES[(i >> 4) & 15] + _SYLLABLES[(i >> 8) & 15]
+    for i in range(4096)
+)
+
+
 def token(cid: int, i: int) -> str:
     """Token ``i`` of the completion for ``cid``."""
     if i == 0:
         return f"[{cid:016x}]"
-    h = _mix((cid * 0x100000001B3 + i) & _MASK64)
-    return " " + _SYLLABLES[h & 15] + _SYLLABLES[(h >> 4) & 15] + _SYLLABLES[(h >> 8) & 15]
+    return _WORDS[_mix((cid * 0x100000001B3 + i) & _MASK64) & 0xFFF]
 
 
 def tokens(cid: int, n: int) -> list[str]:
-    """The first ``n`` tokens for ``cid``."""
-    return [token(cid, i) for i in range(n)]
+    """The first ``n`` tokens for ``cid`` (same as ``token(cid, i)`` for each i).
+
+    The stub derives these for every answer and the harness for every check, so
+    splitmix64 is inlined here rather than called per token.
+    """
+    if n <= 0:
+        return []
+    out = [f"[{cid:016x}]"]
+    words, mask = _WORDS, _MASK64
+    base = cid * 0x100000001B3
+    for i in range(1, n):
+        x = (((base + i) & mask) + 0x9E3779B97F4A7C15) & mask
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+        out.append(words[(x ^ (x >> 31)) & 0xFFF])
+    return out
 
 
 def expected_text(cid: int, n: int) -> str:

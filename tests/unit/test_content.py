@@ -18,6 +18,16 @@ def test_tokens_are_stable_words_with_a_leading_space() -> None:
         assert t.startswith(" ") and t[1:].isalpha() and t.isascii()
 
 
+def test_tokens_fast_path_equals_token_by_token() -> None:
+    # tokens() inlines the hash for speed; token() is the definition. Ids at the
+    # 64-bit edges exercise the masking.
+    ids = [0, 1, 2**63, 2**64 - 1, 0x0123456789ABCDEF, *range(3, 3000, 7)]
+    for cid in ids:
+        assert content.tokens(cid, 40) == [content.token(cid, i) for i in range(40)]
+    assert content.tokens(5, 0) == []
+    assert content.tokens(2**64 - 1, 3) == ["[ffffffffffffffff]", " pevope", " netivo"]
+
+
 def test_expected_text_is_a_prefix_family() -> None:
     assert content.expected_text(7, 16).startswith(content.expected_text(7, 5))
     assert content.expected_text(7, 16) != content.expected_text(8, 16)
