@@ -106,6 +106,10 @@ def run(
         # Checked before the run: a history entry without a commit cannot be placed.
         raise UsageError("--history needs --git-dir (the gateway's commit names the entry)")
     prof = load_profile(profile, sets or ())
+    if git_dir is not None:
+        from loadgate.result import git_info
+
+        git_info(git_dir)  # a wrong --git-dir is a usage error now, not after the run started
     from loadgate.runner import RunOptions
     from loadgate.runner import run as run_profile
     from loadgate.summary import print_summary
@@ -261,7 +265,9 @@ def ab(
     profile: Annotated[str, typer.Argument(help="Profile file, or a bundled profile name.")],
     a: Annotated[str, typer.Option("--a", help="Gateway A (URL or command).")],
     b: Annotated[str, typer.Option("--b", help="Gateway B (URL or command).")],
-    rounds: Annotated[int, typer.Option(help="Interleaved A/B rounds.", min=1)] = 3,
+    # 5: with fewer, paired t intervals have so few degrees of freedom that only large
+    # steps show (benchmarks/README.md, "Regression detection").
+    rounds: Annotated[int, typer.Option(help="Interleaved A/B rounds.", min=1)] = 5,
     sets: SetOpt = None,
     out_dir: Annotated[Path | None, typer.Option(help="Directory for per-round results.")] = None,
 ) -> None:

@@ -197,6 +197,7 @@ def write_result(result: Result, path: Path) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the result from a CI uploader
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

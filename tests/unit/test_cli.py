@@ -76,6 +76,16 @@ def test_set_of_unknown_key(capsys: pytest.CaptureFixture[str]) -> None:
     assert err == "loadgate: error: --set load.durration: unknown key\n"
 
 
+def test_wrong_git_dir_is_refused_before_the_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Raised before the runner starts anything: no stub, no gateway, no run directory.
+    code, _, err = _cli(capsys, "run", "smoke", "--git-dir", str(tmp_path))
+    assert code == 2
+    assert err.startswith(f"loadgate: error: --git-dir {tmp_path}: not a git work tree")
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_set_of_bad_value(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _cli(capsys, "run", "smoke", "--set", "load.stream_ratio=7")
     assert (code, err) == (

@@ -32,6 +32,7 @@ def test_write_leaves_only_the_final_file(tmp_path: Path) -> None:
     write_result(_result(gates=[]), out)
     assert sorted(p.name for p in out.parent.iterdir()) == ["result.json"]
     assert json.loads(out.read_text())["verdict"] == "pass"
+    assert out.stat().st_mode & 0o777 == 0o644  # readable by a CI artifact uploader
 
 
 def test_round_trip(tmp_path: Path) -> None:
