@@ -367,7 +367,9 @@ def _field_type_at(keys: Sequence[str]) -> tuple[Path_, Any, Mapping[str, Any]]:
     for i, key in enumerate(keys):
         schema = _schema_fields(cls)
         if key not in schema:
-            raise _Problem((*path, key), "unknown key")
+            hint = difflib.get_close_matches(key, list(schema), n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise _Problem((*path, key), f"unknown key{extra}")
         f, tp = schema[key]
         path.append(key)
         if _is_dataclass_type(tp):

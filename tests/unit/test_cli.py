@@ -73,7 +73,7 @@ def test_profile_errors_exit_2_with_one_line(
 def test_set_of_unknown_key(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _cli(capsys, "run", "smoke", "--set", "load.durration=5s")
     assert code == 2
-    assert err == "loadgate: error: --set load.durration: unknown key\n"
+    assert err == "loadgate: error: --set load.durration: unknown key (did you mean 'duration'?)\n"
 
 
 def test_wrong_git_dir_is_refused_before_the_run(
