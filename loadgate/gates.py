@@ -32,6 +32,8 @@ __all__ = [
     "evaluate_gates",
     "parse_gate",
     "resolve",
+    "too_close_to_call",
+    "undecided_reasons",
 ]
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -171,6 +173,49 @@ def evaluate_gates(gates: Mapping[str, str], result: Mapping[str, Any]) -> list[
             row["passed"] = OPS[spec.op](value, spec.threshold)
         out.append(row)
     return out
+
+
+def too_close_to_call(gates: Sequence[Mapping[str, Any]], noise_ms: float | None) -> dict[str, str]:
+    """Gate name → reason, for latency gates whose outcome the harness's lag could flip.
+
+    A late event loop only ever *adds* to a latency (responses are stamped when
+    the loop reads them), by up to its lag: the true value of a latency figure
+    (``overhead_ms.p99``, ``stream.ttft_ms.p50`` …) lies in
+    ``[value − noise_ms, value]``, ``noise_ms`` being the loop lag p99. When the
+    gate's answer differs across that interval — a ``< 20`` gate measured at
+    21.7 with 4.9 ms of lag — the run cannot say pass or fail: it is
+    ``invalid`` — unless another gate failed beyond doubt (:func:`undecided_reasons`).
+    Answers the lag cannot flip (a pass of a ``<`` gate) stand.
+    """
+    out: dict[str, str] = {}
+    if noise_ms is None or noise_ms <= 0:
+        return out
+    for g in gates:
+        name, value, threshold, op = g["name"], g.get("value"), g["threshold"], g["op"]
+        parts = str(name).split(".")
+        latency = len(parts) >= 2 and parts[-2] in METRIC_NAMES
+        if value is None or not latency or op not in ("<", "<=", ">", ">="):
+            continue
+        if OPS[op](value, threshold) != OPS[op](value - noise_ms, threshold):
+            out[str(name)] = (
+                f"{name} = {value:.4g} is within the harness's own event-loop lag (p99 "
+                f"{noise_ms:.2f} ms) of its threshold {op} {threshold:g}: the gateway may "
+                "be on either side; rerun when the machine is quieter"
+            )
+    return out
+
+
+def undecided_reasons(gates: Sequence[Mapping[str, Any]], noise_ms: float | None) -> list[str]:
+    """Invalid reasons from :func:`too_close_to_call`, when the verdict rests on them.
+
+    A gate that failed beyond doubt already makes the run a ``fail``; gates the
+    lag could flip cannot change that, so they only invalidate a run that would
+    otherwise pass, or fail on them alone.
+    """
+    close = too_close_to_call(gates, noise_ms)
+    if any(not g.get("passed") and g["name"] not in close for g in gates):
+        return []
+    return list(close.values())
 
 
 def _describe(gate: Mapping[str, Any]) -> str:

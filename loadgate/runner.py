@@ -34,7 +34,7 @@ import aiohttp
 
 from loadgate.engine import Engine, EngineOutcome, WorkerPlan, new_nonce
 from loadgate.errors import LoadgateError, UsageError
-from loadgate.gates import decide_verdict, evaluate_gates
+from loadgate.gates import decide_verdict, evaluate_gates, undecided_reasons
 from loadgate.gateway import Gateway, log_tail, start_gateway
 from loadgate.histograms import BATCHED_METRICS, HISTOGRAM_BATCHES, METRICS
 from loadgate.hlog import write_all_hlogs
@@ -45,7 +45,7 @@ from loadgate.preflight import preflight
 from loadgate.profile import Profile
 from loadgate.progress import Progress
 from loadgate.promscrape import Scraper
-from loadgate.result import SCHEMA, Result, collect_environment, git_info, write_result
+from loadgate.result import SCHEMA, Result, collect_environment, dig, git_info, write_result
 from loadgate.selfmon import CpuMeter, Limits, judge, summarize_ms
 from loadgate.workers import run_workers
 from stub_upstream.config import StubConfig
@@ -577,6 +577,7 @@ class _RunContext:
         if self.stop_reason in ("SIGINT", "SIGTERM", "cancelled"):
             invalid.insert(0, f"interrupted by {self.stop_reason}: partial result")
         gates = evaluate_gates(p.gates, data)
+        invalid += undecided_reasons(gates, dig(data, "harness", "loop_lag_ms", "p99"))
         verdict, reasons, code = decide_verdict(gates, invalid)
         if self.stop_reason == "gateway_died":
             rc = self.gateway_rc

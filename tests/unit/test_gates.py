@@ -6,7 +6,15 @@ from typing import Any
 
 import pytest
 
-from loadgate.gates import GateSpec, decide_verdict, evaluate_gates, parse_gate, resolve
+from loadgate.gates import (
+    GateSpec,
+    decide_verdict,
+    evaluate_gates,
+    parse_gate,
+    resolve,
+    too_close_to_call,
+    undecided_reasons,
+)
 
 RESULT: dict[str, Any] = {
     "metrics": {"overhead_ms": {"count": 5000, "p99": 12.5, "p999": 30.0}},
@@ -155,3 +163,37 @@ def test_invalid_beats_fail() -> None:
 def test_invalid_beats_pass() -> None:
     rows = evaluate_gates({"integrity.violations": "== 0"}, RESULT)
     assert decide_verdict(rows, ["harness CPU 99 %"]) == ("invalid", ["harness CPU 99 %"], 3)
+
+
+def test_a_latency_gate_the_harness_lag_could_flip_cannot_be_called() -> None:
+    def gate(name: str, op: str, threshold: float, value: float | None) -> dict[str, Any]:
+        return {"name": name, "op": op, "threshold": threshold, "value": value}
+
+    gates = [
+        gate("overhead_ms.p99", "<", 20.0, 21.7),
+        gate("stream.ttft_overhead_ms.p50", "<", 5.0, 4.9),
+        gate("e2e_ms.p50", ">=", 50.0, 52.0),
+        gate("e2e_ms.p99", "<", 100.0, 130.0),
+        gate("requests.error_rate", "<", 0.001, 0.5),
+        gate("overhead_ms.count", "==", 5.0, 4.0),
+        gate("ttft_ms.p99", "<", 80.0, None),
+    ]
+    for g in gates:
+        g["passed"] = g["name"] in ("stream.ttft_overhead_ms.p50", "e2e_ms.p50")
+    # Lag only adds: the true value is in [value − 4.86, value].
+    # 21.7 fails "< 20" but 16.84 would pass: undecided. 4.9 passes "< 5" at both ends:
+    # stands. 52 passes ">= 50" but 47.14 would not: undecided. 130 fails "< 100" at
+    # both ends: a real fail. Not latencies, exact ops and missing values: untouched.
+    close = too_close_to_call(gates, 4.86)
+    assert list(close) == ["overhead_ms.p99", "e2e_ms.p50"]
+    assert "event-loop lag (p99 4.86 ms)" in close["overhead_ms.p99"]
+    assert "threshold < 20" in close["overhead_ms.p99"]
+    # A quieter harness decides both.
+    assert too_close_to_call(gates, 1.5) == {}
+    assert too_close_to_call(gates, None) == {} and too_close_to_call(gates, 0.0) == {}
+    # Other gates failed beyond doubt (e2e p99 130 ≥ 100, the error rate): a fail
+    # whatever the two close calls say, so they do not make the run invalid ...
+    assert undecided_reasons(gates, 4.86) == []
+    # ... but when the verdict rests on them, it is invalid.
+    rest = [g for g in gates if g["name"] in close or g["passed"]]
+    assert undecided_reasons(rest, 4.86) == list(close.values())
