@@ -12,6 +12,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -62,15 +63,17 @@ def nginx_in_front(tmp_path: Path) -> Iterator[tuple[str, int]]:
         start_new_session=True,
     )
     try:
-        for _ in range(100):  # bounded: 100 x 0.1 s
+        # Bounded by a deadline, not a try count: a refused connect returns at once, so
+        # 100 quick tries could all fall inside nginx's start-up on a busy machine.
+        deadline = time.monotonic() + 30.0
+        while not common.wait_http(launch.url + "/", 1.0):  # 502 without a stub is an answer
             if proc.poll() is not None:
                 pytest.fail(
                     f"nginx exited {proc.returncode}: {(tmp_path / 'nginx.out').read_text()}"
                 )
-            if common.wait_http(launch.url + "/", 0.1):  # 502 without a stub is an answer
-                break
-        else:
-            pytest.fail("nginx did not answer within 10 s")
+            if time.monotonic() > deadline:
+                pytest.fail("nginx did not answer within 30 s")
+            time.sleep(0.1)
         yield launch.url, stub_port
     finally:
         proc.terminate()

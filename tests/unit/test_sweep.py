@@ -434,8 +434,14 @@ def test_usage_arithmetic_over_the_last_window() -> None:
 
 
 def test_sampler_sees_a_child_process() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    # The child says when Python is up: sampled earlier, it is still a bare fork whose
+    # resident set can be a fraction of a MB (seen on a busy CI machine).
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE,
+    )
     try:
+        assert child.stdout is not None and child.stdout.readline() == b"up\n"
         sampler = ChildSampler()
         sampler.sample()
         sampler.sample()
