@@ -4,15 +4,17 @@ The gateway (tests/support/limited_gateway.py) serves at most K = 4 requests at
 once; the rest queue. The margins make every verdict independent of the
 machine's speed:
 
-* the stub's service time is ≥ 150 ms (TTFT 150 ms + 4 tokens × 5 ms), so above
-  K every request waits about one service time for a slot: overhead p99 ≥ 150 ms,
-  three times the 60 ms budget;
+* the stub's service time is ≥ 600 ms (TTFT 600 ms + 4 tokens × 5 ms), so above
+  K every request waits about one service time for a slot: overhead p99 ≥ 600 ms,
+  twice the 300 ms budget;
 * at or below K nothing queues, and the pass-through costs a few ms: the budget
-  leaves > 50 ms for a loaded 2-core machine's scheduling noise;
+  leaves ~300 ms for a loaded 2-core machine's scheduling noise (seen on a noisy VM:
+  77 and 161 ms at K, with the harness's own loop lag p99 at 36 ms — a 60 ms budget
+  was not enough);
 * the harness's own limits are relaxed (not under test here), so no step can
   turn ``invalid`` on a busy CI runner.
 
-Runs are short (0.5 s warm-up, 2 s measured) and bounded by ``load.max_requests``.
+Runs are short (0.5 s warm-up, 3 s measured) and bounded by ``load.max_requests``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def write_profile(tmp: Path) -> Path:
         f"""
 [load]
 concurrency = 1
-duration = "2s"
+duration = "3s"
 warmup = "0.5s"
 stream_ratio = 0.5
 max_tokens = 4
@@ -56,7 +58,7 @@ max_requests = 2000
 
 [stub]
 port = 0
-ttft_ms = 150
+ttft_ms = 600
 itl_ms = 5
 output_tokens = 4
 
@@ -77,7 +79,7 @@ max_cpu_percent = 100
 max_stub_lateness_p99_ms = 1000
 
 [gates]
-"overhead_ms.p99" = "< 60"
+"overhead_ms.p99" = "< 300"
 "integrity.violations" = "== 0"
 """,
         encoding="utf-8",
@@ -156,8 +158,8 @@ def test_knee_is_the_gateways_capacity(tmp_path: Path) -> None:
     assert rps == pytest.approx([s["requests"]["throughput_rps"] for s in steps], rel=1e-5)
     xs, p99 = drawn["overhead p99 (ms)"]
     assert p99 == pytest.approx([s["metrics"]["overhead_ms"]["p99"] for s in steps], rel=1e-5)
-    assert p99[2] > 60 > p99[1]
-    assert svg_rules(sweep_dir / "sweep.svg") == {"knee: 4": 4.0, "budget 60 ms": 60.0}
+    assert p99[2] > 300 > p99[1]
+    assert svg_rules(sweep_dir / "sweep.svg") == {"knee: 4": 4.0, "budget 300 ms": 300.0}
     with (sweep_dir / "sweep.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["concurrency"] for r in rows] == ["2", "4", "8"]
