@@ -303,12 +303,7 @@ class RequestParser:
         assert req is not None
         parts = self._parts
         req.body = parts[0] if len(parts) == 1 else b"".join(parts)
-        req.t_recv = self._clock()
-        self._parts = []
-        self._req = None
-        self._state = _HEAD
-        self.want_continue = False
-        return req
+        return self._hand_over(req, _HEAD)
 
     def _too_big(self) -> Request:
         """The body limit is exceeded: the request is answered unread, then the connection ends."""
@@ -328,9 +323,13 @@ class RequestParser:
     def _end_dead(self, req: Request) -> Request:
         """Answer ``req`` and read nothing more on this connection."""
         req.keep_alive = False
+        return self._hand_over(req, _DEAD)
+
+    def _hand_over(self, req: Request, state: int) -> Request:
+        """Stamp ``t_recv`` (the request is fully read) and reset for what comes next."""
         req.t_recv = self._clock()
         self._parts = []
         self._req = None
-        self._state = _DEAD
+        self._state = state
         self.want_continue = False
         return req
