@@ -36,7 +36,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from loadgate.compare import REGRESSION, Comparison, compare_results  # noqa: E402
+from loadgate.analysis.compare import REGRESSION, Comparison, compare_results  # noqa: E402
 
 P99 = "overhead_ms.p99"
 

@@ -2,7 +2,7 @@
 
 The importable core, re-exported here: profiles in, results out. The CLI
 (:mod:`loadgate.cli`) is a thin layer over these; running a profile lives in
-:mod:`loadgate.runner` (imported on use: it pulls in the whole load pipeline).
+:mod:`loadgate.pipeline.run` (imported on use: it pulls in the whole load pipeline).
 """
 
 from __future__ import annotations

@@ -110,9 +110,9 @@ def run(
         from loadgate.result import git_info
 
         git_info(git_dir)  # a wrong --git-dir is a usage error now, not after the run started
-    from loadgate.runner import RunOptions
-    from loadgate.runner import run as run_profile
-    from loadgate.summary import print_summary
+    from loadgate.pipeline.run import RunOptions
+    from loadgate.pipeline.run import run as run_profile
+    from loadgate.report.summary import print_summary
 
     result = run_profile(
         prof,
@@ -127,7 +127,7 @@ def run(
 
         write_reports(result, html=html, junit=junit, markdown=markdown)
     if history_dir is not None:
-        from loadgate.history import store_result
+        from loadgate.analysis.history import store_result
 
         typer.echo(f"filed for history: {store_result(result.data, history_dir)}")
     _exit(result.exit_code)
@@ -174,7 +174,7 @@ def stub(
         },
         source="loadgate stub",
     )
-    from loadgate.runner import stub_config
+    from loadgate.pipeline.run import stub_config
     from stub_upstream.server import run_stub
 
     try:
@@ -255,7 +255,7 @@ def compare(
     if fmt not in ("table", "markdown", "json"):
         raise UsageError(f"--format: must be table, markdown or json (got {fmt!r})")
     b, c = split_compare_files(files or (), base or (), cand or ())
-    from loadgate.compare import main as compare_main
+    from loadgate.analysis.compare import main as compare_main
 
     _exit(compare_main(b, c, threshold, fmt, out))
 
@@ -273,7 +273,7 @@ def ab(
 ) -> None:
     """Interleaved A/B runs of one profile against two gateways."""
     load_profile(profile, sets or ())  # fail fast on a bad profile, before any round runs
-    from loadgate.ab import main as ab_main
+    from loadgate.pipeline.ab import main as ab_main
 
     _exit(ab_main(profile, a, b, rounds, list(sets or ()), out_dir))
 
@@ -287,7 +287,7 @@ def history(
     plot: Annotated[Path | None, typer.Option(help="Write an SVG plot here.")] = None,
 ) -> None:
     """Figures across commits, per machine."""
-    from loadgate.history import main as history_main
+    from loadgate.analysis.history import main as history_main
 
     _exit(history_main(results_dir, machine, plot))
 
@@ -326,7 +326,7 @@ def sweep(
         raise UsageError("sweep: give --concurrency or --rates, not both")
     if not (steps_c or steps_r or auto):
         raise UsageError("sweep: give --concurrency N,N,..., --rates R,R,... or --auto")
-    from loadgate.sweep import main as sweep_main
+    from loadgate.pipeline.sweep import main as sweep_main
 
     _exit(sweep_main(profile, target, steps_c, steps_r, auto, list(sets or ()), out))
 

@@ -1,5 +1,5 @@
 """The stub's configuration: one frozen-by-convention dataclass shared by the CLI,
-the server, the subprocess launcher and the harness (``loadgate.runner.stub_config``).
+the server, the subprocess launcher and the harness (``loadgate.pipeline.run.stub_config``).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from loadgate.report._fmt import gate_line, gate_measured, num
 
 __all__ = ["GATE_CLASSNAME", "HARNESS_CLASSNAME", "render_junit"]
 
-GATE_CLASSNAME = "loadgate.gates"
+GATE_CLASSNAME = "loadgate.judge.gates"
 HARNESS_CLASSNAME = "loadgate.harness"
 
 

@@ -1,8 +1,8 @@
 """One request end to end over real loopback sockets.
 
-Part 1 drives :class:`loadgate.http1.ConnectionPool` against small raw asyncio
+Part 1 drives :class:`loadgate.client.http1.ConnectionPool` against small raw asyncio
 servers that misbehave on purpose (stale keep-alive, reset mid-body, garbage,
-silence). Part 2 runs :func:`loadgate.exchange.perform` against the upstream,
+silence). Part 2 runs :func:`loadgate.client.request.perform` against the upstream,
 directly and through each mode of ``tests/support/defect_proxy.py``: each
 defect must be reported in its class, and nothing else.
 
@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from loadgate.exchange import perform
-from loadgate.http1 import ConnectError, ConnectionPool, ResetError
-from loadgate.observation import RequestSpec
+from loadgate.client.http1 import ConnectError, ConnectionPool, ResetError
+from loadgate.client.observation import RequestSpec
+from loadgate.client.request import perform
 from stub_upstream import content
 from tests.support.defect_proxy import DefectProxy
 from tests.support.streams import stream_events

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from loadgate.errors import DepDownError, UsageError
-from loadgate.gateway import shell_argv, start_gateway
+from loadgate.gateway.lifecycle import shell_argv, start_gateway
 from loadgate.profile import GatewaySpec
 
 pytestmark = pytest.mark.timeout(60)

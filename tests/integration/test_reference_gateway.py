@@ -19,10 +19,10 @@ import pytest
 from aiohttp import web
 
 from loadgate.errors import DepDownError
-from loadgate.gateway import Gateway, free_port, start_gateway
-from loadgate.preflight import preflight
+from loadgate.gateway.lifecycle import Gateway, free_port, start_gateway
+from loadgate.gateway.preflight import preflight
+from loadgate.gateway.scrape import Scraper, Selector, parse_exposition
 from loadgate.profile import GatewaySpec, ReferenceSpec
-from loadgate.promscrape import Scraper, Selector, parse_exposition
 
 pytestmark = pytest.mark.timeout(60)
 

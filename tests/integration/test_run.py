@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from loadgate.histograms import METRICS, decode
-from loadgate.keys import KeyPool
-from loadgate.mix import RequestMix
+from loadgate.histograms.recorder import METRICS, decode
+from loadgate.load.keys import KeyPool
+from loadgate.load.mix import RequestMix
 from loadgate.profile import load_profile
 
 pytestmark = pytest.mark.timeout(180)

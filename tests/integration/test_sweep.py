@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from loadgate.sweep import main
+from loadgate.pipeline.sweep import main
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from loadgate.gates import decide_verdict, evaluate_gates
-from loadgate.histograms import METRICS, Recorder
+from loadgate.histograms.recorder import METRICS, Recorder
+from loadgate.judge.gates import decide_verdict, evaluate_gates
 from loadgate.profile import load_profile
 from loadgate.result import SCHEMA
 

@@ -14,8 +14,7 @@ import pytest
 
 from loadgate.cli import main, split_compare_files
 from loadgate.errors import UsageError
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

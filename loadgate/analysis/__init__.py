@@ -1,0 +1,1 @@
+"""Comparison across runs and commits: statistics, compare, history."""

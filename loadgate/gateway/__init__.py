@@ -1,0 +1,1 @@
+"""The gateway under test, seen from outside: launch, preflight, Prometheus scrapes."""

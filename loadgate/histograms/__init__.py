@@ -1,0 +1,1 @@
+"""How latencies become numbers: HDR recording, summaries, .hlog export."""

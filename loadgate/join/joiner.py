@@ -1,0 +1,197 @@
+"""Join what the client saw with what the stub saw (DESIGN §2).
+
+The stub appends one ledger record per upstream call; the harness pulls them
+incrementally and matches them to its own observations by correlation id. From
+the pair come the numbers the product exists for:
+
+* ``overhead = (t_last_byte - t_intended) - Σ service`` where a call's service
+  is ``t_last_write - t_recv``: all the time spent anywhere but inside the
+  stub. With retries every attempt's own service is subtracted, so failed
+  attempts' network time and the gateway's back-off count as overhead;
+* ``ingress = t_recv(first call) - t_intended``;
+* ``egress = t_last_byte - t_last_write(last call)``;
+* ``ttft_overhead = (t_first_token - t_intended) - (t_first_write - t_recv)(last call)
+  - Σ service(earlier calls)``.
+
+Both sides arrive in any order. A record is written by the stub before the
+client can read the last byte, so an observation that completed before a pull
+*started* has all its records in that pull; it is finalised then. Records that
+arrive later still (a gateway retrying in the background) are counted as late
+calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from loadgate.client.observation import Observation
+from stub_upstream.ledger_format import CONTROL_PREFIX, LEDGER_DTYPE
+
+__all__ = ["Decomposition", "JoinStats", "Joiner", "LedgerClient", "decompose"]
+
+# (t_recv, t_first_write, t_last_write, t_sched_first) of one upstream call.
+Call = tuple[int, int, int, int]
+
+
+@dataclass(slots=True)
+class Decomposition:
+    """Nanosecond figures for one request; ``None`` where they don't apply."""
+
+    e2e: int
+    e2e_uncorrected: int
+    overhead: int | None
+    ingress: int | None
+    egress: int | None
+    ttft: int | None
+    ttft_overhead: int | None
+
+
+def _service(call: Call) -> int:
+    t_recv, t_first, t_last, _ = call
+    end = t_last or t_first or t_recv
+    return max(0, end - t_recv)
+
+
+def decompose(obs: Observation, calls: list[Call]) -> Decomposition:
+    """Per-request decomposition; ``calls`` sorted by ``t_recv`` (may be empty)."""
+    e2e = obs.t_last_byte - obs.t_intended
+    ttft = obs.t_first_token - obs.t_intended if obs.stream and obs.t_first_token else None
+    if not calls:
+        return Decomposition(e2e, obs.t_last_byte - obs.t_send, None, None, None, ttft, None)
+    service = sum(_service(c) for c in calls)
+    first, last = calls[0], calls[-1]
+    overhead = max(0, e2e - service)
+    ingress = max(0, first[0] - obs.t_intended)
+    egress = max(0, obs.t_last_byte - (last[2] or last[1] or last[0]))
+    ttft_overhead = None
+    if ttft is not None and last[1]:
+        earlier = service - _service(last)
+        ttft_overhead = max(0, ttft - (last[1] - last[0]) - earlier)
+    return Decomposition(
+        e2e, obs.t_last_byte - obs.t_send, overhead, ingress, egress, ttft, ttft_overhead
+    )
+
+
+@dataclass(slots=True)
+class JoinStats:
+    """Counts over measured requests only (warm-up joins are discarded)."""
+
+    calls: int = 0  # upstream calls made for measured requests
+    unseen: int = 0  # measured requests the stub never saw
+    duplicated: int = 0  # measured requests with more than one upstream call
+    late_calls: int = 0  # calls that arrived after their request was finalised
+    foreign: int = 0  # records of other runs / other workers / no id
+    lost: int = 0  # records the stub's ring overwrote before we read them
+    calls_hist: dict[int, int] = field(default_factory=dict)  # calls per request → requests
+
+
+class Joiner:
+    """Matches observations to ledger records by correlation id."""
+
+    def __init__(
+        self,
+        nonce: int,
+        on_joined: Callable[[Observation, bool, list[Call]], None],
+    ) -> None:
+        self._nonce = nonce & 0x7FFFFFFF
+        self._on_joined = on_joined
+        self._obs: dict[int, tuple[Observation, bool]] = {}
+        self._calls: dict[int, list[Call]] = {}
+        self._done_measured: set[int] = set()
+        self.stats = JoinStats()
+        self.lateness_ns: list[int] = []  # stub timer lateness of our records, since last take
+
+    def add_observation(self, obs: Observation, measured: bool) -> None:
+        self._obs[obs.corr] = (obs, measured)
+
+    def add_records(self, recs: np.ndarray[Any, Any]) -> None:
+        if len(recs) == 0:
+            return
+        ours = (recs["corr"] >> 32) == self._nonce
+        self.stats.foreign += int(len(recs) - int(ours.sum()))
+        mine = recs[ours]
+        late = np.where(mine["t_sched_first"] > 0, mine["t_first_write"] - mine["t_sched_first"], 0)
+        self.lateness_ns.extend(int(x) for x in late[mine["t_first_write"] > 0])
+        for corr, t_recv, t_first, t_last, t_sched in zip(
+            mine["corr"].tolist(),
+            mine["t_recv"].tolist(),
+            mine["t_first_write"].tolist(),
+            mine["t_last_write"].tolist(),
+            mine["t_sched_first"].tolist(),
+            strict=True,
+        ):
+            if corr in self._done_measured:
+                self.stats.late_calls += 1
+                self.stats.calls += 1
+                continue
+            self._calls.setdefault(corr, []).append((t_recv, t_first, t_last, t_sched))
+
+    def ready(self, before_ns: int) -> list[int]:
+        """Ids of observations that completed before ``before_ns`` (safe to finalise)."""
+        return [c for c, (o, _) in self._obs.items() if o.t_last_byte < before_ns]
+
+    def flush(self, before_ns: int) -> int:
+        """Finalise observations that completed before ``before_ns``; returns how many."""
+        ready = self.ready(before_ns)
+        for corr in ready:
+            self.finalise(corr)
+        return len(ready)
+
+    def finish(self) -> None:
+        """Finalise everything left (end of run)."""
+        for corr in list(self._obs):
+            self.finalise(corr)
+        self._calls.clear()
+
+    @property
+    def pending(self) -> int:
+        return len(self._obs)
+
+    def finalise(self, corr: int) -> None:
+        """Join one observation with the records seen so far and hand it on."""
+        obs, measured = self._obs.pop(corr)
+        calls = self._calls.pop(corr, [])
+        calls.sort()
+        if measured:
+            n = len(calls)
+            st = self.stats
+            st.calls += n
+            st.calls_hist[n] = st.calls_hist.get(n, 0) + 1
+            if n == 0:
+                st.unseen += 1
+            elif n > 1:
+                st.duplicated += 1
+            self._done_measured.add(corr)
+        self._on_joined(obs, measured, calls)
+
+
+class LedgerClient:
+    """Incremental reader of the stub's ledger over its control endpoints."""
+
+    def __init__(self, stub_url: str, session: aiohttp.ClientSession) -> None:
+        self._base = stub_url.rstrip("/") + CONTROL_PREFIX
+        self._session = session
+        self._cursor = ""
+        self.lost = 0
+
+    async def reset(self) -> None:
+        async with self._session.post(self._base + "/reset") as resp:
+            resp.raise_for_status()
+            await resp.read()
+        self._cursor = ""
+
+    async def pull(self) -> np.ndarray[Any, Any]:
+        async with self._session.get(
+            self._base + "/ledger", params={"cursor": self._cursor}
+        ) as resp:
+            resp.raise_for_status()
+            body = await resp.read()
+            self._cursor = resp.headers.get("x-loadgate-cursor", self._cursor)
+            self.lost += int(resp.headers.get("x-loadgate-lost", "0") or 0)
+        usable = len(body) - len(body) % LEDGER_DTYPE.itemsize
+        return np.frombuffer(body[:usable], dtype=LEDGER_DTYPE)

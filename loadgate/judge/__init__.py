@@ -1,0 +1,1 @@
+"""Is the run valid, and did it pass: self-monitoring, gates, verdict."""

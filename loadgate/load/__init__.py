@@ -1,0 +1,1 @@
+"""What is sent, and when: schedule, request mix, bodies, keys, load processes."""

@@ -1,0 +1,413 @@
+"""One load process: schedule → requests → ledger join → histograms.
+
+An :class:`Engine` drives its share of the load (``concurrency / workers`` or
+``rate / workers``) against the gateway, joins its own observations with the
+stub's ledger, and records everything into a :class:`Recorder`. It knows
+nothing of gateways, Prometheus, gates or files: the runner owns those. One
+engine runs in-process when ``load.workers == 1``; otherwise one per worker
+process (:mod:`loadgate.load.parallel`), their outcomes merged losslessly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import itertools
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from loadgate.client.http1 import ConnectionPool
+from loadgate.client.observation import Observation
+from loadgate.client.request import perform
+from loadgate.histograms.recorder import Recorder
+from loadgate.join.joiner import Call, Joiner, LedgerClient, decompose
+from loadgate.judge.monitor import LagTicker, new_histogram, record_ns
+from loadgate.load.keys import KeyPool
+from loadgate.load.mix import RequestMix
+from loadgate.load.schedule import Windows, arrival_times, closed_loop_offsets
+from loadgate.profile import Profile
+
+__all__ = ["Engine", "EngineOutcome", "WorkerPlan", "split_share"]
+
+PULL_INTERVAL_S = 0.5
+JOIN_SLICE = 4  # observations joined per event-loop turn (~0.3 ms)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerPlan:
+    """Everything a worker needs; picklable, so it crosses process boundaries."""
+
+    profile: Profile
+    target_url: str
+    stub_url: str
+    start_ns: int
+    nonce: int
+    worker_index: int = 0
+    workers: int = 1
+    base_dir: str = "."
+
+
+@dataclass(slots=True)
+class ModeCounts:
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+
+
+@dataclass(slots=True)
+class EngineOutcome:
+    """What one engine measured; merged across workers by :meth:`merge`."""
+
+    recorder: Recorder
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    by_mode: dict[str, ModeCounts] = field(
+        default_factory=lambda: {"stream": ModeCounts(), "non_stream": ModeCounts()}
+    )
+    checked: int = 0
+    violations: dict[str, int] = field(default_factory=dict)
+    warmup_excluded: int = 0
+    cooldown_excluded: int = 0
+    max_inflight_hits: int = 0
+    offered: int = 0  # open loop: requests scheduled in the measured window
+    # tail: requests still in flight when sending stopped (drain check)
+    tail_in_flight: int = 0
+    tail_failed: int = 0
+    upstream: dict[str, Any] = field(default_factory=dict)
+    per_interval_done: dict[int, int] = field(default_factory=dict)
+    per_interval_errors: dict[int, int] = field(default_factory=dict)
+    loop_lag_us: bytes = b""  # encoded HDR histograms (mergeable)
+    send_lag_us: bytes = b""
+    stub_lateness_us: bytes = b""
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    stopped_by: str | None = None
+
+
+def split_share(total: int, workers: int, index: int) -> int:
+    """Worker ``index``'s integer share of ``total`` (shares differ by at most 1)."""
+    return total // workers + (1 if index < total % workers else 0)
+
+
+class Engine:
+    """Drives one worker's share of the load."""
+
+    def __init__(
+        self,
+        plan: WorkerPlan,
+        *,
+        stop: asyncio.Event | None = None,
+        on_observation: Callable[[Observation, bool], None] | None = None,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self.plan = plan
+        p = plan.profile
+        self._clock = clock
+        self._stop = stop or asyncio.Event()
+        self._on_obs = on_observation
+        self.windows = Windows.from_seconds(
+            plan.start_ns, p.load.warmup_s, p.load.duration_s, p.load.cooldown_s
+        )
+        self.recorder = Recorder(self.windows.measure_start_ns)
+        self.out = EngineOutcome(self.recorder)
+        self.joiner = Joiner(plan.nonce, self._joined)
+        keys = KeyPool.from_spec(p.auth, Path(plan.base_dir)) if p.auth.header != "none" else None
+        headers = tuple(p.load.headers.items())
+        self.mix = RequestMix(
+            endpoints=p.load.endpoints,
+            stream_ratio=p.load.stream_ratio,
+            model=p.load.model,
+            anthropic_model=p.load.anthropic_model,
+            prompt_tokens=p.load.prompt_tokens,
+            max_tokens=p.load.max_tokens,
+            stub_output_tokens=p.stub.output_tokens,
+            nonce=plan.nonce,
+            seed=p.load.seed * 1009 + plan.worker_index,
+            draw_key=keys.draw if keys is not None else None,
+            extra_headers=headers,
+        )
+        self.inflight = 0
+        self._pool: ConnectionPool | None = None
+        self._sending_stopped = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.lag = LagTicker()
+        self._send_lag = new_histogram()
+        self._stub_lateness = new_histogram()
+        self.last_interval_p99_ms: float | None = None
+
+    # -- public -----------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        if self.out.stopped_by is None:
+            self.out.stopped_by = reason
+        self._stop.set()
+
+    async def run(self) -> EngineOutcome:
+        p = self.plan.profile
+        cpu0 = time.process_time()
+        wall0 = time.monotonic()
+        # A full garbage collection walks every live object: with thousands of
+        # requests in flight that is a multi-ms pause of the loop. Freeze what
+        # exists now and collect young generations only, less often.
+        gc.collect()
+        gc.freeze()
+        old_thresholds = gc.get_threshold()
+        gc.set_threshold(50_000, 50, 1_000_000)
+        limit = (p.load.concurrency or p.load.max_inflight) + 8
+        pool = ConnectionPool(self.plan.target_url, limit=limit, connect_timeout_s=5.0)
+        self._pool = pool
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            ledger = LedgerClient(self.plan.stub_url, session)
+            self.lag.start()
+            puller = asyncio.create_task(self._pull_loop(ledger))
+            try:
+                if p.load.rate is not None:
+                    await self._open_loop()
+                else:
+                    await self._closed_loop()
+                self._sending_stopped = True
+                await self._drain_tasks(p.load.timeout_s + 1.0)
+            finally:
+                puller.cancel()
+                await asyncio.gather(puller, return_exceptions=True)
+                await self.lag.stop()
+                await pool.close()
+            # Final pulls: the stub writes a record before the client can read the
+            # last byte, so one pull after the last completion holds every record.
+            try:
+                self.joiner.add_records(await ledger.pull())
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self.out.upstream["pull_error"] = str(exc)
+            self.joiner.finish()
+            self.out.upstream["ledger_lost"] = ledger.lost
+        record_ns(self._stub_lateness, self.joiner.lateness_ns)
+        st = self.joiner.stats
+        self.out.upstream.update(
+            calls=st.calls,
+            unseen=st.unseen,
+            duplicated=st.duplicated,
+            late_calls=st.late_calls,
+            foreign=st.foreign,
+            calls_hist={str(k): v for k, v in sorted(st.calls_hist.items())},
+        )
+        self.out.loop_lag_us = self.lag.histogram.encode()
+        self.out.send_lag_us = self._send_lag.encode()
+        self.out.stub_lateness_us = self._stub_lateness.encode()
+        gc.set_threshold(*old_thresholds)
+        gc.unfreeze()
+        self.out.cpu_s = time.process_time() - cpu0
+        self.out.wall_s = time.monotonic() - wall0
+        return self.out
+
+    # -- load models ------------------------------------------------------------
+
+    async def _closed_loop(self) -> None:
+        p = self.plan.profile
+        total = p.load.concurrency or 0
+        n = split_share(total, self.plan.workers, self.plan.worker_index)
+        offsets = closed_loop_offsets(
+            total,
+            self.plan.workers,
+            self.plan.worker_index,
+            ramp_up_ns=round(p.load.ramp_up_s * 1e9),
+            service_ns=round(
+                (
+                    p.stub.ttft_ms
+                    + max(0, min(p.stub.output_tokens, p.load.max_tokens) - 1) * p.stub.itl_ms
+                )
+                * 1e6
+            ),
+        )
+        assert len(offsets) == n
+        budget = self._request_budget()
+        workers = [asyncio.create_task(self._closed_worker(off, budget)) for off in offsets]
+        await asyncio.gather(*workers)
+
+    async def _closed_worker(self, offset_ns: int, budget: list[int]) -> None:
+        await self._sleep_until(self.windows.start_ns + offset_ns)
+        end = self.windows.end_ns
+        timeout = self.plan.profile.load.timeout_s
+        while not self._stop.is_set() and budget[0] > 0:
+            now = self._clock()
+            if now >= end:
+                return
+            budget[0] -= 1
+            spec = self.mix.next()
+            self.inflight += 1
+            try:
+                obs = await perform(self._pool_ref(), spec, now, timeout)
+            finally:
+                self.inflight -= 1
+            if obs.t_send:
+                obs.t_intended = obs.t_send  # closed loop: latency from the actual send
+            self._complete(obs)
+
+    async def _open_loop(self) -> None:
+        p = self.plan.profile
+        assert p.load.rate is not None
+        rate = p.load.rate / self.plan.workers
+        budget = self._request_budget()[0]
+        # Workers interleave: worker i's schedule is shifted by i/rate_total.
+        shift = round(self.plan.worker_index * 1e9 / p.load.rate)
+        times = arrival_times(
+            self.windows.start_ns + shift,
+            self.windows.end_ns,
+            rate,
+            p.load.arrival,
+            p.load.seed * 1009 + self.plan.worker_index,
+            max_count=budget,
+        )
+        w = self.windows
+        self.out.offered = int(((times >= w.measure_start_ns) & (times < w.measure_end_ns)).sum())
+        cap = max(1, split_share(p.load.max_inflight, self.plan.workers, self.plan.worker_index))
+        slot_free = asyncio.Event()
+        timeout = p.load.timeout_s
+        for t in times.tolist():
+            await self._sleep_until(t)
+            if self._stop.is_set():
+                return
+            if self.inflight >= cap:
+                self.out.max_inflight_hits += 1
+                while self.inflight >= cap and not self._stop.is_set():
+                    slot_free.clear()
+                    await slot_free.wait()
+            spec = self.mix.next()
+            self.inflight += 1
+            self._spawn(self._open_one(spec, t, timeout, slot_free))
+
+    async def _open_one(
+        self, spec: Any, t_intended: int, timeout_s: float, slot_free: asyncio.Event
+    ) -> None:
+        try:
+            obs = await perform(self._pool_ref(), spec, t_intended, timeout_s)
+        finally:
+            self.inflight -= 1
+            slot_free.set()
+        if obs.t_send:
+            self._send_lag.record_value(max(0, (obs.t_send - t_intended) // 1000))
+        self._complete(obs)
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def _request_budget(self) -> list[int]:
+        cap = self.plan.profile.load.max_requests
+        if cap is None:
+            return [1 << 62]
+        return [split_share(cap, self.plan.workers, self.plan.worker_index)]
+
+    def _pool_ref(self) -> ConnectionPool:
+        assert self._pool is not None, "run() creates the pool"
+        return self._pool
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drain_tasks(self, timeout_s: float) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
+            for t in self._tasks:
+                t.cancel()
+
+    async def _sleep_until(self, t_ns: int) -> None:
+        # uvloop's timers work on a cached millisecond clock and can fire up to
+        # a millisecond *early* by monotonic_ns: sleep again for any remainder,
+        # so nothing is sent before its time (or counted in the wrong window).
+        while not self._stop.is_set() and (delay := (t_ns - self._clock()) / 1e9) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+
+    async def _pull_loop(self, ledger: LedgerClient) -> None:
+        while True:
+            await asyncio.sleep(PULL_INTERVAL_S)
+            t = self._clock()
+            try:
+                recs = await ledger.pull()
+            except (aiohttp.ClientError, TimeoutError):
+                continue  # the stub may be busy; the final pull catches up
+            self.joiner.add_records(recs)
+            # Joining and recording costs ~50 µs a request (a stream records one
+            # ITL value per token). Done in one go, a second's worth would stall
+            # the loop for tens of ms — and every response read during that stall
+            # would carry the harness's delay as "overhead". Small slices instead.
+            ready = self.joiner.ready(t)
+            for i in range(0, len(ready), JOIN_SLICE):
+                for corr in ready[i : i + JOIN_SLICE]:
+                    self.joiner.finalise(corr)
+                await asyncio.sleep(0)
+
+    def _complete(self, obs: Observation) -> None:
+        phase = self.windows.phase(obs.t_intended)
+        measured = phase == "measured"
+        if self._sending_stopped or self._clock() >= self.windows.end_ns:
+            # Completed after sending stopped: part of the drain tail.
+            self.out.tail_in_flight += 1
+            if obs.error is not None:
+                self.out.tail_failed += 1
+        if not measured:
+            if phase == "warmup":
+                self.out.warmup_excluded += 1
+            else:
+                self.out.cooldown_excluded += 1
+        else:
+            out = self.out
+            mode = out.by_mode["stream" if obs.stream else "non_stream"]
+            out.sent += 1
+            mode.sent += 1
+            idx = (obs.t_last_byte or obs.t_intended) - self.windows.measure_start_ns
+            interval = max(0, idx // 1_000_000_000)
+            out.per_interval_done[interval] = out.per_interval_done.get(interval, 0) + 1
+            if obs.error is None:
+                out.ok += 1
+                mode.ok += 1
+                out.checked += 1
+                if obs.violation is not None:
+                    out.violations[obs.violation] = out.violations.get(obs.violation, 0) + 1
+            else:
+                out.failed += 1
+                mode.failed += 1
+                out.errors[obs.error] = out.errors.get(obs.error, 0) + 1
+                out.per_interval_errors[interval] = out.per_interval_errors.get(interval, 0) + 1
+        self.joiner.add_observation(obs, measured)
+        if self._on_obs is not None:
+            self._on_obs(obs, measured)
+
+    def _joined(self, obs: Observation, measured: bool, calls: list[Call]) -> None:
+        if not measured or obs.error is not None:
+            return
+        d = decompose(obs, calls)
+        rec = self.recorder.record
+        at = obs.t_last_byte
+        s = obs.stream
+        rec("e2e_ms", s, d.e2e, at)
+        if self.plan.profile.load.rate is not None:
+            rec("e2e_uncorrected_ms", s, d.e2e_uncorrected, at)
+        if d.overhead is not None:
+            rec("overhead_ms", s, d.overhead, at)
+        if d.ingress is not None:
+            rec("ingress_ms", s, d.ingress, at)
+        if d.egress is not None:
+            rec("egress_ms", s, d.egress, at)
+        if d.ttft is not None:
+            rec("ttft_ms", s, d.ttft, at)
+        if d.ttft_overhead is not None:
+            rec("ttft_overhead_ms", s, d.ttft_overhead, at)
+        times = obs.token_times
+        for a, b in itertools.pairwise(times):
+            rec("itl_ms", s, b - a, at)
+
+
+def new_nonce(rng: random.Random | None = None) -> int:
+    """A random 31-bit run nonce (correlation ids are ``nonce << 32 | seq``)."""
+    return (rng or random.SystemRandom()).getrandbits(31) or 1

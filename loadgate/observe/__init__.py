@@ -1,0 +1,1 @@
+"""Watching a run while it goes: progress display and live metrics."""

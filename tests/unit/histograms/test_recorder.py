@@ -1,0 +1,180 @@
+"""Recorder: rounding, modes, intervals, summaries, lossless merge and transport."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from loadgate.histograms.recorder import (
+    LIVE_INTERVALS,
+    METRICS,
+    Recorder,
+    counts_of,
+    decode,
+    new_histogram,
+    summarize,
+)
+
+S = 1_000_000_000
+
+
+def _fill(rec: Recorder, seed: int, n: int, t0: int = 0) -> list[tuple[str, bool, int, int]]:
+    rng = np.random.default_rng(seed)
+    vals = rng.lognormal(mean=13.0, sigma=0.8, size=n).astype(np.int64)  # ~0.4 ms in ns
+    ats = t0 + np.sort(rng.integers(0, 12 * S, size=n))
+    out = []
+    for k, (v, at) in enumerate(zip(vals.tolist(), ats.tolist(), strict=True)):
+        m = METRICS[k % 3]
+        s = bool(k % 2)
+        rec.record(m, s, v, at)
+        out.append((m, s, v, at))
+    return out
+
+
+def _same_counts(a: HdrHistogram, b: HdrHistogram) -> bool:
+    return bool(np.array_equal(counts_of(a), counts_of(b)))
+
+
+def test_rounds_ns_to_us_and_counts_modes() -> None:
+    rec = Recorder(start_ns=0)
+    rec.record("overhead_ms", True, 1_499, 10)  # 1.499 µs → 1
+    rec.record("overhead_ms", False, 1_500, 10)  # 1.5 µs → 2
+    rec.record("overhead_ms", False, 0, 10)  # zero is a fine value
+    rec.record("overhead_ms", False, -300, 10)  # clamped to 0
+    assert rec.count("overhead_ms") == 4
+    assert rec.count("overhead_ms", "stream") == 1
+    assert rec.count("overhead_ms", "non_stream") == 3
+    c = counts_of(rec.histogram("overhead_ms"))
+    assert (int(c[0]), int(c[1]), int(c[2])) == (2, 1, 1)
+    assert rec.summary("e2e_ms") is None
+    assert rec.count("e2e_ms") == 0
+
+
+def test_summary_matches_hdrh_and_is_in_ms() -> None:
+    rec = Recorder(start_ns=0)
+    ref = new_histogram()
+    for v_us in (100, 200, 300, 400, 5000):
+        rec.record("e2e_ms", False, v_us * 1000, 0)
+        ref.record_value(v_us)
+    s = rec.summary("e2e_ms")
+    assert s is not None
+    assert s["count"] == 5
+    assert s["p50"] == ref.get_value_at_percentile(50) / 1000 == 0.3
+    assert s["p99"] == ref.get_value_at_percentile(99) / 1000
+    assert s["max"] == ref.get_max_value() / 1000
+    assert s["min"] == 0.1
+    assert s["mean"] == pytest.approx(ref.get_mean_value() / 1000, abs=1e-4)
+    assert s["stdev"] == pytest.approx(ref.get_stddev() / 1000, abs=1e-4)
+    assert set(s) == {"count", "mean", "stdev", "min", "p50", "p90", "p99", "p999", "max"}
+
+
+def test_interval_percentile_by_completion_time() -> None:
+    rec = Recorder(start_ns=5 * S)
+    rec.record("overhead_ms", True, 1_000_000, 5 * S + 10)  # interval 0: 1 ms
+    rec.record("overhead_ms", False, 3_000_000, 7 * S + 1)  # interval 2: 3 ms
+    rec.record("overhead_ms", False, 2_000_000, 4 * S)  # before start → interval 0
+    got = rec.interval_percentile("overhead_ms", 99.0)
+    assert got == [(0, pytest.approx(2.0, rel=1e-3)), (1, None), (2, pytest.approx(3.0, rel=1e-3))]
+    assert rec.interval_percentile("itl_ms", 99.0) == []
+
+
+def test_batches_cut_the_window_into_contiguous_time_slices() -> None:
+    rec = Recorder(start_ns=0)
+    for i in range(12):  # interval i holds i + 1 values of (i + 1) ms, in both modes
+        for _ in range(i + 1):
+            rec.record("overhead_ms", i % 2 == 0, (i + 1) * 1_000_000, i * S + 5)
+    four = rec.batches("overhead_ms", None, 4)
+    # 12 intervals into 4 batches: intervals 0-2, 3-5, 6-8, 9-11, in time order.
+    assert [h.get_total_count() for h in four] == [1 + 2 + 3, 4 + 5 + 6, 7 + 8 + 9, 10 + 11 + 12]
+    assert [h.get_max_value() // 1000 for h in four] == [3, 6, 9, 12]
+    # More batches asked than intervals exist: one per interval, nothing lost.
+    many = rec.batches("overhead_ms", None, 20)
+    assert [h.get_total_count() for h in many] == list(range(1, 13))
+    # Per mode: only that mode's values; stream holds the even intervals.
+    stream = rec.batches("overhead_ms", "stream", 4)
+    assert [h.get_total_count() for h in stream] == [1 + 3, 5, 7 + 9, 11]
+    enc = rec.encode_batches(("overhead_ms", "itl_ms"), 4)
+    assert set(enc) == {"overhead_ms", "stream.overhead_ms", "non_stream.overhead_ms"}
+    assert [decode(b).get_total_count() for b in enc["overhead_ms"]] == [6, 15, 24, 33]
+
+
+def test_old_intervals_are_frozen_and_thawed_losslessly() -> None:
+    rec = Recorder(start_ns=0)
+    for i in range(10):
+        rec.record("itl_ms", True, 1_000_000 + i * 1000, i * S)
+    live = rec._live["itl_ms"][True]
+    assert len(live) == LIVE_INTERVALS + 1  # the rest are compressed
+    rec.record("itl_ms", True, 9_000_000, 0)  # a late value into a frozen interval
+    ivs = dict(rec.intervals("itl_ms"))
+    assert sorted(ivs) == list(range(10))
+    assert ivs[0].get_total_count() == 2
+    assert sum(h.get_total_count() for h in ivs.values()) == rec.count("itl_ms") == 11
+
+
+def test_merge_equals_recording_everything_into_one() -> None:
+    a, b, both = Recorder(0), Recorder(0), Recorder(0)
+    for rec, seed in ((a, 1), (b, 2)):
+        for m, s, v, at in _fill(rec, seed, 3000):
+            both.record(m, s, v, at)
+    a.merge(b)
+    for m in METRICS:
+        for mode in (None, "stream", "non_stream"):
+            assert _same_counts(a.histogram(m, mode), both.histogram(m, mode)), (m, mode)
+            ia, ib = a.intervals(m, mode), both.intervals(m, mode)
+            assert [j for j, _ in ia] == [j for j, _ in ib]
+            assert all(_same_counts(x, y) for (_, x), (_, y) in zip(ia, ib, strict=True))
+        assert a.summary(m) == both.summary(m)
+
+
+def test_merge_shifts_intervals_by_start_difference() -> None:
+    a, b = Recorder(0), Recorder(2 * S)
+    b.record("e2e_ms", True, 1_000_000, 2 * S + 1)  # b's interval 0 = a's interval 2
+    a.merge(b)
+    assert [j for j, _ in a.intervals("e2e_ms")] == [2]
+    with pytest.raises(ValueError):
+        a.merge(Recorder(0, interval_ns=S // 2))
+
+
+def test_encode_names_and_round_trip() -> None:
+    rec = Recorder(0)
+    _fill(rec, 3, 2000)
+    rec.record("ttft_ms", True, 50_000_000, 0)  # stream-only metric
+    enc = rec.encode()
+    assert "ttft_ms" in enc and "stream.ttft_ms" in enc and "non_stream.ttft_ms" not in enc
+    assert "itl_ms" not in enc  # empty metrics are left out
+    for m in ("overhead_ms", "e2e_ms", "ingress_ms"):
+        for name, mode in ((m, None), (f"stream.{m}", "stream"), (f"non_stream.{m}", "non_stream")):
+            h = decode(enc[name])
+            assert _same_counts(h, rec.histogram(m, mode))
+            assert summarize(h) == rec.summary(m, mode)
+
+
+def test_to_bytes_from_bytes_is_lossless() -> None:
+    rec = Recorder(123, interval_ns=S // 2)
+    _fill(rec, 4, 4000, t0=123)
+    back = Recorder.from_bytes(rec.to_bytes())
+    assert (back.start_ns, back.interval_ns) == (123, S // 2)
+    for m in METRICS:
+        for mode in (None, "stream", "non_stream"):
+            assert _same_counts(back.histogram(m, mode), rec.histogram(m, mode))
+        assert back.interval_percentile(m, 99.0) == rec.interval_percentile(m, 99.0)
+    # the decoded recorder keeps recording into its (frozen) intervals
+    back.record("overhead_ms", True, 1000, 123)
+    assert back.count("overhead_ms") == rec.count("overhead_ms") + 1
+
+
+def test_values_beyond_range_are_clamped_not_dropped() -> None:
+    rec = Recorder(0)
+    rec.record("e2e_ms", False, 2 * 3600 * S, 0)  # 2 h
+    assert rec.count("e2e_ms") == 1
+    s = rec.summary("e2e_ms")
+    assert s is not None and s["max"] >= 3_600_000
+
+
+def test_bad_metric_and_mode() -> None:
+    rec = Recorder(0)
+    with pytest.raises(KeyError):
+        rec.count("nope_ms")
+    with pytest.raises(ValueError):
+        rec.count("e2e_ms", "streaming")

@@ -1,0 +1,69 @@
+"""Merging worker outcomes is lossless: counters add, histogram buckets add."""
+
+from hdrh.histogram import HdrHistogram
+
+from loadgate.histograms.recorder import Recorder
+from loadgate.load.generator import EngineOutcome, ModeCounts, split_share
+from loadgate.load.parallel import _pack, _unpack, merge_outcomes
+
+
+def _outcome(
+    start: int, values: list[int], errors: dict[str, int], lag: list[int]
+) -> EngineOutcome:
+    rec = Recorder(start)
+    for i, v in enumerate(values):
+        rec.record("overhead_ms", i % 2 == 0, v * 1000, start + i * 10_000_000)
+    lag_h = HdrHistogram(1, 3_600_000_000, 3)
+    for x in lag:
+        lag_h.record_value(x)
+    out = EngineOutcome(
+        rec,
+        sent=len(values),
+        ok=len(values) - sum(errors.values()),
+        failed=sum(errors.values()),
+        errors=dict(errors),
+        by_mode={"stream": ModeCounts(2, 2, 0), "non_stream": ModeCounts(1, 0, 1)},
+        per_interval_done={0: len(values)},
+        upstream={"calls": len(values), "unseen": 1, "calls_hist": {"1": len(values)}},
+        loop_lag_us=bytes(lag_h.encode()),
+        cpu_s=1.0,
+        wall_s=10.0,
+    )
+    return out
+
+
+def test_split_share_sums_to_total() -> None:
+    for total in (0, 1, 7, 100, 101):
+        for workers in (1, 2, 3, 8):
+            shares = [split_share(total, workers, i) for i in range(workers)]
+            assert sum(shares) == total
+            assert max(shares) - min(shares) <= 1
+
+
+def test_merge_adds_everything() -> None:
+    a = _outcome(0, [1, 2, 3, 4], {"http_5xx": 1}, [10, 20])
+    b = _outcome(0, [5, 6, 7], {"http_5xx": 2, "timeout": 1}, [30])
+    b.cpu_s = 9.0  # the busier worker decides the CPU figure
+    all_in_one = Recorder(0)
+    for i, v in enumerate([1, 2, 3, 4]):
+        all_in_one.record("overhead_ms", i % 2 == 0, v * 1000, i * 10_000_000)
+    for i, v in enumerate([5, 6, 7]):
+        all_in_one.record("overhead_ms", i % 2 == 0, v * 1000, i * 10_000_000)
+    m = merge_outcomes([a, b])
+    assert m.sent == 7 and m.failed == 4
+    assert m.errors == {"http_5xx": 3, "timeout": 1}
+    assert m.by_mode["stream"].sent == 4 and m.by_mode["non_stream"].failed == 2
+    assert m.per_interval_done == {0: 7}
+    assert m.upstream["calls"] == 7 and m.upstream["unseen"] == 2
+    assert m.upstream["calls_hist"] == {"1": 7}
+    assert m.recorder.encode() == all_in_one.encode()
+    lag = HdrHistogram.decode(m.loop_lag_us)
+    assert lag.get_total_count() == 3
+    assert m.cpu_s / m.wall_s == 0.9
+
+
+def test_pack_round_trip() -> None:
+    a = _outcome(0, [1, 2, 3], {}, [5])
+    b = _unpack(_pack(a))
+    assert b.recorder.encode() == a.recorder.encode()
+    assert (b.sent, b.by_mode["stream"].sent, b.upstream) == (a.sent, 2, a.upstream)

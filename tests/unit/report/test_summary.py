@@ -1,0 +1,162 @@
+"""Summary: stability warnings (pure) and the printed table."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich.console import Console
+
+from loadgate.report.summary import print_summary, stability_warnings
+from loadgate.result import SCHEMA, Result
+
+
+def _stats(count: int, mean: float = 10.0, stdev: float = 1.0) -> dict[str, float]:
+    return {
+        "count": count,
+        "mean": mean,
+        "stdev": stdev,
+        "min": 1.0,
+        "p50": 9.0,
+        "p90": 11.0,
+        "p99": 15.0,
+        "p999": 19.0,
+        "max": 25.0,
+    }
+
+
+def _result(**over: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "schema": SCHEMA,
+        "verdict": "pass",
+        "exit_code": 0,
+        "reasons": [],
+        "gates": [
+            {"name": "overhead_ms.p99", "op": "<", "threshold": 20.0, "value": 15.0, "passed": True}
+        ],
+        "metrics": {"overhead_ms": _stats(50_000)},
+        "by_mode": {
+            "stream": {"metrics": {"overhead_ms": _stats(20_000)}},
+            "non_stream": {"metrics": {"overhead_ms": _stats(30_000)}},
+        },
+        "requests": {"sent": 50_000, "ok": 50_000, "failed": 0, "error_rate": 0.0, "errors": {}},
+        "integrity": {"checked": 50_000, "violations": 0, "by_class": {}},
+        "upstream": {"calls": 50_000, "calls_per_request": 1.0},
+        "gateway": {"kind": "reference", "auth_cache_hit_rate": 0.97},
+        "harness": {
+            "loop_lag_ms": {"p50": 0.1, "p99": 0.5, "max": 1.0},
+            "cpu_percent": 40.0,
+            "floor_ms": None,
+            "stub_timer_lateness_ms": {"p50": 0.1, "p99": 0.3, "max": 0.9},
+            "limits": {
+                "max_loop_lag_p99_ms": 5.0,
+                "max_cpu_percent": 95.0,
+                "max_stub_lateness_p99_ms": 5.0,
+            },
+            "warnings": [],
+        },
+        "profile": {"name": "phase2-gate", "harness": {"floor_warn_share": 0.25}},
+    }
+    data.update(over)
+    return data
+
+
+def test_a_steady_large_run_has_no_warnings() -> None:
+    assert stability_warnings(_result()) == {}
+
+
+def test_sample_counts_behind_tail_percentiles() -> None:
+    w = stability_warnings(_result(metrics={"overhead_ms": _stats(500), "itl_ms": _stats(5000)}))
+    assert w["overhead_ms.p99"] == ["only 500 samples behind p99 (< 1000)"]
+    assert w["overhead_ms.p999"] == ["only 500 samples behind p999 (< 10 000)"]
+    assert "itl_ms.p99" not in w
+    assert w["itl_ms.p999"] == ["only 5000 samples behind p999 (< 10 000)"]
+
+
+def test_by_mode_warnings_carry_the_mode_prefix() -> None:
+    by_mode = {"stream": {"metrics": {"ttft_overhead_ms": _stats(800)}}}
+    w = stability_warnings(_result(by_mode=by_mode))
+    assert "stream.ttft_overhead_ms.p99" in w
+    assert "ttft_overhead_ms.p99" not in w
+
+
+def test_stdev_share_of_mean() -> None:
+    w = stability_warnings(_result(metrics={"e2e_ms": _stats(50_000, mean=10.0, stdev=6.0)}))
+    assert w == {"e2e_ms.mean": ["std dev is 60 % of the mean"]}
+    assert stability_warnings(_result(metrics={"e2e_ms": _stats(50_000, stdev=5.0)})) == {}
+
+
+def test_floor_share_of_gate_budget() -> None:
+    base = _result()
+    base["harness"]["floor_ms"] = {"p50": 2.0, "p99": 6.0}  # 30 % of the 20 ms budget
+    w = stability_warnings(base)
+    assert w["overhead_ms.p99"] == [
+        "harness floor p99 6.00 ms is 30 % of this gate's 20 ms budget (> 25 %)"
+    ]
+    base["harness"]["floor_ms"] = {"p50": 2.0, "p99": 4.0}  # 20 %: fine
+    assert stability_warnings(base) == {}
+    base["profile"]["harness"]["floor_warn_share"] = 0.1
+    base["harness"]["floor_ms"] = 4.0  # a bare number is read as the p99 too
+    assert "overhead_ms.p99" in stability_warnings(base)
+
+
+def test_harness_near_its_limits() -> None:
+    data = _result()
+    data["harness"]["loop_lag_ms"]["p99"] = 3.0  # 60 % of 5 ms
+    data["harness"]["stub_timer_lateness_ms"]["p99"] = 2.4  # 48 %: fine
+    data["harness"]["cpu_percent"] = 90.0  # > 85 % of 95
+    w = stability_warnings(data)
+    assert set(w) == {"harness.loop_lag_ms", "harness.cpu_percent"}
+    assert w["harness.loop_lag_ms"][0].startswith("event-loop lag p99 3.00 ms is 60 % of the 5 ms")
+
+
+def test_accepts_result_object_and_tolerates_empty() -> None:
+    assert stability_warnings(Result(_result())) == {}
+    assert stability_warnings({}) == {}
+
+
+def _render(data: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    print_summary(Result(data), Console(file=buf, width=240, color_system=None))
+    return buf.getvalue()
+
+
+def test_print_summary_shows_verdict_gates_and_figures() -> None:
+    text = _render(_result())
+    assert "phase2-gate: PASS" in text
+    gate_line = next(line for line in text.splitlines() if "overhead_ms.p99" in line)
+    assert "< 20" in gate_line and " 15 " in gate_line and "pass" in gate_line
+    assert "auth-cache hit rate" in text and "0.97" in text
+
+
+def test_print_summary_puts_warnings_beside_their_figures() -> None:
+    data = _result(verdict="fail", exit_code=1, reasons=["overhead_ms.p99 = 25 (gate < 20)"])
+    data["by_mode"]["stream"]["metrics"]["overhead_ms"] = _stats(700)
+    data["gates"][0].update(value=25.0, passed=False)
+    text = _render(data)
+    assert "phase2-gate: FAIL  (exit 1)" in text
+    assert "• overhead_ms.p99 = 25 (gate < 20)" in text
+    stream_row = next(
+        line for line in text.splitlines() if "overhead_ms" in line and " stream " in line
+    )
+    assert "only 700 samples behind p99" in stream_row
+    all_row = next(line for line in text.splitlines() if "overhead_ms" in line and " all " in line)
+    assert "samples behind" not in all_row
+
+
+def test_print_summary_no_data_gate_and_interrupted() -> None:
+    data = _result(verdict="invalid", exit_code=3, interrupted="SIGINT")
+    data["gates"] = [
+        {
+            "name": "gateway.auth_cache_hit_rate",
+            "op": ">",
+            "threshold": 0.9,
+            "value": None,
+            "passed": False,
+            "reason": "no data",
+        }
+    ]
+    text = _render(data)
+    assert "INVALID" in text and "interrupted: SIGINT" in text
+    gate_line = next(line for line in text.splitlines() if "gateway.auth_cache_hit_rate" in line)
+    assert "no data" in gate_line and "FAIL" in gate_line and "> 0.9" in gate_line
