@@ -106,20 +106,38 @@ def run(
         # Checked before the run: a history entry without a commit cannot be placed.
         raise UsageError("--history needs --git-dir (the gateway's commit names the entry)")
     prof = load_profile(profile, sets or ())
-    if git_dir is not None:
-        from loadgate.result import git_info
+    from loadgate.result import check_writable
 
-        git_info(git_dir)  # a wrong --git-dir is a usage error now, not after the run started
+    for option, path in (
+        ("--out", out),
+        ("--html", html),
+        ("--junit", junit),
+        ("--markdown", markdown),
+    ):
+        if path is not None:
+            check_writable(path, option)  # found now, not after a 70 s run
+    from loadgate.observe.observer import RunObserver
+    from loadgate.observe.progress import Progress
     from loadgate.pipeline.run import RunOptions
     from loadgate.pipeline.run import run as run_profile
     from loadgate.report.summary import print_summary
+    from loadgate.result import write_result
+    from loadgate.rundir import new_run_dir, write_run_directory
 
+    observers: list[RunObserver] = [Progress(enabled=not quiet)]
+    if metrics_port is not None:
+        from loadgate.observe.live_metrics import LiveMetrics
+
+        observers.append(LiveMetrics(metrics_port))
+    run_dir = new_run_dir(prof.name, out=out)
     result = run_profile(
         prof,
-        RunOptions(
-            target=target, out=out, git_dir=git_dir, metrics_port=metrics_port, progress=not quiet
-        ),
+        RunOptions(target=target, git_dir=git_dir, run_dir=run_dir, observers=tuple(observers)),
     )
+    for warning in write_run_directory(result, run_dir):
+        sys.stderr.write(f"loadgate: warning: {warning}\n")
+    if out is not None:
+        write_result(result, out)
     # CI logs are not 80 columns wide: don't fold the tables there.
     print_summary(result, Console() if sys.stdout.isatty() else Console(width=140))
     if html or junit or markdown:
@@ -129,7 +147,7 @@ def run(
     if history_dir is not None:
         from loadgate.analysis.history import store_result
 
-        typer.echo(f"filed for history: {store_result(result.data, history_dir)}")
+        typer.echo(f"filed for history: {store_result(result, history_dir)}")
     _exit(result.exit_code)
 
 

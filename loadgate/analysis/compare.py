@@ -48,14 +48,9 @@ import numpy as np
 import numpy.typing as npt
 
 from loadgate.errors import UsageError
-from loadgate.histograms.recorder import (
-    BATCHED_METRICS,
-    bucket_bounds,
-    counts_of,
-    decode,
-    percentile_us,
-)
-from loadgate.result import dig
+from loadgate.histograms.hdr import bucket_bounds, counts_of, decode, percentile_us
+from loadgate.histograms.recorder import BATCHED_METRICS
+from loadgate.result.legacy import as_dict, dig
 
 __all__ = [
     "COMPARED_METRICS",
@@ -842,7 +837,7 @@ def load_results(paths: Sequence[Path]) -> list[dict[str, Any]]:
     """Load result files as dicts; a bad file is a one-line UsageError naming it."""
     from loadgate.result import load_result
 
-    return [load_result(Path(p)).data for p in paths]
+    return [as_dict(load_result(Path(p))) for p in paths]
 
 
 def main(

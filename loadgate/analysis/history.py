@@ -32,7 +32,7 @@ from xml.sax.saxutils import escape
 
 from loadgate.analysis.compare import Comparison, Row, compare_results
 from loadgate.errors import UsageError
-from loadgate.result import dig
+from loadgate.result.legacy import dig
 
 __all__ = ["CommitEntry", "load_history", "main", "render_svg", "store_result"]
 
@@ -43,8 +43,11 @@ def _get(d: Any, path: str) -> Any:
     return dig(d, *path.split("."))
 
 
-def store_result(result_dict: dict[str, Any], results_dir: Path) -> Path:
+def store_result(result: Any, results_dir: Path) -> Path:
     """File a result as ``results_dir/<machine_id>/<commit>[.<n>].json``; return the path."""
+    from loadgate.result.legacy import as_dict
+
+    result_dict = as_dict(result)
     machine = _get(result_dict, "environment.machine_id")
     if not isinstance(machine, str) or not machine:
         raise UsageError("result: key 'environment.machine_id' missing: cannot file it")

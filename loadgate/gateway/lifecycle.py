@@ -6,8 +6,7 @@ never to anything found by name. Readiness is "any non-5xx answer from the ready
 URL" (the same rule as preflight, seed 004). On context exit a still-running
 gateway gets SIGTERM, then SIGKILL after ``stop_timeout_s``: nothing can hang.
 
-The process helpers (:func:`spawn`, :func:`stop_process`, :func:`log_tail`) are
-shared with the key-provisioning step in :mod:`loadgate.load.keys`.
+Process handling is :mod:`loadgate.gateway.processes`'.
 """
 
 from __future__ import annotations
@@ -18,97 +17,28 @@ import os
 import re
 import shlex
 import signal
-import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 
 from loadgate.errors import DepDownError, UsageError
+from loadgate.gateway.processes import (
+    free_port,
+    log_tail,
+    shell_argv,
+    signal_group,
+    spawn,
+    stop_process,
+)
 from loadgate.profile import GatewaySpec
 
-__all__ = [
-    "Gateway",
-    "free_port",
-    "log_tail",
-    "shell_argv",
-    "spawn",
-    "start_gateway",
-    "stop_process",
-]
+__all__ = ["Gateway", "start_gateway"]
 
 _LISTENING = re.compile(rb"reference_gateway listening on (http://\S+)")
-# Characters that need a shell; without them the command is exec'd directly so the
-# gateway itself is the process we signal and whose exit code we report.
-_SHELL_SYNTAX = set("|&;<>()$`*?[]#~\n")
 _POLL_S = 0.05
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def log_tail(path: Path, lines: int = 15) -> list[str]:
-    """The last ``lines`` lines of a log file ([] when it does not exist)."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 16384))
-            data = fh.read()
-    except FileNotFoundError:
-        return []
-    return [ln.rstrip() for ln in data.decode("utf-8", "replace").splitlines()[-lines:]]
-
-
-def shell_argv(command: str) -> list[str]:
-    """``command`` as an argv: direct exec when it is a plain word list, else ``sh -c``."""
-    if _SHELL_SYNTAX.intersection(command) or "=" in command.split(maxsplit=1)[0]:
-        return ["/bin/sh", "-c", command]
-    return shlex.split(command)
-
-
-async def spawn(
-    argv: list[str], *, log: Path, env: Mapping[str, str] | None = None, cwd: str | None = None
-) -> asyncio.subprocess.Process:
-    """Start ``argv`` in a new session (own process group), output appended to ``log``."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as fh:
-        return await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=fh,
-            stderr=asyncio.subprocess.STDOUT,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            start_new_session=True,
-        )
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    # The child called setsid(), so its pid is its process group id.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-async def stop_process(proc: asyncio.subprocess.Process, timeout_s: float) -> int:
-    """SIGTERM the group, SIGKILL it after ``timeout_s``; return the exit code."""
-    if proc.returncode is None:
-        _signal_group(proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), timeout_s)
-        except TimeoutError:
-            _signal_group(proc.pid, signal.SIGKILL)
-            await proc.wait()
-    # Stragglers a shell or a pre-fork master left in the group.
-    _signal_group(proc.pid, signal.SIGKILL)
-    rc = proc.returncode
-    assert rc is not None
-    return rc
 
 
 class Gateway:
@@ -146,7 +76,7 @@ class Gateway:
             return
         if self.terminated_at is None:
             self.terminated_at = time.monotonic()
-        _signal_group(self._proc.pid, signal.SIGTERM)
+        signal_group(self._proc.pid, signal.SIGTERM)
 
     async def wait(self, timeout_s: float) -> int | None:
         """The exit code once the process ends within ``timeout_s``, else None."""

@@ -21,7 +21,7 @@ import itertools
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from prometheus_client.openmetrics.parser import (
@@ -32,8 +32,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from loadgate.errors import UsageError
 
 __all__ = [
+    "HITS",
+    "MISSES",
     "Samples",
     "ScrapeError",
+    "ScrapeFigures",
     "Scraper",
     "Selector",
     "increase",
@@ -45,6 +48,21 @@ _NAME = re.compile(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*")
 _MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|\})')
 _EMPTY = re.compile(r"\s*\}")
 _UNESCAPE = {"\\": "\\", '"': '"', "n": "\n"}
+
+
+#: Selector names the auth-cache counters are scraped under.
+HITS, MISSES = "auth_cache_hits", "auth_cache_misses"
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeFigures:
+    """What the gateway's Prometheus endpoint said over the measured window."""
+
+    deltas: dict[str, float | None]
+    auth_cache_hit_rate: float | None = None
+    #: ``(seconds since the window opened, hit rate between two scrapes)``
+    auth_cache_series: list[tuple[float, float | None]] = field(default_factory=list)
+    errors: int = 0
 
 
 class ScrapeError(Exception):
@@ -287,6 +305,16 @@ class Scraper:
             m = increase([a[misses_name], b[misses_name]])
             out.append((t, _ratio(h, m)))
         return out
+
+    def figures(self) -> ScrapeFigures:
+        """The window's figures, for the result."""
+        has_cache = HITS in self.selectors and MISSES in self.selectors
+        return ScrapeFigures(
+            deltas=self.deltas(),
+            auth_cache_hit_rate=self.hit_rate(HITS, MISSES) if has_cache else None,
+            auth_cache_series=self.hit_rate_series(HITS, MISSES) if has_cache else [],
+            errors=self.errors,
+        )
 
 
 def _ratio(hits: float | None, misses: float | None) -> float | None:

@@ -21,7 +21,8 @@ from pathlib import Path
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader, HistogramLogWriter
 
-from loadgate.histograms.recorder import METRICS, MODES, Recorder, new_histogram
+from loadgate.histograms.hdr import new_histogram
+from loadgate.histograms.recorder import METRICS, MODES, Recorder
 
 __all__ = ["hlog_name", "read_total", "write_all_hlogs", "write_hlog"]
 

@@ -5,8 +5,7 @@ nanoseconds, are rounded to whole microseconds and recorded into `hdrh`
 histograms (1 µs .. 1 h, 3 significant digits). Each metric keeps one histogram
 per mode (stream / non-stream; "all modes" is their sum, built on demand) and
 one histogram per time interval (all modes) for time series and ``.hlog``
-export. Summaries are computed from the raw bucket counts with numpy, with the
-same percentile rule as HdrHistogram itself, and reported in milliseconds.
+export. The layout and the arithmetic on it live in :mod:`loadgate.histograms.hdr`.
 
 Memory: a histogram of this range is ~190 KB of counters, so an hour of
 per-second interval histograms would not fit. Intervals more than
@@ -17,29 +16,21 @@ encoding (a few hundred bytes) and thawed only if a late value arrives.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
-__all__ = [
-    "BATCHED_METRICS",
-    "HIGHEST_US",
-    "HISTOGRAM_BATCHES",
-    "LOWEST_US",
-    "METRICS",
-    "MODES",
-    "SIGNIFICANT_DIGITS",
-    "Recorder",
-    "bucket_bounds",
-    "counts_of",
-    "decode",
-    "new_histogram",
-    "percentile_us",
-    "summarize",
-]
+from loadgate.histograms.hdr import (
+    HIGHEST_US,
+    bucket_bounds,
+    counts_of,
+    decode,
+    new_histogram,
+    percentile_us,
+    summarize,
+)
+
+__all__ = ["BATCHED_METRICS", "HISTOGRAM_BATCHES", "METRICS", "MODES", "Recorder"]
 
 METRICS = (
     "overhead_ms",
@@ -56,92 +47,8 @@ MODES = ("stream", "non_stream")
 # them, so compare can merge neighbours into fewer, fuller batches for tail quantiles.
 BATCHED_METRICS = ("overhead_ms", "ttft_overhead_ms", "e2e_ms")
 HISTOGRAM_BATCHES = 20
-LOWEST_US = 1
-HIGHEST_US = 3_600_000_000  # 1 h in µs
-SIGNIFICANT_DIGITS = 3
 LIVE_INTERVALS = 3
 _BYTES_VERSION = 1
-
-Counts = npt.NDArray[np.uint64]
-Floats = npt.NDArray[np.float64]
-
-
-def new_histogram() -> HdrHistogram:
-    """An empty histogram with loadgate's layout (µs, 1 µs .. 1 h, 3 digits)."""
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
-
-
-def decode(b64: str | bytes) -> HdrHistogram:
-    """Decode a base64 HdrHistogram (as stored under ``result["histograms"]``)."""
-    raw = b64.encode("ascii") if isinstance(b64, str) else b64
-    return HdrHistogram.decode(raw)
-
-
-def counts_of(h: HdrHistogram) -> Counts:
-    """A zero-copy numpy view of the histogram's bucket counters."""
-    return np.frombuffer(h.counts, dtype=np.uint64, count=h.counts_len)
-
-
-@lru_cache(maxsize=8)
-def _bounds(lowest: int, highest: int, digits: int) -> tuple[Floats, Floats, Floats]:
-    ref = HdrHistogram(lowest, highest, digits)
-    n = ref.counts_len
-    lo = np.empty(n, dtype=np.float64)
-    hi = np.empty(n, dtype=np.float64)
-    for i in range(n):
-        v = ref.get_value_from_index(i)
-        lo[i] = ref.get_lowest_equivalent_value(v)
-        hi[i] = ref.get_highest_equivalent_value(v)
-    # HdrHistogram's "median equivalent value": the value it uses for means.
-    mid = lo + np.floor((hi - lo + 1) / 2)
-    for a in (lo, hi, mid):
-        a.setflags(write=False)
-    return lo, hi, mid
-
-
-def bucket_bounds(h: HdrHistogram) -> tuple[Floats, Floats, Floats]:
-    """Per counts index: (lowest, highest, median) equivalent value in µs."""
-    return _bounds(h.lowest_trackable_value, h.highest_trackable_value, h.significant_figures)
-
-
-def percentile_us(counts: Counts | npt.NDArray[np.int64], hi: Floats, q: float) -> float:
-    """Value (µs) at percentile ``q`` of bucket counts, HdrHistogram's rule.
-
-    The rank is ``max(1, round(q/100 · n))`` and the answer is the highest
-    value equivalent to the bucket holding that rank, as
-    ``HdrHistogram.get_value_at_percentile`` does (for q > 0).
-    """
-    cum = np.cumsum(counts)
-    n = int(cum[-1])
-    if n == 0:
-        return float("nan")
-    rank = max(int(min(q, 100.0) * n / 100 + 0.5), 1)
-    return float(hi[int(np.searchsorted(cum, rank, side="left"))])
-
-
-def summarize(h: HdrHistogram) -> dict[str, float] | None:
-    """``{count, mean, stdev, min, p50, p90, p99, p999, max}`` in ms; None if empty."""
-    c = counts_of(h)
-    nz = np.flatnonzero(c)
-    if nz.size == 0:
-        return None
-    lo, hi, mid = bucket_bounds(h)
-    w = c[nz].astype(np.float64)
-    n = float(w.sum())
-    vals = mid[nz]
-    mean = float((w * vals).sum() / n)
-    stdev = float(np.sqrt((w * (vals - mean) ** 2).sum() / n))
-    cum = np.cumsum(c[nz])
-    out: dict[str, float] = {"count": int(n)}
-    out["mean"] = round(mean / 1000.0, 4)
-    out["stdev"] = round(stdev / 1000.0, 4)
-    out["min"] = round(float(lo[nz[0]]) / 1000.0, 4)
-    for key, q in (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9)):
-        rank = max(int(q * n / 100 + 0.5), 1)
-        idx = nz[int(np.searchsorted(cum, rank, side="left"))]
-        out[key] = round(float(hi[idx]) / 1000.0, 4)
-    out["max"] = round(float(hi[nz[-1]]) / 1000.0, 4)
-    return out
 
 
 def _add(dst: HdrHistogram, src: HdrHistogram) -> None:
@@ -271,6 +178,26 @@ class Recorder:
                 _, hi, _ = bucket_bounds(h)
                 out.append((j, round(percentile_us(counts_of(h), hi, q) / 1000.0, 4)))
         return out
+
+    def interval_percentile_at(self, metric: str, index: int, q: float) -> float | None:
+        """Value (ms) at percentile ``q`` of one interval, all modes; None when empty.
+
+        For live displays: touches only that interval, never the whole run.
+        """
+        self._check(metric, None)
+        h = new_histogram()
+        for stream in (False, True):
+            live = self._live[metric][stream].get(index)
+            if live is not None:
+                _add(h, live)
+            else:
+                blob = self._frozen[metric][stream].get(index)
+                if blob is not None:
+                    _add(h, HdrHistogram.decode(blob))
+        if not h.get_total_count():
+            return None
+        _, hi, _ = bucket_bounds(h)
+        return round(percentile_us(counts_of(h), hi, q) / 1000.0, 4)
 
     # -- merge and transport ---------------------------------------------------
 

@@ -2,16 +2,8 @@
 
 The stub appends one ledger record per upstream call; the harness pulls them
 incrementally and matches them to its own observations by correlation id. From
-the pair come the numbers the product exists for:
-
-* ``overhead = (t_last_byte - t_intended) - Σ service`` where a call's service
-  is ``t_last_write - t_recv``: all the time spent anywhere but inside the
-  stub. With retries every attempt's own service is subtracted, so failed
-  attempts' network time and the gateway's back-off count as overhead;
-* ``ingress = t_recv(first call) - t_intended``;
-* ``egress = t_last_byte - t_last_write(last call)``;
-* ``ttft_overhead = (t_first_token - t_intended) - (t_first_write - t_recv)(last call)
-  - Σ service(earlier calls)``.
+the pair come the numbers the product exists for (the formula:
+:mod:`loadgate.join.overhead`; the pulls: :mod:`loadgate.join.ledger`).
 
 Both sides arrive in any order. A record is written by the stub before the
 client can read the last byte, so an observation that completed before a pull
@@ -26,55 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import numpy as np
 
 from loadgate.client.observation import Observation
-from stub_upstream.ledger_format import CONTROL_PREFIX, LEDGER_DTYPE
+from loadgate.join.overhead import Call
 
-__all__ = ["Decomposition", "JoinStats", "Joiner", "LedgerClient", "decompose"]
-
-# (t_recv, t_first_write, t_last_write, t_sched_first) of one upstream call.
-Call = tuple[int, int, int, int]
-
-
-@dataclass(slots=True)
-class Decomposition:
-    """Nanosecond figures for one request; ``None`` where they don't apply."""
-
-    e2e: int
-    e2e_uncorrected: int
-    overhead: int | None
-    ingress: int | None
-    egress: int | None
-    ttft: int | None
-    ttft_overhead: int | None
-
-
-def _service(call: Call) -> int:
-    t_recv, t_first, t_last, _ = call
-    end = t_last or t_first or t_recv
-    return max(0, end - t_recv)
-
-
-def decompose(obs: Observation, calls: list[Call]) -> Decomposition:
-    """Per-request decomposition; ``calls`` sorted by ``t_recv`` (may be empty)."""
-    e2e = obs.t_last_byte - obs.t_intended
-    ttft = obs.t_first_token - obs.t_intended if obs.stream and obs.t_first_token else None
-    if not calls:
-        return Decomposition(e2e, obs.t_last_byte - obs.t_send, None, None, None, ttft, None)
-    service = sum(_service(c) for c in calls)
-    first, last = calls[0], calls[-1]
-    overhead = max(0, e2e - service)
-    ingress = max(0, first[0] - obs.t_intended)
-    egress = max(0, obs.t_last_byte - (last[2] or last[1] or last[0]))
-    ttft_overhead = None
-    if ttft is not None and last[1]:
-        earlier = service - _service(last)
-        ttft_overhead = max(0, ttft - (last[1] - last[0]) - earlier)
-    return Decomposition(
-        e2e, obs.t_last_byte - obs.t_send, overhead, ingress, egress, ttft, ttft_overhead
-    )
+__all__ = ["JoinStats", "Joiner"]
 
 
 @dataclass(slots=True)
@@ -168,30 +117,3 @@ class Joiner:
                 st.duplicated += 1
             self._done_measured.add(corr)
         self._on_joined(obs, measured, calls)
-
-
-class LedgerClient:
-    """Incremental reader of the stub's ledger over its control endpoints."""
-
-    def __init__(self, stub_url: str, session: aiohttp.ClientSession) -> None:
-        self._base = stub_url.rstrip("/") + CONTROL_PREFIX
-        self._session = session
-        self._cursor = ""
-        self.lost = 0
-
-    async def reset(self) -> None:
-        async with self._session.post(self._base + "/reset") as resp:
-            resp.raise_for_status()
-            await resp.read()
-        self._cursor = ""
-
-    async def pull(self) -> np.ndarray[Any, Any]:
-        async with self._session.get(
-            self._base + "/ledger", params={"cursor": self._cursor}
-        ) as resp:
-            resp.raise_for_status()
-            body = await resp.read()
-            self._cursor = resp.headers.get("x-loadgate-cursor", self._cursor)
-            self.lost += int(resp.headers.get("x-loadgate-lost", "0") or 0)
-        usable = len(body) - len(body) % LEDGER_DTYPE.itemsize
-        return np.frombuffer(body[:usable], dtype=LEDGER_DTYPE)

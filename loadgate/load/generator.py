@@ -26,12 +26,16 @@ import aiohttp
 from loadgate.client.http1 import ConnectionPool
 from loadgate.client.observation import Observation
 from loadgate.client.request import perform
+from loadgate.histograms.hdr import new_histogram
 from loadgate.histograms.recorder import Recorder
-from loadgate.join.joiner import Call, Joiner, LedgerClient, decompose
-from loadgate.judge.monitor import LagTicker, new_histogram, record_ns
+from loadgate.join.joiner import Joiner
+from loadgate.join.ledger import LedgerClient
+from loadgate.join.overhead import Call, decompose
+from loadgate.judge.monitor import LagTicker, record_ns
 from loadgate.load.keys import KeyPool
 from loadgate.load.mix import RequestMix
 from loadgate.load.schedule import Windows, arrival_times, closed_loop_offsets
+from loadgate.observe.observer import LiveCounts
 from loadgate.profile import Profile
 
 __all__ = ["Engine", "EngineOutcome", "WorkerPlan", "split_share"]
@@ -145,6 +149,24 @@ class Engine:
         self.last_interval_p99_ms: float | None = None
 
     # -- public -----------------------------------------------------------------
+
+    def counts(self) -> LiveCounts:
+        out = self.out
+        return LiveCounts(
+            done=out.sent + out.warmup_excluded + out.cooldown_excluded,
+            failed=out.failed,
+            violations=sum(out.violations.values()),
+        )
+
+    def last_overhead_p99_ms(self) -> float | None:
+        rec = self.recorder
+        # The current interval is still filling: report the one before it.
+        last = (self._clock() - rec.start_ns) // rec.interval_ns - 1
+        return rec.interval_percentile_at("overhead_ms", last, 99.0) if last >= 0 else None
+
+    def loop_lag_ms(self) -> float | None:
+        us = self.lag.last_us
+        return us / 1000.0 if us is not None else None
 
     def stop(self, reason: str) -> None:
         if self.out.stopped_by is None:

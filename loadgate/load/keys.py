@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from loadgate.errors import UsageError
-from loadgate.gateway.lifecycle import log_tail, spawn, stop_process
+from loadgate.gateway.processes import log_tail, spawn, stop_process
 from loadgate.profile import AuthSpec
 
 __all__ = [

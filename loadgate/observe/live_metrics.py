@@ -23,6 +23,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge
 from prometheus_client.exposition import generate_latest
 
+from loadgate.client.observation import Observation
+from loadgate.observe.observer import LoadStatus, RunObserver
+
 __all__ = ["LiveMetrics"]
 
 
@@ -37,8 +40,11 @@ class _Done(Protocol):
     def violation(self) -> str | None: ...
 
 
-class LiveMetrics:
-    """``await start()`` on the run's loop, update from the hot path, ``await stop()``."""
+class LiveMetrics(RunObserver):
+    """``await start()`` on the run's loop, update from the hot path, ``await stop()``.
+
+    As a run observer it starts with the load and stops with it.
+    """
 
     def __init__(self, port: int, host: str = "127.0.0.1") -> None:
         self.host = host
@@ -71,6 +77,7 @@ class LiveMetrics:
             "Harness event-loop lag, latest tick, ms.",
             registry=self.registry,
         )
+        self._status: LoadStatus | None = None
         # Children resolved once: labels() takes a lock and hashes labels on every call.
         self._req_child = {
             (stream, ok): self._requests.labels(
@@ -137,3 +144,28 @@ class LiveMetrics:
         self.request_done(obs.stream, obs.error is None)
         if obs.violation is not None:
             self.violation(obs.violation)
+
+    # -- run observer ------------------------------------------------------------------
+
+    async def load_started(self, status: LoadStatus, total_s: float, warmup_s: float) -> None:
+        self._status = status
+        await self.start()
+
+    def tick(self) -> None:
+        status = self._status
+        if status is None:
+            return
+        self.set_inflight(status.inflight)
+        p99 = status.last_overhead_p99_ms()
+        if p99 is not None:
+            self.set_overhead_p99_ms(p99)
+        lag = status.loop_lag_ms()
+        if lag is not None:
+            self.set_loop_lag_ms(lag)
+
+    def observed(self, obs: Observation, measured: bool) -> None:
+        self.observe(obs)
+
+    async def load_ended(self) -> None:
+        self._status = None
+        await self.stop()

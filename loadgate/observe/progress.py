@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
-if TYPE_CHECKING:
-    from loadgate.load.generator import Engine
+from loadgate.observe.observer import LoadStatus, RunObserver
 
 __all__ = ["Progress", "format_line"]
 
@@ -41,16 +40,23 @@ def format_line(
     )
 
 
-class Progress:
+class Progress(RunObserver):
+    """The CLI's live view: a run observer that draws."""
+
     def __init__(
-        self, *, enabled: bool, total_s: float, warmup_s: float, stream: TextIO | None = None
+        self,
+        *,
+        enabled: bool = True,
+        total_s: float = 0.0,
+        warmup_s: float = 0.0,
+        stream: TextIO | None = None,
     ) -> None:
         self._stream = stream or sys.stderr
         self._enabled = enabled
         self._tty = enabled and self._stream.isatty()
         self._total = total_s
         self._warmup = warmup_s
-        self._engine: Engine | None = None
+        self._engine: LoadStatus | None = None
         self._t0 = time.monotonic()
         self._last_plain = self._t0
         self._last_done = 0
@@ -58,7 +64,14 @@ class Progress:
         self._rps = 0.0
         self._live: object | None = None
 
-    def attach(self, engine: Engine) -> None:
+    async def load_started(self, status: LoadStatus, total_s: float, warmup_s: float) -> None:
+        self._total, self._warmup = total_s, warmup_s
+        self.attach(status)
+
+    async def load_ended(self) -> None:
+        self.close()
+
+    def attach(self, engine: LoadStatus) -> None:
         self._engine = engine
         self._t0 = self._last_plain = self._last_t = time.monotonic()
         if self._tty:
@@ -73,8 +86,8 @@ class Progress:
         e = self._engine
         assert e is not None
         now = time.monotonic()
-        out = e.out
-        done = out.sent + out.warmup_excluded + out.cooldown_excluded
+        counts = e.counts()
+        done = counts.done
         if now - self._last_t >= 1.0:
             self._rps = (done - self._last_done) / (now - self._last_t)
             self._last_done, self._last_t = done, now
@@ -82,18 +95,16 @@ class Progress:
         phase = "warm-up" if elapsed < self._warmup else "measure"
         if elapsed >= self._total:
             phase = "drain"
-        last = e.recorder.interval_percentile("overhead_ms", 99.0)
-        p99 = last[-2][1] if len(last) >= 2 else (last[-1][1] if last else None)
         return format_line(
             phase=phase,
             elapsed_s=elapsed,
             total_s=self._total,
             rps=self._rps,
             sent=done,
-            failed=out.failed,
-            violations=sum(out.violations.values()),
+            failed=counts.failed,
+            violations=counts.violations,
             inflight=e.inflight,
-            p99_ms=p99,
+            p99_ms=e.last_overhead_p99_ms(),
         )
 
     def tick(self) -> None:

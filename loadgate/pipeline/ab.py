@@ -103,6 +103,9 @@ def main(
     from loadgate.analysis.compare import compare_results, render
     from loadgate.pipeline.run import RunOptions, run
     from loadgate.profile import load_profile
+    from loadgate.result import write_result
+    from loadgate.result.legacy import as_dict
+    from loadgate.rundir import new_run_dir, write_run_directory
 
     profile = load_profile(profile_ref, sets)
     sides = {"a": parse_side(a, "--a"), "b": parse_side(b, "--b")}
@@ -118,8 +121,11 @@ def main(
         prof, target = profile_for_side(profile, sides[side])
         path = result_path(out_dir, side, i)
         print(f"ab: round {i}/{rounds}, {side.upper()} → {path}", file=sys.stderr)
-        res = run(prof, RunOptions(target=target, out=path, progress=False))
-        data = res.data
+        run_dir = new_run_dir(prof.name, out=path)
+        res = run(prof, RunOptions(target=target, run_dir=run_dir))
+        write_run_directory(res, run_dir)
+        write_result(res, path)
+        data = as_dict(res)
         if data.get("verdict") == "invalid":
             invalid += 1
         results[side].append(data)

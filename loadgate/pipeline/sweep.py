@@ -28,6 +28,7 @@ import contextlib
 import csv
 import dataclasses
 import io
+import json
 import math
 import os
 import shlex
@@ -42,7 +43,8 @@ from typing import Any, Literal
 from loadgate.errors import DepDownError, UsageError
 from loadgate.judge.gates import parse_gate
 from loadgate.profile import Profile, load_profile
-from loadgate.result import SCHEMA, Result, collect_environment, write_result
+from loadgate.result import SCHEMA, SweepResult, collect_environment, write_atomic
+from loadgate.result.legacy import as_dict
 
 __all__ = [
     "ChildSampler",
@@ -614,6 +616,7 @@ async def run_sweep(
 ) -> dict[str, Any]:
     """Run the steps :func:`plan_next` asks for; return the sweep's result data."""
     from loadgate.pipeline.run import RunOptions, run_profile
+    from loadgate.rundir import write_run_directory
 
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
@@ -629,9 +632,9 @@ async def run_sweep(
         sampling = asyncio.create_task(sampler.run())
         try:
             result = await run_profile(
-                step_profile(profile, mode, value),
-                RunOptions(target=target, run_dir=step_dir, progress=False),
+                step_profile(profile, mode, value), RunOptions(target=target, run_dir=step_dir)
             )
+            await asyncio.to_thread(write_run_directory, result, step_dir)
         except DepDownError as exc:
             if not steps:
                 raise
@@ -640,12 +643,12 @@ async def run_sweep(
         finally:
             sampling.cancel()
             await asyncio.gather(sampling, return_exceptions=True)
-        pid = (result.data.get("gateway") or {}).get("pid")
+        pid = result.gateway.pid
         usage = sampler.usage(pid, profile.load.duration_s) if pid else None
         step = summarize_step(
             value,
             mode,
-            result.data,
+            as_dict(result),
             usage,
             str((step_dir / "result.json").relative_to(sweep_dir)),
         )
@@ -688,7 +691,7 @@ def sweep_result(
     skipped = [int(v) if mode == "concurrency" else v for v in values or () if v not in done]
     knee = find_knee(steps, mode)
     verdict, reasons, code = sweep_verdict(steps, knee)
-    env = collect_environment()
+    env = collect_environment().model_dump()
     budget = budget_gate(profile.gates)
     return {
         "schema": SCHEMA,
@@ -739,7 +742,8 @@ def write_outputs(sweep_dir: Path, data: Mapping[str, Any]) -> None:
     (sweep_dir / "sweep.svg").write_text(svg + "\n", encoding="utf-8")
     (sweep_dir / "sweep.csv").write_text(steps_csv(data["steps"], data["mode"]), encoding="utf-8")
     (sweep_dir / "report.html").write_text(render_sweep_html(data), encoding="utf-8")
-    write_result(Result(dict(data)), sweep_dir / "result.json")
+    SweepResult.model_validate(data)  # what readers will load must validate
+    write_atomic(sweep_dir / "result.json", json.dumps(data, indent=2) + "\n")
 
 
 def _gateway_label(profile: Profile, target: str | None) -> str:
@@ -832,7 +836,7 @@ def main(
         )
     )
     if out is not None:
-        write_result(Result(data), out)
+        write_atomic(out, json.dumps(data, indent=2) + "\n")
     if data["stopped"]:
         sys.stderr.write(f"sweep: stopped early: {data['stopped']}\n")
     if data["skipped"]:

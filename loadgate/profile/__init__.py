@@ -165,6 +165,7 @@ class HarnessSpec:
     max_cpu_percent: float = _f(95.0, gt=0)
     min_achieved_rate_ratio: float = _f(0.95, ge=0, le=1)
     max_stub_lateness_p99_ms: float = _f(5.0, gt=0)
+    max_send_lag_p99_ms: float = _f(5.0, gt=0)
     floor_warn_share: float = _f(0.25, gt=0, le=1)
 
 

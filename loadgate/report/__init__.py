@@ -43,10 +43,9 @@ __all__ = [
 
 
 def _data(result: Any) -> Mapping[str, Any]:
-    data = getattr(result, "data", result)
-    if not isinstance(data, Mapping):
-        raise TypeError(f"expected a Result or a dict, got {type(result).__name__}")
-    return data
+    from loadgate.result.legacy import as_dict
+
+    return as_dict(result)
 
 
 def _write(path: Path, text: str) -> Path:

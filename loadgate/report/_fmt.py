@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from loadgate.result import dig
+from loadgate.result.legacy import dig
 
 __all__ = [
     "dig",

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from loadgate.histograms.recorder import decode
+from loadgate.histograms.hdr import decode
 
 __all__ = ["Distribution", "distribution", "histogram_key", "percentile_grid"]
 

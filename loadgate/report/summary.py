@@ -17,7 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from loadgate.result import Result
-from loadgate.result import dig as _get
+from loadgate.result.legacy import as_dict
+from loadgate.result.legacy import dig as _get
 
 __all__ = ["P99_MIN_SAMPLES", "P999_MIN_SAMPLES", "print_summary", "stability_warnings"]
 
@@ -93,7 +94,7 @@ def _p99(value: Any) -> float | None:
 
 def stability_warnings(result: Result | Mapping[str, Any]) -> dict[str, list[str]]:
     """Figure key → warnings about how far that figure can be trusted."""
-    data: Mapping[str, Any] = result.data if isinstance(result, Result) else result
+    data: Mapping[str, Any] = as_dict(result)
     out: dict[str, list[str]] = {}
 
     def warn(key: str, text: str) -> None:
@@ -356,7 +357,7 @@ def _harness_table(data: Mapping[str, Any], warnings: Mapping[str, list[str]]) -
 
 def print_summary(result: Result, console: Console) -> None:
     """Print the verdict and every figure, each warning beside what it qualifies."""
-    data = result.data
+    data = as_dict(result)
     warnings = stability_warnings(data)
     _header(data, console)
     for table in (

@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 
 from loadgate.errors import DepDownError, UsageError
-from loadgate.gateway.lifecycle import shell_argv, start_gateway
+from loadgate.gateway.lifecycle import start_gateway
+from loadgate.gateway.processes import shell_argv
 from loadgate.profile import GatewaySpec
 
 pytestmark = pytest.mark.timeout(60)

@@ -9,8 +9,8 @@ import pytest
 from aiohttp import web
 
 from loadgate.errors import DepDownError
-from loadgate.gateway.lifecycle import free_port
 from loadgate.gateway.preflight import preflight
+from loadgate.gateway.processes import free_port
 
 
 async def serve_status(status: int) -> tuple[web.AppRunner, str]:

@@ -19,8 +19,9 @@ import pytest
 from aiohttp import web
 
 from loadgate.errors import DepDownError
-from loadgate.gateway.lifecycle import Gateway, free_port, start_gateway
+from loadgate.gateway.lifecycle import Gateway, start_gateway
 from loadgate.gateway.preflight import preflight
+from loadgate.gateway.processes import free_port
 from loadgate.gateway.scrape import Scraper, Selector, parse_exposition
 from loadgate.profile import GatewaySpec, ReferenceSpec
 

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from loadgate.histograms.recorder import METRICS, decode
+from loadgate.histograms.hdr import decode
+from loadgate.histograms.recorder import METRICS
 from loadgate.load.keys import KeyPool
 from loadgate.load.mix import RequestMix
 from loadgate.profile import load_profile

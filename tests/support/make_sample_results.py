@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from loadgate.histograms.recorder import METRICS, Recorder
-from loadgate.judge.gates import decide_verdict, evaluate_gates
+from loadgate.judge.gates import evaluate_gates
+from loadgate.judge.verdict import decide_verdict
 from loadgate.profile import load_profile
 from loadgate.result import SCHEMA
+from loadgate.result.model import Result
 
 OUT = Path(__file__).resolve().parent.parent / "data" / "results"
 S = 1_000_000_000
@@ -175,9 +177,14 @@ def make(
         "run_dir": f"runs/{name}",
     }
     data["timeseries"]["auth_cache_hit_rate"] = data["gateway"]["auth_cache"]["series"]
-    gates = evaluate_gates(profile["gates"], data)
-    verdict, reasons, code = decide_verdict(gates, [])
-    data.update(verdict=verdict, reasons=reasons, exit_code=code, gates=gates)
+    gates = evaluate_gates(profile["gates"], Result.model_validate(data))
+    v = decide_verdict(gates, [])
+    data.update(
+        verdict=v.verdict,
+        reasons=v.reasons,
+        exit_code=v.exit_code,
+        gates=[g.model_dump(exclude_none=True) for g in gates],
+    )
     return data
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from loadgate.histograms.recorder import decode, new_histogram, summarize
+from loadgate.histograms.hdr import decode, new_histogram, summarize
 
 __all__ = ["MEDIAN_US", "hist_b64", "make_result"]
 

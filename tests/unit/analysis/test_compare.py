@@ -23,7 +23,7 @@ from loadgate.analysis.compare import (
     t_sf2,
 )
 from loadgate.errors import UsageError
-from loadgate.histograms.recorder import bucket_bounds, counts_of, new_histogram
+from loadgate.histograms.hdr import bucket_bounds, counts_of, new_histogram
 from tests.support.synthetic import MEDIAN_US, make_result
 
 REF = Path(__file__).parent / "compare_ref"

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 from hdrh.log import HistogramLogReader
 
+from loadgate.histograms.hdr import counts_of, new_histogram
 from loadgate.histograms.hlog import read_total, write_all_hlogs, write_hlog
-from loadgate.histograms.recorder import Recorder, counts_of, new_histogram
+from loadgate.histograms.recorder import Recorder
 
 S = 1_000_000_000
 

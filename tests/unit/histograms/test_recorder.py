@@ -6,15 +6,8 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from loadgate.histograms.recorder import (
-    LIVE_INTERVALS,
-    METRICS,
-    Recorder,
-    counts_of,
-    decode,
-    new_histogram,
-    summarize,
-)
+from loadgate.histograms.hdr import counts_of, decode, new_histogram, summarize
+from loadgate.histograms.recorder import LIVE_INTERVALS, METRICS, Recorder
 
 S = 1_000_000_000
 

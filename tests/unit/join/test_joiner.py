@@ -3,7 +3,8 @@
 import numpy as np
 
 from loadgate.client.observation import Observation
-from loadgate.join.joiner import Joiner, decompose
+from loadgate.join.joiner import Joiner
+from loadgate.join.overhead import decompose
 from stub_upstream.ledger_format import LEDGER_DTYPE
 
 

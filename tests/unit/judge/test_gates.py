@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
-from loadgate.judge.gates import (
-    GateSpec,
-    decide_verdict,
-    evaluate_gates,
-    parse_gate,
-    resolve,
-    too_close_to_call,
-    undecided_reasons,
-)
+from loadgate.judge.gates import GateSpec, evaluate_gates, parse_gate, resolve
+from loadgate.judge.verdict import Verdict, decide_verdict, too_close_to_call, undecided_reasons
+from loadgate.result.model import Gate, Result
 
-RESULT: dict[str, Any] = {
-    "metrics": {"overhead_ms": {"count": 5000, "p99": 12.5, "p999": 30.0}},
+
+def _summary(**stats: float) -> dict[str, float]:
+    """A full latency summary whose unnamed statistics are 0."""
+    base = dict.fromkeys(("mean", "stdev", "min", "p50", "p90", "p99", "p999", "max"), 0.0)
+    return {"count": 1, **base, **stats}
+
+
+RESULT_DATA: dict[str, Any] = {
+    "metrics": {"overhead_ms": _summary(count=5000, p99=12.5, p999=30.0)},
     "by_mode": {
         "stream": {
-            "metrics": {"overhead_ms": {"p99": 14.0}, "ttft_overhead_ms": {"p99": 3.0}},
+            "metrics": {"overhead_ms": _summary(p99=14.0), "ttft_overhead_ms": _summary(p99=3.0)},
             "requests": {"sent": 10, "ok": 9, "failed": 1},
         },
-        "non_stream": {"metrics": {"overhead_ms": {"p99": 9.0}}},
+        "non_stream": {"metrics": {"overhead_ms": _summary(p99=9.0)}},
     },
     "requests": {"sent": 1000, "error_rate": 0.0005, "failed": 0},
     "integrity": {"checked": 1000, "violations": 0},
     "upstream": {"calls": 1100, "calls_per_request": 1.1},
     "gateway": {
+        "kind": "reference",
         "auth_cache_hit_rate": 0.95,
         "counters": {
             'proxy_latency_bucket{le="0.5"}': 42.0,
@@ -37,8 +40,9 @@ RESULT: dict[str, Any] = {
         },
         "drain": {"ok": True},
     },
-    "harness": {"loop_lag_ms": {"p99": 0.4}},
+    "harness": {"loop_lag_ms": {"p50": 0.1, "p99": 0.4, "max": 1.0}},
 }
+RESULT = Result.model_validate(RESULT_DATA)
 
 
 @pytest.mark.parametrize(
@@ -105,9 +109,9 @@ def test_evaluate_arithmetic_at_the_boundary() -> None:
         "requests.failed": "!= 0",
     }
     rows = evaluate_gates(gates, RESULT)
-    assert [r["name"] for r in rows] == list(gates)  # profile order kept
-    assert [r["passed"] for r in rows] == [False, True, True, True, True, False, False]
-    assert rows[0] == {
+    assert [r.name for r in rows] == list(gates)  # profile order kept
+    assert [r.passed for r in rows] == [False, True, True, True, True, False, False]
+    assert rows[0].model_dump(exclude_none=True) == {
         "name": "overhead_ms.p99",
         "op": "<",
         "threshold": 12.5,
@@ -121,31 +125,31 @@ def test_missing_or_null_value_fails_with_no_data() -> None:
         {"ttft_ms.p99": "< 100", "gateway.counters.never_scraped": "== 0"}, RESULT
     )
     for row in rows:
-        assert row["value"] is None
-        assert row["passed"] is False
-        assert row["reason"] == "no data"
+        assert row.value is None
+        assert row.passed is False
+        assert row.reason == "no data"
 
 
 def test_non_numeric_value_fails() -> None:
     (row,) = evaluate_gates({"harness.loop_lag_ms": "< 1"}, RESULT)
-    assert row["passed"] is False and row["value"] is None
-    assert row["reason"].startswith("not a number")
+    assert row.passed is False and row.value is None
+    assert row.reason is not None and row.reason.startswith("not a number")
 
 
 def test_boolean_counts_as_number() -> None:
     (row,) = evaluate_gates({"gateway.drain.ok": "== 1"}, RESULT)
-    assert row["passed"] is True and row["value"] == 1.0
+    assert row.passed is True and row.value == 1.0
 
 
 def test_verdict_pass() -> None:
     rows = evaluate_gates({"integrity.violations": "== 0"}, RESULT)
-    assert decide_verdict(rows, []) == ("pass", [], 0)
-    assert decide_verdict([], []) == ("pass", [], 0)
+    assert decide_verdict(rows, []) == Verdict("pass", [], 0)
+    assert decide_verdict([], []) == Verdict("pass", [], 0)
 
 
 def test_verdict_fail_names_each_failed_gate() -> None:
     rows = evaluate_gates({"overhead_ms.p99": "< 10", "ttft_ms.p99": "< 5"}, RESULT)
-    verdict, reasons, code = decide_verdict(rows, [])
+    verdict, reasons, code = dataclasses.astuple(decide_verdict(rows, []))
     assert (verdict, code) == ("fail", 1)
     assert reasons == [
         "overhead_ms.p99 = 12.5 (gate < 10)",
@@ -155,19 +159,21 @@ def test_verdict_fail_names_each_failed_gate() -> None:
 
 def test_invalid_beats_fail() -> None:
     rows = evaluate_gates({"overhead_ms.p99": "< 10"}, RESULT)
-    verdict, reasons, code = decide_verdict(rows, ["event-loop lag p99 9 ms > 5 ms"])
+    verdict, reasons, code = dataclasses.astuple(
+        decide_verdict(rows, ["event-loop lag p99 9 ms > 5 ms"])
+    )
     assert (verdict, code) == ("invalid", 3)
     assert reasons == ["event-loop lag p99 9 ms > 5 ms", "overhead_ms.p99 = 12.5 (gate < 10)"]
 
 
 def test_invalid_beats_pass() -> None:
     rows = evaluate_gates({"integrity.violations": "== 0"}, RESULT)
-    assert decide_verdict(rows, ["harness CPU 99 %"]) == ("invalid", ["harness CPU 99 %"], 3)
+    assert decide_verdict(rows, ["harness CPU 99 %"]) == Verdict("invalid", ["harness CPU 99 %"], 3)
 
 
 def test_a_latency_gate_the_harness_lag_could_flip_cannot_be_called() -> None:
-    def gate(name: str, op: str, threshold: float, value: float | None) -> dict[str, Any]:
-        return {"name": name, "op": op, "threshold": threshold, "value": value}
+    def gate(name: str, op: str, threshold: float, value: float | None) -> Gate:
+        return Gate(name=name, op=op, threshold=threshold, value=value)
 
     gates = [
         gate("overhead_ms.p99", "<", 20.0, 21.7),
@@ -179,7 +185,7 @@ def test_a_latency_gate_the_harness_lag_could_flip_cannot_be_called() -> None:
         gate("ttft_ms.p99", "<", 80.0, None),
     ]
     for g in gates:
-        g["passed"] = g["name"] in ("stream.ttft_overhead_ms.p50", "e2e_ms.p50")
+        g.passed = g.name in ("stream.ttft_overhead_ms.p50", "e2e_ms.p50")
     # Lag only adds: the true value is in [value − 4.86, value].
     # 21.7 fails "< 20" but 16.84 would pass: undecided. 4.9 passes "< 5" at both ends:
     # stands. 52 passes ">= 50" but 47.14 would not: undecided. 130 fails "< 100" at
@@ -195,5 +201,5 @@ def test_a_latency_gate_the_harness_lag_could_flip_cannot_be_called() -> None:
     # whatever the two close calls say, so they do not make the run invalid ...
     assert undecided_reasons(gates, 4.86) == []
     # ... but when the verdict rests on them, it is invalid.
-    rest = [g for g in gates if g["name"] in close or g["passed"]]
+    rest = [g for g in gates if g.name in close or g.passed]
     assert undecided_reasons(rest, 4.86) == list(close.values())

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from loadgate.errors import UsageError
-from loadgate.histograms.recorder import bucket_bounds, counts_of, decode, percentile_us
+from loadgate.histograms.hdr import bucket_bounds, counts_of, decode, percentile_us
 from loadgate.report import (
     main,
     render_compare_html,
@@ -182,7 +182,10 @@ def test_sweep_points_accept_rate_steps_and_flat_keys() -> None:
 
 def test_write_reports_and_main(tmp_path: Path, fail: dict[str, Any]) -> None:
     out = write_reports(
-        Result(fail), html=tmp_path / "r.html", junit=tmp_path / "j.xml", markdown=tmp_path / "s.md"
+        Result.model_validate(fail),
+        html=tmp_path / "r.html",
+        junit=tmp_path / "j.xml",
+        markdown=tmp_path / "s.md",
     )
     assert [p.name for p in out] == ["r.html", "j.xml", "s.md"]
     assert (tmp_path / "r.html").read_text() == render_html(fail)

@@ -111,13 +111,13 @@ def test_harness_near_its_limits() -> None:
 
 
 def test_accepts_result_object_and_tolerates_empty() -> None:
-    assert stability_warnings(Result(_result())) == {}
+    assert stability_warnings(Result.model_validate(_result())) == {}
     assert stability_warnings({}) == {}
 
 
 def _render(data: dict[str, Any]) -> str:
     buf = io.StringIO()
-    print_summary(Result(data), Console(file=buf, width=240, color_system=None))
+    print_summary(Result.model_validate(data), Console(file=buf, width=240, color_system=None))
     return buf.getvalue()
 
 

@@ -1,0 +1,116 @@
+"""Around the load: the measured window's edges, the gateway watch, the drain check.
+
+While the load runs, two tasks keep time beside it:
+
+* :func:`mark_edges` scrapes the gateway's Prometheus endpoint at the measured
+  window's start and end, and at the end of sending SIGTERMs a launched gateway
+  while the last requests are still in flight — the drain check of the Phase 2
+  operations list. It runs on its own timer, not the watch's tick, so the
+  SIGTERM lands on time;
+* :func:`watch` notices a launched gateway dying (the run stops: the gateway's
+  result is ``fail``) and ticks the observers.
+
+:func:`drain_figures` says afterwards what the drain check found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from loadgate.gateway.lifecycle import Gateway
+from loadgate.gateway.scrape import Scraper
+from loadgate.load.generator import Engine, EngineOutcome
+from loadgate.load.schedule import Windows
+from loadgate.observe.observer import RunObserver
+from loadgate.result.model import Drain
+
+__all__ = ["RunState", "drain_figures", "mark_edges", "sleep_until", "watch"]
+
+WATCH_TICK_S = 0.25
+
+
+@dataclass
+class RunState:
+    """What the pipeline's steps share while one run goes."""
+
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    stop_reason: str | None = None
+    engine: Engine | None = None
+    outcome: EngineOutcome | None = None
+    scraper: Scraper | None = None
+    #: exit code of a launched gateway that died during the load
+    gateway_rc: int | None = None
+    #: SIGTERM sent at the end of sending (the drain check is on)
+    terminated: bool = False
+    end_marked: bool = False
+
+    def request_stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.stop.set()
+        if self.engine is not None:
+            self.engine.stop(reason)
+
+
+async def sleep_until(t_ns: int) -> None:
+    # Loop: uvloop's millisecond timers can wake a little early (see the generator).
+    while (delay := (t_ns - time.monotonic_ns()) / 1e9) > 0:  # noqa: ASYNC110
+        await asyncio.sleep(delay)
+
+
+async def mark_edges(
+    state: RunState, gw: Gateway, windows: Windows, *, drain_check: bool, launched: bool
+) -> None:
+    """Scrape at the window edges; at the end of sending, SIGTERM a launched gateway."""
+    scraper = state.scraper
+    if scraper is not None and windows.measure_start_ns > windows.start_ns:
+        await sleep_until(windows.measure_start_ns)
+        with contextlib.suppress(Exception):
+            await scraper.mark_start()
+    await sleep_until(windows.end_ns)
+    if scraper is not None:
+        with contextlib.suppress(Exception):
+            await scraper.mark_end()
+    state.end_marked = True
+    if launched and drain_check and gw.returncode() is None:
+        state.terminated = True
+        gw.terminate()
+
+
+async def watch(state: RunState, gw: Gateway, observers: Sequence[RunObserver]) -> None:
+    """Gateway death and observer ticks, until cancelled."""
+    while True:
+        if gw.pid is not None and not state.terminated:
+            rc = gw.returncode()
+            if rc is not None:
+                state.gateway_rc = rc
+                state.request_stop("gateway_died")
+                return
+        for obs in observers:
+            obs.tick()
+        await asyncio.sleep(WATCH_TICK_S)
+
+
+async def drain_figures(
+    state: RunState, gw: Gateway, *, checked: bool, stop_timeout_s: float
+) -> Drain:
+    """What the drain check found: requests in flight at SIGTERM that then failed."""
+    if not checked:
+        return Drain(checked=False)
+    if not state.terminated:
+        why = f"run stopped: {state.stop_reason}" if state.stop_reason else "load ended early"
+        return Drain(checked=False, reason=why)
+    rc = await gw.wait(stop_timeout_s)
+    out = state.outcome
+    dropped = out.tail_failed if out is not None else None
+    return Drain(
+        checked=True,
+        in_flight_at_term=out.tail_in_flight if out is not None else None,
+        dropped=dropped,
+        exit_code=rc,
+        ok=bool(dropped == 0 and rc == 0),
+    )

@@ -1,0 +1,266 @@
+"""The result, built by one pure function from what the run measured.
+
+``build_result(profile, outcome, facts)``: the load's outcome (histograms,
+counters, self-monitoring histograms: :class:`~loadgate.load.generator.EngineOutcome`),
+the profile, and the facts the pipeline gathered around the load (times,
+gateway, drain, Prometheus scrapes, machine) go in; a judged :class:`Result`
+comes out. No sockets, no clock, no files: unit-tested with plain values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from loadgate.gateway.scrape import HITS, MISSES, ScrapeFigures
+from loadgate.histograms.hdr import summarize_lag
+from loadgate.histograms.recorder import BATCHED_METRICS, HISTOGRAM_BATCHES, METRICS, MODES
+from loadgate.judge.gates import evaluate_gates
+from loadgate.judge.validity import invalid_reasons
+from loadgate.judge.verdict import INTERRUPTIONS, decide_verdict, undecided_reasons
+from loadgate.load.generator import EngineOutcome
+from loadgate.profile import Profile
+from loadgate.result.model import (
+    AuthCacheFigures,
+    Drain,
+    Environment,
+    GatewayFigures,
+    Git,
+    Harness,
+    HarnessLimits,
+    Integrity,
+    LagSummary,
+    ModeFigures,
+    ModeRequests,
+    Requests,
+    Result,
+    Summary,
+    Timeseries,
+    Upstream,
+)
+
+__all__ = ["GatewayFacts", "RunFacts", "build_result", "harness_limits"]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayFacts:
+    kind: str
+    url: str | None = None
+    pid: int | None = None
+    #: exit code of a launched gateway that died during the run
+    died_with: int | None = None
+    log: str | None = None
+    drain: Drain | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    """What the pipeline knows about a run besides the load's own outcome."""
+
+    started_at: datetime
+    wall_s: float
+    gateway: GatewayFacts
+    environment: Environment
+    git: Git | None = None
+    run_dir: str | None = None
+    #: why the run stopped early (SIGINT, SIGTERM, cancelled, gateway_died, …)
+    stop_reason: str | None = None
+    scrapes: ScrapeFigures | None = None
+    open_file_limit: int | None = None
+    #: True when no gateway was in the path (``direct``): overhead is the harness floor
+    direct: bool = False
+
+
+def harness_limits(profile: Profile) -> HarnessLimits:
+    h = profile.harness
+    return HarnessLimits(
+        max_loop_lag_p99_ms=h.max_loop_lag_p99_ms,
+        max_cpu_percent=h.max_cpu_percent,
+        min_achieved_rate_ratio=h.min_achieved_rate_ratio,
+        max_stub_lateness_p99_ms=h.max_stub_lateness_p99_ms,
+        max_send_lag_p99_ms=h.max_send_lag_p99_ms,
+        floor_warn_share=h.floor_warn_share,
+    )
+
+
+def _lag(encoded: bytes) -> LagSummary | None:
+    s = summarize_lag(encoded)
+    return LagSummary(**s) if s is not None else None
+
+
+def _summary(out: EngineOutcome, metric: str, mode: str | None = None) -> Summary | None:
+    s = out.recorder.summary(metric, mode)
+    return Summary.model_validate(s) if s is not None else None
+
+
+def _measured_s(profile: Profile, out: EngineOutcome, stop_reason: str | None) -> float:
+    measured = profile.load.duration_s
+    if stop_reason is not None and out.wall_s:
+        measured = max(1e-9, min(measured, out.wall_s - profile.load.warmup_s))
+    return measured
+
+
+def _requests(profile: Profile, out: EngineOutcome, measured_s: float) -> Requests:
+    return Requests(
+        sent=out.sent,
+        ok=out.ok,
+        failed=out.failed,
+        error_rate=(out.failed / out.sent) if out.sent else None,
+        errors=dict(sorted(out.errors.items())),
+        throughput_rps=out.ok / measured_s if measured_s > 0 else None,
+        rate_offered=profile.load.rate,
+        rate_achieved=out.sent / measured_s if measured_s > 0 else None,
+        max_inflight_hits=out.max_inflight_hits,
+        warmup_excluded=out.warmup_excluded,
+        cooldown_excluded=out.cooldown_excluded,
+    )
+
+
+def _upstream(out: EngineOutcome) -> Upstream:
+    up = Upstream.model_validate(out.upstream)
+    up.calls_per_request = (up.calls / out.sent) if out.sent else None
+    return up
+
+
+def _gateway(profile: Profile, out: EngineOutcome | None, facts: RunFacts) -> GatewayFigures:
+    g = facts.gateway
+    figures = GatewayFigures(
+        kind=g.kind, url=g.url, pid=g.pid, drain=g.drain, log=g.log, exit_code=g.died_with
+    )
+    sc = facts.scrapes
+    if sc is None:
+        return figures
+    ac = profile.gateway.auth_cache
+    if ac.hits and ac.misses:
+        figures.auth_cache = AuthCacheFigures(
+            hits=sc.deltas.get(HITS),
+            misses=sc.deltas.get(MISSES),
+            series=[(round(t, 3), r) for t, r in sc.auth_cache_series],
+        )
+        figures.auth_cache_hit_rate = sc.auth_cache_hit_rate
+    sent = out.sent if out is not None else 0
+    figures.counters = {name: sc.deltas.get(name) for name in profile.gateway.counters}
+    figures.counters_per_request = {
+        k: (v / sent if v is not None and sent else None) for k, v in figures.counters.items()
+    }
+    figures.scrape_errors = sc.errors
+    return figures
+
+
+def _harness(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Harness:
+    p = profile
+    h = Harness(
+        loop_lag_ms=_lag(out.loop_lag_us),
+        send_lag_ms=_lag(out.send_lag_us) if p.load.rate is not None else None,
+        stub_timer_lateness_ms=_lag(out.stub_lateness_us),
+        cpu_percent=round(100.0 * out.cpu_s / out.wall_s, 1) if out.wall_s else None,
+        workers=p.load.workers,
+        open_file_limit=facts.open_file_limit,
+        limits=harness_limits(p),
+    )
+    if p.load.rate is not None and out.offered:
+        h.achieved_rate_ratio = round(out.sent / out.offered, 4)
+    if facts.direct:
+        s = out.recorder.summary("overhead_ms")
+        if s is not None:
+            h.floor_ms = {"p50": s["p50"], "p99": s["p99"]}
+    nofile = facts.open_file_limit
+    want = (p.load.concurrency or p.load.max_inflight) + 64
+    if nofile is not None and want > nofile:
+        h.warnings.append(
+            f"open-file limit {nofile} is below the ~{want} sockets this load needs: "
+            "connect errors may be the harness's, not the gateway's (raise ulimit -n)"
+        )
+    lost = out.upstream.get("ledger_lost")
+    if lost:
+        h.warnings.append(
+            f"stub ledger overwrote {lost} records before they were read: "
+            "raise stub.ledger_capacity"
+        )
+    return h
+
+
+def _timeseries(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Timeseries:
+    n = int(profile.load.duration_s)
+    if n <= 0:
+        return Timeseries()
+    p99 = dict(out.recorder.interval_percentile("overhead_ms", 99.0))
+    ts = Timeseries(
+        t_s=list(range(n)),
+        rps=[out.per_interval_done.get(i, 0) for i in range(n)],
+        errors=[out.per_interval_errors.get(i, 0) for i in range(n)],
+        overhead_p99_ms=[p99.get(i) for i in range(n)],
+    )
+    ac = profile.gateway.auth_cache
+    if facts.scrapes is not None and ac.hits and ac.misses:
+        ts.auth_cache_hit_rate = [(round(t, 3), r) for t, r in facts.scrapes.auth_cache_series]
+    return ts
+
+
+def _measured(result: Result, profile: Profile, out: EngineOutcome, facts: RunFacts) -> None:
+    """Fill every figure the load measured into ``result``."""
+    # Assigned whole, not filled in place: assignment is what marks a field as set.
+    result.metrics = {m: s for m in METRICS if (s := _summary(out, m)) is not None}
+    result.by_mode = {
+        mode: ModeFigures(
+            metrics={m: s for m in METRICS if (s := _summary(out, m, mode)) is not None},
+            requests=ModeRequests(
+                sent=out.by_mode[mode].sent,
+                ok=out.by_mode[mode].ok,
+                failed=out.by_mode[mode].failed,
+            ),
+        )
+        for mode in MODES
+    }
+    result.requests = _requests(profile, out, _measured_s(profile, out, facts.stop_reason))
+    result.integrity = Integrity(
+        checked=out.checked,
+        violations=sum(out.violations.values()),
+        by_class=dict(sorted(out.violations.items())),
+    )
+    result.upstream = _upstream(out)
+    result.harness = _harness(profile, out, facts)
+    result.timeseries = _timeseries(profile, out, facts)
+    result.histograms = out.recorder.encode()
+    # Time batches of the figures compare tests: their spread is the run's own drift.
+    result.histogram_batches = out.recorder.encode_batches(BATCHED_METRICS, HISTOGRAM_BATCHES)
+
+
+def _judge(result: Result, profile: Profile, facts: RunFacts) -> None:
+    invalid = invalid_reasons(result.harness, profile.harness)
+    if facts.stop_reason in INTERRUPTIONS:
+        invalid.insert(0, f"interrupted by {facts.stop_reason}: partial result")
+    gates = evaluate_gates(profile.gates, result)
+    lag = result.harness.loop_lag_ms
+    invalid += undecided_reasons(gates, lag.p99 if lag is not None else None)
+    verdict = decide_verdict(gates, invalid)
+    name, reasons, code = verdict.verdict, verdict.reasons, verdict.exit_code
+    if facts.stop_reason == "gateway_died":
+        reasons = [
+            f"gateway process exited (code {facts.gateway.died_with}) during the run",
+            *reasons,
+        ]
+        if name == "pass":
+            name, code = "fail", 1
+    result.verdict, result.reasons, result.exit_code, result.gates = name, reasons, code, gates
+
+
+def build_result(profile: Profile, outcome: EngineOutcome | None, facts: RunFacts) -> Result:
+    """The judged result of one run (``outcome`` None: the load never started)."""
+    result = Result(
+        interrupted=facts.stop_reason,
+        started_at=facts.started_at.isoformat(),
+        duration_s=round(facts.wall_s, 3),
+        run_dir=facts.run_dir,
+        profile=profile.redacted(),
+        environment=facts.environment,
+        git=facts.git,
+    )
+    result.gateway = _gateway(profile, outcome, facts)
+    if outcome is None:
+        result.verdict, result.exit_code = "invalid", 3
+        result.reasons = [f"run did not start measuring ({facts.stop_reason or 'error'})"]
+        return result
+    _measured(result, profile, outcome, facts)
+    _judge(result, profile, facts)
+    return result

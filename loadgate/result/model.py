@@ -1,0 +1,389 @@
+"""The result as typed data: every figure a run (or a sweep) produced, by section.
+
+This module owns the *shape* of a result: the classes whose attributes every
+reader uses (gates, summary, reports, compare, history, sweep) and whose JSON
+form is the result file (results/README.md documents each key for users).
+Files are read once, at the edge, by :mod:`loadgate.result.versions`.
+
+Why pydantic models: the same library validates profiles (one way of saying
+"this key must be a number" across the project), it writes and reads JSON with
+the exact key names of the contract (``schema`` via an alias), and it keeps keys
+it does not know (``extra="allow"``), so a file written by a newer loadgate
+still loads and round-trips without losing anything.
+
+Units: latency summaries in milliseconds (floats), counts as integers, rates as
+ratios 0..1 unless a name says ``percent`` or ``rps``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+if TYPE_CHECKING:
+    from loadgate.histograms.recorder import Recorder
+
+__all__ = [
+    "SCHEMA",
+    "AuthCacheFigures",
+    "Drain",
+    "Environment",
+    "Gate",
+    "GatewayFigures",
+    "Git",
+    "Harness",
+    "HarnessLimits",
+    "Integrity",
+    "Knee",
+    "LagSummary",
+    "ModeFigures",
+    "ModeRequests",
+    "Requests",
+    "Result",
+    "StepGateway",
+    "StepHarness",
+    "StepRequests",
+    "Summary",
+    "SweepBudget",
+    "SweepResult",
+    "SweepStep",
+    "Timeseries",
+    "Upstream",
+]
+
+#: The version every file written by this loadgate carries (history: versions.py).
+SCHEMA = "loadgate.result/1"
+
+
+class Section(BaseModel):
+    """Base of every result section: unknown keys are kept, names match the JSON."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Summary(Section):
+    """One latency metric (ms): what the histogram says, HdrHistogram's percentile rule."""
+
+    count: int
+    mean: float
+    stdev: float
+    min: float
+    p50: float
+    p90: float
+    p99: float
+    p999: float
+    max: float
+
+
+class LagSummary(Section):
+    """A self-monitoring figure (ms): p50/p99/max of what was recorded."""
+
+    count: float | None = None
+    p50: float
+    p99: float
+    max: float
+
+
+class ModeRequests(Section):
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+
+
+class ModeFigures(Section):
+    metrics: dict[str, Summary] = Field(default_factory=dict)
+    requests: ModeRequests = Field(default_factory=ModeRequests)
+
+
+class Gate(Section):
+    """One gate's outcome: ``value`` is None when there was nothing to measure."""
+
+    name: str
+    op: str
+    threshold: float
+    value: float | None = None
+    passed: bool = False
+    reason: str | None = None
+
+
+class Requests(Section):
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    error_rate: float | None = None
+    errors: dict[str, int] = Field(default_factory=dict)
+    throughput_rps: float | None = None
+    rate_offered: float | None = None
+    rate_achieved: float | None = None
+    max_inflight_hits: int = 0
+    warmup_excluded: int = 0
+    cooldown_excluded: int = 0
+
+
+class Integrity(Section):
+    checked: int = 0
+    violations: int = 0
+    by_class: dict[str, int] = Field(default_factory=dict)
+
+
+class Upstream(Section):
+    """What the stub saw of the measured requests (joined by correlation id)."""
+
+    calls: int = 0
+    calls_per_request: float | None = None
+    unseen: int = 0
+    duplicated: int = 0
+    late_calls: int = 0
+    foreign: int = 0
+    ledger_lost: int = 0
+    calls_hist: dict[str, int] = Field(default_factory=dict)
+    pull_error: str | None = None
+    worker_errors: list[str] | None = None
+
+
+class AuthCacheFigures(Section):
+    hits: float | None = None
+    misses: float | None = None
+    #: ``[seconds since the window opened, hit rate between two scrapes]``
+    series: list[tuple[float, float | None]] = Field(default_factory=list)
+
+
+class Drain(Section):
+    """SIGTERM while requests were in flight: did the gateway finish them?"""
+
+    checked: bool = False
+    reason: str | None = None
+    in_flight_at_term: int | None = None
+    dropped: int | None = None
+    exit_code: int | None = None
+    ok: bool | None = None
+
+
+class GatewayFigures(Section):
+    #: reference | direct | command | target
+    kind: str = "unknown"
+    url: str | None = None
+    pid: int | None = None
+    auth_cache_hit_rate: float | None = None
+    auth_cache: AuthCacheFigures | None = None
+    counters: dict[str, float | None] = Field(default_factory=dict)
+    counters_per_request: dict[str, float | None] = Field(default_factory=dict)
+    scrape_errors: int | None = None
+    drain: Drain | None = None
+    log: str | None = None
+    exit_code: int | None = None
+
+
+class HarnessLimits(Section):
+    """The limits a run was judged by (profile ``[harness]``); every one is written.
+
+    None only in files written before the limit was recorded.
+    """
+
+    max_loop_lag_p99_ms: float | None = None
+    max_cpu_percent: float | None = None
+    min_achieved_rate_ratio: float | None = None
+    max_stub_lateness_p99_ms: float | None = None
+    max_send_lag_p99_ms: float | None = None
+    floor_warn_share: float | None = None
+
+
+class Harness(Section):
+    """loadgate watching itself: could it have been the bottleneck?"""
+
+    loop_lag_ms: LagSummary | None = None
+    send_lag_ms: LagSummary | None = None
+    stub_timer_lateness_ms: LagSummary | None = None
+    cpu_percent: float | None = None
+    workers: int | None = None
+    floor_ms: dict[str, float] | None = None
+    achieved_rate_ratio: float | None = None
+    open_file_limit: int | None = None
+    limits: HarnessLimits | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Timeseries(Section):
+    """Per second of the measured window (index = second)."""
+
+    t_s: list[int] = Field(default_factory=list)
+    rps: list[int] = Field(default_factory=list)
+    errors: list[int] = Field(default_factory=list)
+    overhead_p99_ms: list[float | None] = Field(default_factory=list)
+    auth_cache_hit_rate: list[tuple[float, float | None]] | None = None
+
+
+class Environment(Section):
+    """Who measured: enough to group results by machine and to explain a difference."""
+
+    host: str | None = None
+    machine_id: str | None = None
+    cpus: int | None = None
+    cpu_model: str | None = None
+    python: str | None = None
+    platform: str | None = None
+    kernel: str | None = None
+    packages: dict[str, str | None] = Field(default_factory=dict)
+    cpus_usable: int | None = None
+    loadavg: list[float] | None = None
+
+
+class Git(Section):
+    commit: str | None = None
+    dirty: bool | None = None
+    source: str | None = None
+
+
+class Result(Section):
+    """One run's result (``loadgate run``); the file is its JSON form."""
+
+    schema_: str = Field(default=SCHEMA, alias="schema")
+    verdict: Literal["pass", "fail", "invalid"] = "invalid"
+    reasons: list[str] = Field(default_factory=list)
+    exit_code: int = 3
+    #: Why the run stopped early: ``SIGINT``, ``SIGTERM``, ``gateway_died``, … (None: it didn't)
+    interrupted: str | None = None
+    gates: list[Gate] = Field(default_factory=list)
+    metrics: dict[str, Summary] = Field(default_factory=dict)
+    by_mode: dict[str, ModeFigures] = Field(default_factory=dict)
+    requests: Requests = Field(default_factory=Requests)
+    integrity: Integrity = Field(default_factory=Integrity)
+    upstream: Upstream = Field(default_factory=Upstream)
+    gateway: GatewayFigures = Field(default_factory=GatewayFigures)
+    harness: Harness = Field(default_factory=Harness)
+    timeseries: Timeseries = Field(default_factory=Timeseries)
+    #: base64 HdrHistogram (µs) per ``<metric>`` and ``<mode>.<metric>``
+    histograms: dict[str, str] = Field(default_factory=dict)
+    #: the compared histograms as 20 time batches of the window (compare's batch means)
+    histogram_batches: dict[str, list[str]] = Field(default_factory=dict)
+    hlogs: list[str] = Field(default_factory=list)
+    #: the resolved profile, TOML-shaped, secrets as "***"
+    profile: dict[str, Any] = Field(default_factory=dict)
+    environment: Environment = Field(default_factory=Environment)
+    git: Git | None = None
+    started_at: str = ""
+    duration_s: float = 0.0
+    run_dir: str | None = None
+    #: the run's live histograms (interval histograms for .hlog files); never in the file
+    _recorder: Any = PrivateAttr(default=None)
+
+    def attach_recorder(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """The histograms this run recorded (None for a result read from a file)."""
+        rec: Recorder | None = self._recorder
+        return rec
+
+    @property
+    def profile_name(self) -> str:
+        name = self.profile.get("name")
+        return name if isinstance(name, str) else "run"
+
+
+class StepRequests(Section):
+    sent: int | None = None
+    ok: int | None = None
+    failed: int | None = None
+    error_rate: float | None = None
+    throughput_rps: float | None = None
+
+
+class StepHarness(Section):
+    valid: bool = True
+    cpu_percent: float | None = None
+    loop_lag_p99_ms: float | None = None
+
+
+class StepGateway(Section):
+    kind: str | None = None
+    pid: int | None = None
+    cpu_percent: float | None = None
+    rss_mb: float | None = None
+
+
+class SweepStep(Section):
+    """One step of a sweep, summarised from its run's result (``steps[]``).
+
+    The step's load value is also stored under its mode's name (``concurrency``
+    or ``rate``), as extra key, for readers of the JSON.
+    """
+
+    value: float
+    verdict: Literal["pass", "fail", "invalid"]
+    exit_code: int | None = None
+    reasons: list[str] = Field(default_factory=list)
+    gates: list[Gate] = Field(default_factory=list)
+    requests: StepRequests = Field(default_factory=StepRequests)
+    #: ``overhead_ms`` / ``ttft_overhead_ms`` → ``{"p50": …, "p99": …}``
+    metrics: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    harness: StepHarness = Field(default_factory=StepHarness)
+    gateway: StepGateway = Field(default_factory=StepGateway)
+    interrupted: str | None = None
+    #: the step's result file, relative to the sweep directory
+    result: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _value_from_mode(cls, data: Any) -> Any:
+        # Early sweep files name the step only by its mode's key.
+        if isinstance(data, dict) and "value" not in data:
+            for key in ("concurrency", "rate"):
+                if key in data:
+                    return {**data, "value": data[key]}
+        return data
+
+    def metric(self, name: str, stat: str) -> float | None:
+        return self.metrics.get(name, {}).get(stat)
+
+
+class Knee(Section):
+    """The largest step of the unbroken run of passes from the smallest step."""
+
+    max_concurrency: float | None = None
+    max_rate: float | None = None
+    throughput_rps: float | None = None
+    overhead_p99_ms: float | None = None
+    first_not_passing: float | None = None
+    limited_by: Literal["none", "untested", "harness", "gateway"] = "none"
+    reason: str = ""
+
+    @property
+    def value(self) -> float | None:
+        return self.max_concurrency if self.max_concurrency is not None else self.max_rate
+
+
+class SweepBudget(Section):
+    name: str
+    op: str
+    threshold: float
+
+
+class SweepResult(Section):
+    """A sweep's result (``loadgate sweep``): same schema family, ``kind = "sweep"``."""
+
+    schema_: str = Field(default=SCHEMA, alias="schema")
+    kind: Literal["sweep"] = "sweep"
+    verdict: Literal["pass", "fail", "invalid"] = "invalid"
+    reasons: list[str] = Field(default_factory=list)
+    exit_code: int = 3
+    mode: Literal["concurrency", "rate"] = "concurrency"
+    steps: list[SweepStep] = Field(default_factory=list)
+    skipped: list[float] = Field(default_factory=list)
+    stopped: str | None = None
+    knee: Knee = Field(default_factory=Knee)
+    recommendation: str = ""
+    budget: SweepBudget | None = None
+    policy: dict[str, Any] = Field(default_factory=dict)
+    gates: list[Gate] = Field(default_factory=list)
+    plot: str | None = "sweep.svg"
+    csv: str | None = "sweep.csv"
+    report: str | None = "report.html"
+    profile: dict[str, Any] = Field(default_factory=dict)
+    environment: Environment = Field(default_factory=Environment)
+    git: Git | None = None
+    started_at: str = ""
+    duration_s: float = 0.0
+    run_dir: str | None = None
