@@ -17,7 +17,13 @@ from loadgate.histograms.hdr import summarize_lag
 from loadgate.histograms.recorder import BATCHED_METRICS, HISTOGRAM_BATCHES, METRICS, MODES
 from loadgate.judge.gates import evaluate_gates
 from loadgate.judge.validity import invalid_reasons
-from loadgate.judge.verdict import INTERRUPTIONS, decide_verdict, undecided_reasons
+from loadgate.judge.verdict import (
+    INTERRUPTIONS,
+    VerdictName,
+    decide_verdict,
+    too_close_to_call,
+    undecided_reasons,
+)
 from loadgate.load.generator import EngineOutcome
 from loadgate.profile import Profile
 from loadgate.result.model import (
@@ -232,9 +238,20 @@ def _judge(result: Result, profile: Profile, facts: RunFacts) -> None:
         invalid.insert(0, f"interrupted by {facts.stop_reason}: partial result")
     gates = evaluate_gates(profile.gates, result)
     lag = result.harness.loop_lag_ms
-    invalid += undecided_reasons(gates, lag.p99 if lag is not None else None)
+    noise = lag.p99 if lag is not None else None
+    close = too_close_to_call(gates, noise)
+    for g in gates:
+        if g.name in close:
+            g.decided, g.undecided_reason = False, close[g.name]
+    invalid += undecided_reasons(gates, noise)
     verdict = decide_verdict(gates, invalid)
-    name, reasons, code = verdict.verdict, verdict.reasons, verdict.exit_code
+    if verdict.verdict == "invalid":
+        for g in gates:
+            if g.decided:
+                g.decided = False
+                g.undecided_reason = "the run is invalid: its gates prove nothing either way"
+    name: VerdictName = verdict.verdict
+    reasons, code = verdict.reasons, verdict.exit_code
     if facts.stop_reason == "gateway_died":
         reasons = [
             f"gateway process exited (code {facts.gateway.died_with}) during the run",

@@ -97,7 +97,13 @@ class ModeFigures(Section):
 
 
 class Gate(Section):
-    """One gate's outcome: ``value`` is None when there was nothing to measure."""
+    """One gate's outcome: ``value`` is None when there was nothing to measure.
+
+    ``decided`` is False when the run cannot back the answer: the run is
+    ``invalid``, or the harness's own noise could flip this gate
+    (``undecided_reason`` says which). Outputs show such a gate as undecided,
+    never as a plain pass or FAIL.
+    """
 
     name: str
     op: str
@@ -105,6 +111,8 @@ class Gate(Section):
     value: float | None = None
     passed: bool = False
     reason: str | None = None
+    decided: bool = True
+    undecided_reason: str | None = None
 
 
 class Requests(Section):

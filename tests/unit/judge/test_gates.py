@@ -117,6 +117,7 @@ def test_evaluate_arithmetic_at_the_boundary() -> None:
         "threshold": 12.5,
         "value": 12.5,
         "passed": False,
+        "decided": True,
     }
 
 
