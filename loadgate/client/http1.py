@@ -1,4 +1,4 @@
-"""A lean HTTP/1.1 client on ``asyncio.Protocol``: the harness's only transport.
+"""A lean HTTP/1.1 client on ``asyncio.Protocol``: the harness's socket transport.
 
 Owns connections to the target, request framing and response framing
 (Content-Length, chunked, close-delimited), and the timestamps every latency is
@@ -29,8 +29,8 @@ Design points:
 * Responses are requested with ``accept-encoding: identity``: content must be
   compared byte for byte, and decompression would be harness work.
 
-Errors are :class:`HTTPError` subclasses carrying the partial
-:class:`Response` (timestamps and byte counts up to the failure).
+It implements :class:`loadgate.client.transport.Transport`; errors are that
+module's :class:`HTTPError` subclasses carrying the partial :class:`Response`.
 """
 
 from __future__ import annotations
@@ -42,20 +42,20 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol, cast
+from typing import cast
 from urllib.parse import urlsplit
 
-__all__ = [
-    "ChunkedDecoder",
-    "ConnectError",
-    "ConnectionPool",
-    "HTTPError",
-    "ProtocolError",
-    "RequestTimeout",
-    "ResetError",
-    "Response",
-    "ResponseSink",
-]
+from loadgate.client.transport import (
+    ConnectError,
+    HTTPError,
+    ProtocolError,
+    RequestTimeout,
+    ResetError,
+    Response,
+    ResponseSink,
+)
+
+__all__ = ["ChunkedDecoder", "ConnectionPool"]
 
 Clock = Callable[[], int]
 
@@ -66,67 +66,6 @@ _MAX_LINE = 8 * 1024
 _HEAD, _LENGTH, _CHUNKED, _EOF = range(4)
 # chunked decoder states
 _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
-
-
-class Response:
-    """What came back (so far). Timestamps are the pool's clock; 0 = not yet."""
-
-    __slots__ = (
-        "body",
-        "bytes_in",
-        "headers",
-        "retried",
-        "reused",
-        "status",
-        "t_first_byte",
-        "t_head",
-        "t_last_byte",
-        "t_send",
-    )
-
-    def __init__(self) -> None:
-        self.status = 0
-        self.headers: dict[str, str] = {}
-        self.body = b""
-        self.bytes_in = 0  # all bytes read, head included
-        self.t_send = 0  # request bytes handed to the transport
-        self.t_first_byte = 0
-        self.t_head = 0  # status line and headers complete
-        self.t_last_byte = 0
-        self.reused = False  # sent on a connection that had served a request before
-        self.retried = False  # second attempt after a stale keep-alive connection
-
-
-class ResponseSink(Protocol):
-    """Receives a response as it arrives, from inside ``data_received``."""
-
-    def on_head(self, status: int, headers: dict[str, str], t: int) -> None: ...
-
-    def on_body(self, data: bytes, t: int) -> None: ...
-
-
-class HTTPError(Exception):
-    """A request failed; ``response`` holds what had arrived before it did."""
-
-    def __init__(self, message: str, response: Response | None = None) -> None:
-        super().__init__(message)
-        self.response = response if response is not None else Response()
-
-
-class ConnectError(HTTPError):
-    """The connection could not be opened (refused, unreachable, connect timeout)."""
-
-
-class RequestTimeout(HTTPError):
-    """The whole request did not finish within its timeout."""
-
-
-class ResetError(HTTPError):
-    """The connection closed before the response was complete."""
-
-
-class ProtocolError(HTTPError):
-    """The response was not parseable HTTP/1.1."""
 
 
 class _StaleConnection(ResetError):

@@ -6,7 +6,7 @@ raises out of :func:`perform`; it becomes ``error`` (the request failed) or
 ``violation`` (it succeeded with the wrong content). Integrity is checked only
 for 2xx responses without a stream error.
 
-Timing fields come from the transport (:mod:`loadgate.client.http1`): ``t_send`` when
+Timing fields come from the transport (:mod:`loadgate.client.transport`): ``t_send`` when
 the request bytes were handed to the transport, the others when the bytes were
 read in ``data_received``. ``t_first_token`` is the arrival of the first
 non-empty content delta for streams, and the last byte for non-stream bodies
@@ -16,17 +16,17 @@ non-empty content delta for streams, and the last byte for non-stream bodies
 from __future__ import annotations
 
 from loadgate.client.decoders import Decoder, count_tokens, make_decoder
-from loadgate.client.http1 import (
+from loadgate.client.integrity import classify, classify_embedding
+from loadgate.client.observation import Observation, RequestSpec
+from loadgate.client.transport import (
     ConnectError,
-    ConnectionPool,
     HTTPError,
     ProtocolError,
     RequestTimeout,
     ResetError,
     Response,
+    Transport,
 )
-from loadgate.client.integrity import classify, classify_embedding
-from loadgate.client.observation import Observation, RequestSpec
 from loadgate.load.bodies import build_request
 
 __all__ = ["error_class_for_status", "perform"]
@@ -90,9 +90,9 @@ def _fill(obs: Observation, resp: Response, dec: Decoder) -> None:
 
 
 async def perform(
-    pool: ConnectionPool, spec: RequestSpec, t_intended: int, timeout_s: float
+    transport: Transport, spec: RequestSpec, t_intended: int, timeout_s: float
 ) -> Observation:
-    """Send ``spec`` through ``pool`` and describe what happened.
+    """Send ``spec`` through ``transport`` and describe what happened.
 
     ``t_intended`` is copied into the Observation unchanged (the scheduled send
     time in open loop). ``timeout_s`` bounds the whole request, connect included.
@@ -103,7 +103,7 @@ async def perform(
     req = build_request(spec)
     dec = make_decoder(spec.endpoint, spec.stream)
     try:
-        resp = await pool.request(
+        resp = await transport.request(
             "POST", req.path, req.headers, req.body, sink=_Sink(dec), timeout_s=timeout_s
         )
     except HTTPError as exc:

@@ -262,6 +262,10 @@ class Recorder:
                 out[f"non_stream.{m}"] = ns.encode().decode("ascii")
         return out
 
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        # Pickles (to a parent process) as its own lossless encoding.
+        return (Recorder.from_bytes, (self.to_bytes(),))
+
     def to_bytes(self) -> bytes:
         """Everything, losslessly, for a worker process to hand to its parent."""
         doc: dict[str, Any] = {

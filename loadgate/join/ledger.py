@@ -7,14 +7,27 @@ of thousands of records.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import numpy as np
 
 from stub_upstream.ledger_format import CONTROL_PREFIX, LEDGER_DTYPE
 
-__all__ = ["LedgerClient", "reset_ledger"]
+__all__ = ["LEDGER_ERRORS", "LedgerClient", "LedgerSource", "reset_ledger"]
+
+#: What a failed pull raises: the stub may be busy; the next pull catches up.
+LEDGER_ERRORS = (aiohttp.ClientError, TimeoutError)
+
+
+class LedgerSource(Protocol):
+    """Where ledger records come from: the stub over HTTP, or a test's list."""
+
+    lost: int
+
+    async def pull(self) -> np.ndarray[Any, Any]:
+        """Records since the last pull (LEDGER_DTYPE)."""
+        ...
 
 
 class LedgerClient:

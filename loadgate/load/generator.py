@@ -17,7 +17,7 @@ import itertools
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +26,21 @@ import aiohttp
 from loadgate.client.http1 import ConnectionPool
 from loadgate.client.observation import Observation
 from loadgate.client.request import perform
+from loadgate.client.transport import Transport
 from loadgate.histograms.hdr import new_histogram
 from loadgate.histograms.recorder import Recorder
 from loadgate.join.joiner import Joiner
-from loadgate.join.ledger import LedgerClient
+from loadgate.join.ledger import LEDGER_ERRORS, LedgerClient, LedgerSource
 from loadgate.join.overhead import Call, decompose
 from loadgate.judge.monitor import LagTicker, record_ns
 from loadgate.load.keys import KeyPool
 from loadgate.load.mix import RequestMix
+from loadgate.load.outcome import EngineOutcome
 from loadgate.load.schedule import Windows, arrival_times, closed_loop_offsets
 from loadgate.observe.observer import LiveCounts
 from loadgate.profile import Profile
 
-__all__ = ["Engine", "EngineOutcome", "WorkerPlan", "split_share"]
+__all__ = ["Engine", "WorkerPlan", "split_share"]
 
 PULL_INTERVAL_S = 0.5
 JOIN_SLICE = 4  # observations joined per event-loop turn (~0.3 ms)
@@ -58,45 +60,6 @@ class WorkerPlan:
     base_dir: str = "."
 
 
-@dataclass(slots=True)
-class ModeCounts:
-    sent: int = 0
-    ok: int = 0
-    failed: int = 0
-
-
-@dataclass(slots=True)
-class EngineOutcome:
-    """What one engine measured; merged across workers by :meth:`merge`."""
-
-    recorder: Recorder
-    sent: int = 0
-    ok: int = 0
-    failed: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-    by_mode: dict[str, ModeCounts] = field(
-        default_factory=lambda: {"stream": ModeCounts(), "non_stream": ModeCounts()}
-    )
-    checked: int = 0
-    violations: dict[str, int] = field(default_factory=dict)
-    warmup_excluded: int = 0
-    cooldown_excluded: int = 0
-    max_inflight_hits: int = 0
-    offered: int = 0  # open loop: requests scheduled in the measured window
-    # tail: requests still in flight when sending stopped (drain check)
-    tail_in_flight: int = 0
-    tail_failed: int = 0
-    upstream: dict[str, Any] = field(default_factory=dict)
-    per_interval_done: dict[int, int] = field(default_factory=dict)
-    per_interval_errors: dict[int, int] = field(default_factory=dict)
-    loop_lag_us: bytes = b""  # encoded HDR histograms (mergeable)
-    send_lag_us: bytes = b""
-    stub_lateness_us: bytes = b""
-    cpu_s: float = 0.0
-    wall_s: float = 0.0
-    stopped_by: str | None = None
-
-
 def split_share(total: int, workers: int, index: int) -> int:
     """Worker ``index``'s integer share of ``total`` (shares differ by at most 1)."""
     return total // workers + (1 if index < total % workers else 0)
@@ -112,7 +75,11 @@ class Engine:
         stop: asyncio.Event | None = None,
         on_observation: Callable[[Observation, bool], None] | None = None,
         clock: Callable[[], int] = time.monotonic_ns,
+        transport: Transport | None = None,
+        ledger: LedgerSource | None = None,
     ) -> None:
+        """``transport`` / ``ledger``: given (tests), used as they are and not closed;
+        by default a socket transport to the target and the stub's ledger over HTTP."""
         self.plan = plan
         p = plan.profile
         self._clock = clock
@@ -140,7 +107,9 @@ class Engine:
             extra_headers=headers,
         )
         self.inflight = 0
-        self._pool: ConnectionPool | None = None
+        self._given_transport = transport
+        self._given_ledger = ledger
+        self._transport: Transport | None = None
         self._sending_stopped = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.lag = LagTicker()
@@ -184,12 +153,9 @@ class Engine:
         gc.freeze()
         old_thresholds = gc.get_threshold()
         gc.set_threshold(50_000, 50, 1_000_000)
-        limit = (p.load.concurrency or p.load.max_inflight) + 8
-        pool = ConnectionPool(self.plan.target_url, limit=limit, connect_timeout_s=5.0)
-        self._pool = pool
-        timeout = aiohttp.ClientTimeout(total=30)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            ledger = LedgerClient(self.plan.stub_url, session)
+        async with contextlib.AsyncExitStack() as stack:
+            self._transport = transport = await self._open_transport(stack)
+            ledger = await self._open_ledger(stack)
             self.lag.start()
             puller = asyncio.create_task(self._pull_loop(ledger))
             try:
@@ -203,25 +169,22 @@ class Engine:
                 puller.cancel()
                 await asyncio.gather(puller, return_exceptions=True)
                 await self.lag.stop()
-                await pool.close()
+                if self._given_transport is None:
+                    await transport.close()
             # Final pulls: the stub writes a record before the client can read the
             # last byte, so one pull after the last completion holds every record.
             try:
                 self.joiner.add_records(await ledger.pull())
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                self.out.upstream["pull_error"] = str(exc)
+            except LEDGER_ERRORS as exc:
+                self.out.upstream.pull_errors.append(str(exc))
             self.joiner.finish()
-            self.out.upstream["ledger_lost"] = ledger.lost
+            self.out.upstream.ledger_lost = ledger.lost
         record_ns(self._stub_lateness, self.joiner.lateness_ns)
         st = self.joiner.stats
-        self.out.upstream.update(
-            calls=st.calls,
-            unseen=st.unseen,
-            duplicated=st.duplicated,
-            late_calls=st.late_calls,
-            foreign=st.foreign,
-            calls_hist={str(k): v for k, v in sorted(st.calls_hist.items())},
-        )
+        up = self.out.upstream
+        up.calls, up.unseen, up.duplicated = st.calls, st.unseen, st.duplicated
+        up.late_calls, up.foreign = st.late_calls, st.foreign
+        up.calls_hist = dict(sorted(st.calls_hist.items()))
         self.out.loop_lag_us = self.lag.histogram.encode()
         self.out.send_lag_us = self._send_lag.encode()
         self.out.stub_lateness_us = self._stub_lateness.encode()
@@ -230,6 +193,20 @@ class Engine:
         self.out.cpu_s = time.process_time() - cpu0
         self.out.wall_s = time.monotonic() - wall0
         return self.out
+
+    async def _open_transport(self, stack: contextlib.AsyncExitStack) -> Transport:
+        if self._given_transport is not None:
+            return self._given_transport
+        p = self.plan.profile
+        limit = (p.load.concurrency or p.load.max_inflight) + 8
+        return ConnectionPool(self.plan.target_url, limit=limit, connect_timeout_s=5.0)
+
+    async def _open_ledger(self, stack: contextlib.AsyncExitStack) -> LedgerSource:
+        if self._given_ledger is not None:
+            return self._given_ledger
+        timeout = aiohttp.ClientTimeout(total=30)
+        session = await stack.enter_async_context(aiohttp.ClientSession(timeout=timeout))
+        return LedgerClient(self.plan.stub_url, session)
 
     # -- load models ------------------------------------------------------------
 
@@ -267,7 +244,7 @@ class Engine:
             spec = self.mix.next()
             self.inflight += 1
             try:
-                obs = await perform(self._pool_ref(), spec, now, timeout)
+                obs = await perform(self._transport_ref(), spec, now, timeout)
             finally:
                 self.inflight -= 1
             if obs.t_send:
@@ -311,7 +288,7 @@ class Engine:
         self, spec: Any, t_intended: int, timeout_s: float, slot_free: asyncio.Event
     ) -> None:
         try:
-            obs = await perform(self._pool_ref(), spec, t_intended, timeout_s)
+            obs = await perform(self._transport_ref(), spec, t_intended, timeout_s)
         finally:
             self.inflight -= 1
             slot_free.set()
@@ -327,9 +304,9 @@ class Engine:
             return [1 << 62]
         return [split_share(cap, self.plan.workers, self.plan.worker_index)]
 
-    def _pool_ref(self) -> ConnectionPool:
-        assert self._pool is not None, "run() creates the pool"
-        return self._pool
+    def _transport_ref(self) -> Transport:
+        assert self._transport is not None, "run() opens the transport"
+        return self._transport
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -350,13 +327,13 @@ class Engine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=delay)
 
-    async def _pull_loop(self, ledger: LedgerClient) -> None:
+    async def _pull_loop(self, ledger: LedgerSource) -> None:
         while True:
             await asyncio.sleep(PULL_INTERVAL_S)
             t = self._clock()
             try:
                 recs = await ledger.pull()
-            except (aiohttp.ClientError, TimeoutError):
+            except LEDGER_ERRORS:
                 continue  # the stub may be busy; the final pull catches up
             self.joiner.add_records(recs)
             # Joining and recording costs ~50 µs a request (a stream records one

@@ -13,7 +13,6 @@ paired test then removes what a round's two runs share.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,8 +67,8 @@ def profile_for_side(profile: Profile, side: SideSpec) -> tuple[Profile, str | N
     """(profile to run, ``--target`` URL or None) for one side."""
     if side.kind == "target":
         return profile, side.value
-    gateway = dataclasses.replace(profile.gateway, kind="command", command=side.value)
-    return dataclasses.replace(profile, gateway=gateway), None
+    gateway = profile.gateway.model_copy(update={"kind": "command", "command": side.value})
+    return profile.model_copy(update={"gateway": gateway}), None
 
 
 def result_path(out_dir: Path, side: str, round_index: int) -> Path:

@@ -108,11 +108,8 @@ def stub_config(profile: Profile) -> StubConfig:
     """The profile's ``[stub]`` table as the stub's own config (same field names)."""
     import dataclasses
 
-    s = profile.stub
     names = {f.name for f in dataclasses.fields(StubConfig)}
-    return StubConfig(
-        **{f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name in names}
-    )
+    return StubConfig(**profile.stub.model_dump(include=names))
 
 
 def _base_dir(profile: Profile) -> Path:

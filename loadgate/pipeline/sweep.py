@@ -594,10 +594,10 @@ class ChildSampler:
 def step_profile(profile: Profile, mode: Mode, value: float) -> Profile:
     """One step's profile: closed loop with ``value`` workers, or open loop at ``value`` req/s."""
     if mode == "concurrency":
-        load = dataclasses.replace(profile.load, concurrency=int(value), rate=None)
+        load = profile.load.model_copy(update={"concurrency": int(value), "rate": None})
     else:
-        load = dataclasses.replace(profile.load, rate=float(value), concurrency=None)
-    return dataclasses.replace(profile, load=load)
+        load = profile.load.model_copy(update={"rate": float(value), "concurrency": None})
+    return profile.model_copy(update={"load": load})
 
 
 def _step_dir_name(value: float) -> str:

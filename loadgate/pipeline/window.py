@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 from loadgate.gateway.lifecycle import Gateway
 from loadgate.gateway.scrape import Scraper
-from loadgate.load.generator import Engine, EngineOutcome
+from loadgate.load.generator import Engine
+from loadgate.load.outcome import EngineOutcome
 from loadgate.load.schedule import Windows
 from loadgate.observe.observer import RunObserver
 from loadgate.result.model import Drain

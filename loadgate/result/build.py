@@ -24,7 +24,7 @@ from loadgate.judge.verdict import (
     too_close_to_call,
     undecided_reasons,
 )
-from loadgate.load.generator import EngineOutcome
+from loadgate.load.outcome import EngineOutcome
 from loadgate.profile import Profile
 from loadgate.result.model import (
     AuthCacheFigures,
@@ -123,9 +123,19 @@ def _requests(profile: Profile, out: EngineOutcome, measured_s: float) -> Reques
 
 
 def _upstream(out: EngineOutcome) -> Upstream:
-    up = Upstream.model_validate(out.upstream)
-    up.calls_per_request = (up.calls / out.sent) if out.sent else None
-    return up
+    u = out.upstream
+    return Upstream(
+        calls=u.calls,
+        calls_per_request=(u.calls / out.sent) if out.sent else None,
+        unseen=u.unseen,
+        duplicated=u.duplicated,
+        late_calls=u.late_calls,
+        foreign=u.foreign,
+        ledger_lost=u.ledger_lost,
+        calls_hist={str(k): v for k, v in sorted(u.calls_hist.items())},
+        pull_error="; ".join(u.pull_errors) or None,
+        worker_errors=u.worker_errors or None,
+    )
 
 
 def _gateway(profile: Profile, out: EngineOutcome | None, facts: RunFacts) -> GatewayFigures:
@@ -177,7 +187,7 @@ def _harness(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Harness:
             f"open-file limit {nofile} is below the ~{want} sockets this load needs: "
             "connect errors may be the harness's, not the gateway's (raise ulimit -n)"
         )
-    lost = out.upstream.get("ledger_lost")
+    lost = out.upstream.ledger_lost
     if lost:
         h.warnings.append(
             f"stub ledger overwrote {lost} records before they were read: "

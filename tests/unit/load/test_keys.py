@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -131,7 +130,7 @@ def test_write_keys_file_round_trips(tmp_path: Path) -> None:
     spec = AuthSpec(keys=20)
     pool = KeyPool.from_spec(spec, tmp_path)
     pool.write_keys_file(tmp_path / "out" / "keys.txt")
-    again = KeyPool.from_spec(replace(spec, keys_file="out/keys.txt"), tmp_path)
+    again = KeyPool.from_spec(spec.model_copy(update={"keys_file": "out/keys.txt"}), tmp_path)
     assert again.keys == pool.keys
 
 

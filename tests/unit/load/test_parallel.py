@@ -1,10 +1,13 @@
 """Merging worker outcomes is lossless: counters add, histogram buckets add."""
 
+import pickle
+
+import pytest
 from hdrh.histogram import HdrHistogram
 
 from loadgate.histograms.recorder import Recorder
-from loadgate.load.generator import EngineOutcome, ModeCounts, split_share
-from loadgate.load.parallel import _pack, _unpack, merge_outcomes
+from loadgate.load.generator import split_share
+from loadgate.load.outcome import EngineOutcome, ModeCounts, UpstreamCounts, merge_outcomes
 
 
 def _outcome(
@@ -24,7 +27,7 @@ def _outcome(
         errors=dict(errors),
         by_mode={"stream": ModeCounts(2, 2, 0), "non_stream": ModeCounts(1, 0, 1)},
         per_interval_done={0: len(values)},
-        upstream={"calls": len(values), "unseen": 1, "calls_hist": {"1": len(values)}},
+        upstream=UpstreamCounts(calls=len(values), unseen=1, calls_hist={1: len(values)}),
         loop_lag_us=bytes(lag_h.encode()),
         cpu_s=1.0,
         wall_s=10.0,
@@ -54,8 +57,8 @@ def test_merge_adds_everything() -> None:
     assert m.errors == {"http_5xx": 3, "timeout": 1}
     assert m.by_mode["stream"].sent == 4 and m.by_mode["non_stream"].failed == 2
     assert m.per_interval_done == {0: 7}
-    assert m.upstream["calls"] == 7 and m.upstream["unseen"] == 2
-    assert m.upstream["calls_hist"] == {"1": 7}
+    assert m.upstream.calls == 7 and m.upstream.unseen == 2
+    assert m.upstream.calls_hist == {1: 7}
     assert m.recorder.encode() == all_in_one.encode()
     lag = HdrHistogram.decode(m.loop_lag_us)
     assert lag.get_total_count() == 3
@@ -64,6 +67,18 @@ def test_merge_adds_everything() -> None:
 
 def test_pack_round_trip() -> None:
     a = _outcome(0, [1, 2, 3], {}, [5])
-    b = _unpack(_pack(a))
+    b = pickle.loads(pickle.dumps(a))
     assert b.recorder.encode() == a.recorder.encode()
     assert (b.sent, b.by_mode["stream"].sent, b.upstream) == (a.sent, 2, a.upstream)
+
+
+def test_a_counter_of_a_new_type_cannot_be_dropped_silently() -> None:
+    # Merging goes by field type: a type with no rule raises instead of being skipped.
+    a, b = _outcome(0, [1], {}, []), _outcome(0, [2], {}, [])
+    a.stopped_by, b.stopped_by = None, "SIGINT"
+    assert merge_outcomes([a, b]).stopped_by == "SIGINT"
+    c, d = _outcome(0, [1], {}, []), _outcome(0, [2], {}, [])
+    c.upstream.calls_hist = {1: 2.5}  # type: ignore[dict-item]
+    d.upstream.calls_hist = {1: 0.5}  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="calls_hist"):
+        merge_outcomes([c, d])

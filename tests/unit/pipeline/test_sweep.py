@@ -3,7 +3,6 @@ verdict, recommendation, CSV and the plot's data. No runs."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
@@ -364,7 +363,7 @@ def points(path: ET.Element) -> list[tuple[float, float]]:
 
 
 def write_sweep(tmp: Path, steps: list[dict[str, Any]], gates: dict[str, str]) -> dict[str, Any]:
-    profile = dataclasses.replace(load_profile("smoke"), gates=gates)
+    profile = load_profile("smoke").model_copy(update={"gates": gates})
     data = sweep_result(
         profile,
         "concurrency",

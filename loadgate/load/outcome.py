@@ -1,0 +1,141 @@
+"""What one load process measured, and how outcomes of several processes add up.
+
+:class:`EngineOutcome` is the load generator's whole measurement: histograms
+(a :class:`~loadgate.histograms.recorder.Recorder`), counters, the
+self-monitoring histograms and what the join said about the stub's ledger. It
+is the input of :func:`loadgate.result.build.build_result`.
+
+Merging is by field type, not by a list of names, so a counter added later
+merges without anyone remembering to: integers add, count tables add key by
+key, encoded histograms add bucket by bucket, nested counters recurse, lists
+concatenate, the first stop reason wins. A field of a type with no rule makes
+:meth:`EngineOutcome.merge` raise instead of dropping it silently. The one
+exception is CPU: the busiest process's share is the figure that says whether
+a process was saturated (``cpu_s``/``wall_s`` are merged as a pair).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from loadgate.histograms.recorder import Recorder
+
+__all__ = ["EngineOutcome", "ModeCounts", "UpstreamCounts", "merge_outcomes"]
+
+
+@dataclass(slots=True)
+class ModeCounts:
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+
+
+@dataclass(slots=True)
+class UpstreamCounts:
+    """What the ledger join found for the measured requests."""
+
+    calls: int = 0
+    unseen: int = 0
+    duplicated: int = 0
+    late_calls: int = 0
+    foreign: int = 0
+    ledger_lost: int = 0
+    #: upstream calls per request → requests
+    calls_hist: dict[int, int] = field(default_factory=dict)
+    pull_errors: list[str] = field(default_factory=list)
+    worker_errors: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class EngineOutcome:
+    """What one engine measured; outcomes of several processes merge losslessly."""
+
+    recorder: Recorder
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    by_mode: dict[str, ModeCounts] = field(
+        default_factory=lambda: {"stream": ModeCounts(), "non_stream": ModeCounts()}
+    )
+    checked: int = 0
+    violations: dict[str, int] = field(default_factory=dict)
+    warmup_excluded: int = 0
+    cooldown_excluded: int = 0
+    max_inflight_hits: int = 0
+    offered: int = 0  # open loop: requests scheduled in the measured window
+    # tail: requests still in flight when sending stopped (drain check)
+    tail_in_flight: int = 0
+    tail_failed: int = 0
+    upstream: UpstreamCounts = field(default_factory=UpstreamCounts)
+    per_interval_done: dict[int, int] = field(default_factory=dict)
+    per_interval_errors: dict[int, int] = field(default_factory=dict)
+    loop_lag_us: bytes = b""  # encoded HDR histograms (mergeable)
+    send_lag_us: bytes = b""
+    stub_lateness_us: bytes = b""
+    cpu_s: float = field(default=0.0, metadata={"merge": "busiest"})
+    wall_s: float = field(default=0.0, metadata={"merge": "busiest"})
+    stopped_by: str | None = None
+
+    def merge(self, other: EngineOutcome) -> None:
+        """Add ``other`` into this outcome (see the module docstring for the rules)."""
+        _merge_fields(self, other)
+        # CPU: the busiest process is the one that limits validity.
+        if other.wall_s and (
+            not self.wall_s or other.cpu_s / other.wall_s > self.cpu_s / self.wall_s
+        ):
+            self.cpu_s, self.wall_s = other.cpu_s, other.wall_s
+
+
+def _add_hist(a: bytes, b: bytes) -> bytes:
+    if not a:
+        return b
+    if not b:
+        return a
+    h = HdrHistogram.decode(a)
+    h.add(HdrHistogram.decode(b))
+    return bytes(h.encode())
+
+
+def _merged(name: str, a: Any, b: Any) -> Any:
+    if isinstance(a, Recorder):
+        a.merge(b)
+        return a
+    if isinstance(a, bool) or isinstance(b, bool):
+        raise TypeError(f"outcome field {name!r}: no merge rule for bool")
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    if isinstance(a, bytes):
+        return _add_hist(a, b)
+    if isinstance(a, list):
+        return [*a, *b]
+    if isinstance(a, dict):
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = _merged(f"{name}[{k!r}]", out[k], v) if k in out else v
+        return out
+    if dataclasses.is_dataclass(a) and not isinstance(a, type):
+        _merge_fields(a, b)
+        return a
+    if a is None or isinstance(a, str):
+        return a if a is not None else b
+    raise TypeError(f"outcome field {name!r}: no merge rule for {type(a).__name__}")
+
+
+def _merge_fields(dst: Any, src: Any) -> None:
+    for f in dataclasses.fields(dst):
+        if f.metadata.get("merge") == "busiest":
+            continue
+        setattr(dst, f.name, _merged(f.name, getattr(dst, f.name), getattr(src, f.name)))
+
+
+def merge_outcomes(outs: list[EngineOutcome]) -> EngineOutcome:
+    """Lossless merge into the first outcome: histogram buckets and counters add up."""
+    first = outs[0]
+    for o in outs[1:]:
+        first.merge(o)
+    return first
