@@ -2,8 +2,10 @@
 """One entry point for a fresh machine that has only python3.
 
     python3 scripts/dev.py gate    # set up, run the Phase 2 gate on the embedded default
-    python3 scripts/dev.py test    # set up (incl. system packages tests need), run all tests
-    python3 scripts/dev.py check   # format check, lint, types, tests
+    python3 scripts/dev.py test    # set up (incl. system packages tests need), then the
+                                   # checks (format, lint, mypy --strict on code and tests)
+                                   # and the whole test suite; the first failure stops it
+    python3 scripts/dev.py check   # the same without system packages (a quick local run)
     python3 scripts/dev.py setup   # only set up .venv
 
 Set-up is idempotent: .venv is created once and re-installed only when
@@ -82,22 +84,22 @@ def main(argv: list[str]) -> int:
     if cmd == "gate":
         setup()
         return sh(BIN / "loadgate", "run", "phase2-gate", *rest, check=False)
-    if cmd == "test":
+    if cmd in ("test", "check"):
         setup()
-        system_packages()
-        # Exit 5 (no tests collected) stays a failure: never masked.
-        return sh(BIN / "python", "-m", "pytest", *rest, check=False)
-    if cmd == "check":
-        setup()
+        if cmd == "test":
+            system_packages()
         steps = [
             [BIN / "ruff", "format", "--check", "."],
             [BIN / "ruff", "check", "."],
-            [BIN / "mypy"],
-            [BIN / "python", "-m", "pytest", "-q", *rest],
+            [BIN / "mypy"],  # packages and tests: pyproject [tool.mypy]
+            # Exit 5 (no tests collected) stays a failure: never masked.
+            [BIN / "python", "-m", "pytest", *rest],
         ]
         for step in steps:
+            log("running " + " ".join(str(s).removeprefix(str(BIN) + "/") for s in step))
             rc = sh(*step, check=False)
             if rc != 0:
+                log(f"failed ({rc}): {' '.join(map(str, step))}")
                 return rc
         return 0
     print(__doc__, file=sys.stderr)

@@ -179,9 +179,9 @@ class Worker:
     def _control(self, request: Request, what: str) -> Written:
         want = {"ledger": "GET", "reset": "POST", "info": "GET"}.get(what)
         if want is None:
-            return _plain(request, 404, b'{"error":"unknown control path"}', _OCTETS)
+            return _plain(request, 404, b'{"error":"unknown control path"}', _JSON)
         if request.method != want:
-            return _plain(request, 405, b'{"error":"wrong method"}', _OCTETS)
+            return _plain(request, 405, b'{"error":"wrong method"}', _JSON)
         if what == "ledger":
             view = read_all(self.rings, request.query.get("cursor", ""), self.instance)
             headers = {"x-loadgate-cursor": view.cursor, "x-loadgate-lost": str(view.lost)}

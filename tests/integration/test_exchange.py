@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from loadgate.client.http1 import ConnectError, ConnectionPool, ResetError
+from loadgate.client.http1 import ConnectionPool
 from loadgate.client.observation import RequestSpec
 from loadgate.client.request import perform
+from loadgate.client.transport import ConnectError, ResetError
 from stub_upstream import content
 from tests.support.defect_proxy import DefectProxy
 from tests.support.streams import stream_events

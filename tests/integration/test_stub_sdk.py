@@ -10,6 +10,8 @@ import anthropic
 import openai
 import pytest
 import pytest_asyncio
+from anthropic.types import MessageParam
+from openai.types.chat import ChatCompletionMessageParam
 
 from stub_upstream import StubConfig, StubProcess, content
 
@@ -34,7 +36,11 @@ def _an(stub: StubProcess) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(base_url=stub.url, api_key="sk-ant-test", max_retries=0)
 
 
-def _msgs(cid: int = CID) -> list[dict[str, str]]:
+def _msgs(cid: int = CID) -> list[ChatCompletionMessageParam]:
+    return [{"role": "user", "content": f"Say something. {content.marker(cid)}"}]
+
+
+def _amsgs(cid: int = CID) -> list[MessageParam]:
     return [{"role": "user", "content": f"Say something. {content.marker(cid)}"}]
 
 
@@ -43,7 +49,7 @@ async def test_chat_non_streaming(stub: StubProcess) -> None:
         r = await client.chat.completions.create(
             model="gpt-4o-mini",
             messages=_msgs(),
-            max_tokens=TOKENS,  # type: ignore[arg-type]
+            max_tokens=TOKENS,
         )
     assert r.id == f"chatcmpl-{content.format_corr_id(CID)}"
     assert r.choices[0].message.content == content.expected_text(CID, TOKENS)
@@ -56,7 +62,7 @@ async def test_chat_max_tokens_caps_the_answer(stub: StubProcess) -> None:
         r = await client.chat.completions.create(
             model="gpt-4o-mini",
             messages=_msgs(),
-            max_tokens=5,  # type: ignore[arg-type]
+            max_tokens=5,
         )
     assert r.choices[0].message.content == content.expected_text(CID, 5)
     assert r.choices[0].finish_reason == "length"
@@ -66,7 +72,7 @@ async def test_chat_streaming_with_usage(stub: StubProcess) -> None:
     async with _oa(stub) as client:
         stream = await client.chat.completions.create(
             model="gpt-4o-mini",
-            messages=_msgs(),  # type: ignore[arg-type]
+            messages=_msgs(),
             max_tokens=TOKENS,
             stream=True,
             stream_options={"include_usage": True},
@@ -122,7 +128,7 @@ async def test_messages_non_streaming(stub: StubProcess) -> None:
         m = await client.messages.create(
             model="claude-stub-1",
             max_tokens=TOKENS,
-            messages=_msgs(),  # type: ignore[arg-type]
+            messages=_amsgs(),
         )
     assert m.id == f"msg_{content.format_corr_id(CID)}"
     assert m.content[0].type == "text"
@@ -137,7 +143,7 @@ async def test_messages_stream_helper_and_final_message(stub: StubProcess) -> No
         client.messages.stream(
             model="claude-stub-1",
             max_tokens=TOKENS,
-            messages=_msgs(),  # type: ignore[arg-type]
+            messages=_amsgs(),
         ) as stream,
     ):
         text = "".join([t async for t in stream.text_stream])
@@ -154,8 +160,8 @@ async def test_messages_raw_stream_event_order(stub: StubProcess) -> None:
         stream = await client.messages.create(
             model="claude-stub-1",
             max_tokens=3,
-            messages=_msgs(),
-            stream=True,  # type: ignore[arg-type]
+            messages=_amsgs(),
+            stream=True,
         )
         types = [e.type async for e in stream]
     assert types == [

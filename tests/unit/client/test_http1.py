@@ -16,15 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadgate.client.http1 import (
-    ChunkedDecoder,
-    ConnectionPool,
-    ProtocolError,
-    ResetError,
-    Response,
-    _Conn,
-    _StaleConnection,
-)
+from loadgate.client.http1 import ChunkedDecoder, ConnectionPool, _Conn, _StaleConnection
+from loadgate.client.transport import ProtocolError, ResetError, Response
 
 CHUNKED = b"5;ext=1\r\nhello\r\n1\r\n \r\nB\r\nworld-12345\r\n0\r\nx-trailer: 1\r\n\r\n"
 CHUNKED_BODY = b"hello world-12345"

@@ -81,6 +81,11 @@ async def test_a_stream_cut_mid_way_is_a_reset_with_its_partial_timing() -> None
 
 async def test_status_classes() -> None:
     for status, cls in ((429, "http_429"), (404, "http_4xx"), (503, "http_5xx")):
-        t = MockTransport(lambda req, s=status: ScriptedResponse(status=s, pieces=[(1, b"{}")]))
+        answer = ScriptedResponse(status=status, pieces=[(1, b"{}")])
+
+        def handler(req: SentRequest, a: ScriptedResponse = answer) -> ScriptedResponse:
+            return a
+
+        t = MockTransport(handler)
         obs = await perform(t, _spec(stream=False), t_intended=t.now_ns, timeout_s=5)
         assert (obs.error, obs.status) == (cls, status)

@@ -64,7 +64,10 @@ def _records(rows: list[tuple[int, int, int, int]]) -> np.ndarray:
 
 def test_joiner_counts_amplification_unseen_and_foreign() -> None:
     nonce = 9
-    cid = lambda s: (nonce << 32) | s  # noqa: E731
+
+    def cid(seq: int) -> int:
+        return (nonce << 32) | seq
+
     joined: list[tuple[int, bool, int]] = []
     j = Joiner(nonce, lambda o, m, calls: joined.append((o.corr, m, len(calls))))
     j.add_records(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ def spec(endpoint: str, stream: bool = False, **kw: object) -> RequestSpec:
     return RequestSpec(**base)  # type: ignore[arg-type]
 
 
-def body_of(s: RequestSpec) -> dict[str, object]:
+def body_of(s: RequestSpec) -> dict[str, Any]:
     obj = json.loads(build_request(s).body)
     assert isinstance(obj, dict)
     return obj
