@@ -18,6 +18,7 @@ __all__ = [
     "LOWEST_US",
     "SIGNIFICANT_DIGITS",
     "bucket_bounds",
+    "bulk_record",
     "counts_of",
     "decode",
     "new_histogram",
@@ -125,3 +126,28 @@ def summarize_lag(encoded: bytes) -> dict[str, float] | None:
         "p99": h.get_value_at_percentile(99) / 1000.0,
         "max": h.get_max_value() / 1000.0,
     }
+
+
+def bulk_record(h: HdrHistogram, values: npt.NDArray[np.int64]) -> None:
+    """Record many values (µs, already within range) at once: what ``record_value``
+    does one by one, with numpy.
+
+    A stream records one inter-token value per token; value by value, hdrh's
+    pure-Python ``record_value`` was the harness's largest per-request cost. The
+    index arithmetic is hdrh's own (``_counts_index_for``), vectorised; a test
+    checks the encodings are byte-identical.
+    """
+    if values.size == 0:
+        return
+    v = values.astype(np.int64, copy=False)
+    # bit_length(v | sub_bucket_mask): frexp's exponent, exact for integers < 2**53.
+    pow2ceiling = np.frexp((v | h.sub_bucket_mask).astype(np.float64))[1].astype(np.int64)
+    bucket = pow2ceiling - h.unit_magnitude - (h.sub_bucket_half_count_magnitude + 1)
+    sub_bucket = v >> (bucket + h.unit_magnitude)
+    index = (
+        ((bucket + 1) << h.sub_bucket_half_count_magnitude) + sub_bucket - h.sub_bucket_half_count
+    )
+    np.add.at(counts_of(h), index, 1)
+    h.total_count += int(v.size)
+    h.min_value = min(h.min_value, int(v.min()))
+    h.max_value = max(h.max_value, int(v.max()))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from loadgate.histograms.hdr import counts_of, decode, new_histogram, summarize
+from loadgate.histograms.hdr import bulk_record, counts_of, decode, new_histogram, summarize
 from loadgate.histograms.recorder import LIVE_INTERVALS, METRICS, Recorder
 
 S = 1_000_000_000
@@ -96,6 +96,7 @@ def test_old_intervals_are_frozen_and_thawed_losslessly() -> None:
     rec = Recorder(start_ns=0)
     for i in range(10):
         rec.record("itl_ms", True, 1_000_000 + i * 1000, i * S)
+    rec.flush()  # values reach the interval histograms in bulk
     live = rec._live["itl_ms"][True]
     assert len(live) == LIVE_INTERVALS + 1  # the rest are compressed
     rec.record("itl_ms", True, 9_000_000, 0)  # a late value into a frozen interval
@@ -171,3 +172,39 @@ def test_bad_metric_and_mode() -> None:
         rec.count("nope_ms")
     with pytest.raises(ValueError):
         rec.count("e2e_ms", "streaming")
+
+
+def test_bulk_recording_is_byte_identical_to_one_by_one() -> None:
+    rng = np.random.default_rng(11)
+    values = np.concatenate(
+        [
+            rng.integers(1, 2_000, 3000),  # the exact range (first bucket)
+            rng.integers(2_000, 10_000_000, 3000),  # every bucket in between
+            np.array([1, 2047, 2048, 4095, 4096, 3_600_000_000]),  # edges of buckets
+        ]
+    ).astype(np.int64)
+    one = new_histogram()
+    for v in values.tolist():
+        one.record_value(v)
+    bulk = new_histogram()
+    bulk_record(bulk, values[:5000])
+    bulk_record(bulk, values[5000:])
+    assert bulk.encode() == one.encode()
+    assert (bulk.get_total_count(), bulk.get_max_value(), bulk.get_min_value()) == (
+        one.get_total_count(),
+        one.get_max_value(),
+        one.get_min_value(),
+    )
+
+
+def test_values_waiting_for_a_flush_are_seen_by_every_query() -> None:
+    rec = Recorder(start_ns=0)
+    rec.record("overhead_ms", True, 2_000_000, 0)  # 2 ms, not flushed yet
+    assert rec.count("overhead_ms") == 1
+    rec.record("overhead_ms", True, 4_000_000, 1_500_000_000)
+    assert rec.interval_percentile_at("overhead_ms", 1, 99.0) == pytest.approx(4.0, rel=1e-3)
+    other = Recorder(start_ns=0)
+    other.record("overhead_ms", False, 8_000_000, 0)
+    rec.merge(other)
+    assert rec.count("overhead_ms") == 3
+    assert Recorder.from_bytes(rec.to_bytes()).encode() == rec.encode()
