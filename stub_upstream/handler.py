@@ -55,7 +55,9 @@ _MID_FAULTS = ("midstream_error", "stall", "reset")
 
 def auth_hash(value: str) -> int:
     """Ledger ``auth_hash``: first 8 bytes of blake2b(value) as a little-endian u64."""
-    if len(value) > 256:  # no real key is this long: caching it would let clients fill memory
+    # Only short values are cached (<= 32 MiB for a full cache): 65,536 distinct 60 KiB
+    # headers would hold GiBs. A long one (a JWT, say) costs a µs or two to hash afresh.
+    if len(value) > 512:
         return _blake64(value)
     return _cached_blake64(value)
 
@@ -63,7 +65,8 @@ def auth_hash(value: str) -> int:
 def _blake64(value: str) -> int:
     if not value:
         return 0
-    raw = value.encode("utf-8", "surrogateescape")  # headers are decoded as latin-1 or so
+    # surrogateescape: a parser may decode header bytes that way; strict would raise on them.
+    raw = value.encode("utf-8", "surrogateescape")
     return int.from_bytes(hashlib.blake2b(raw).digest()[:8], "little")
 
 

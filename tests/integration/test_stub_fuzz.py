@@ -325,6 +325,29 @@ def test_long_model_name_is_400(stub: Stub) -> None:
     assert a.status == 400 and json.loads(a.body)["error"]["param"] == "model"
 
 
+def test_limits_at_their_edges(stub: Stub) -> None:
+    chat = json.dumps(VALID[CHAT] | {"max_tokens": 10_000}).encode()
+    most = str(validate.MAX_HEADER_TOKENS)
+    a = post(stub, CHAT, chat, {"x-stub-tokens": most})
+    got = json.loads(a.body)["choices"][0]["message"]["content"]
+    assert got == content.expected_text(0xF022, validate.MAX_HEADER_TOKENS)
+    a = post(stub, CHAT, chat, {"x-stub-tokens": str(validate.MAX_HEADER_TOKENS + 1)})
+    assert a.status == 400
+    values = validate.MAX_EMBEDDING_VALUES
+    for inputs, dims, status in (
+        (1, values, 200),
+        (1, values + 1, 400),
+        (validate.MAX_EMBEDDING_INPUTS, values // validate.MAX_EMBEDDING_INPUTS, 200),
+        (validate.MAX_EMBEDDING_INPUTS + 1, 1, 400),
+    ):
+        body = {"model": "m", "input": ["x"] * inputs, "dimensions": dims}
+        a = post(stub, EMBEDDINGS, json.dumps(body).encode())
+        assert a.status == status
+        if status == 200:
+            data = json.loads(a.body)["data"]
+            assert len(data) == inputs and len(data[-1]["embedding"]) == dims
+
+
 # ------------------------------------------------------------------ fuzzing
 
 
@@ -372,7 +395,7 @@ def test_truncated_or_corrupted_bytes(stub: Stub, endpoint: str, data: st.DataOb
     post(stub, endpoint, body)
 
 
-@settings(FUZZ, max_examples=25)
+@settings(FUZZ, max_examples=40)
 @given(
     endpoint=endpoints,
     depth=st.integers(1, 200_000),
@@ -388,7 +411,7 @@ def test_deep_nesting(stub: Stub, endpoint: str, depth: int, opener: str, field:
     post(stub, endpoint, with_literal(VALID[endpoint], (field,), nested))
 
 
-@settings(FUZZ, max_examples=8)
+@settings(FUZZ, max_examples=12)
 @given(
     endpoint=endpoints,
     size=st.integers(BODY_LIMIT // 4, BODY_LIMIT - 512),
