@@ -21,7 +21,6 @@ harness on CPU 0, stub on CPU 1, so neither's figure includes the other's stalls
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import os
 import time
@@ -39,15 +38,15 @@ async def measure(duration_s: float, pin: bool, profile_to: str | None) -> dict[
         [f"load.duration={duration_s}s", "load.warmup=2s", "stub.port=0", "auth.header=none"],
     )
     s = profile.stub
-    cfg = StubConfig(
-        port=0, ttft_ms=s.ttft_ms, itl_ms=s.itl_ms, output_tokens=s.output_tokens
-    )
+    cfg = StubConfig(port=0, ttft_ms=s.ttft_ms, itl_ms=s.itl_ms, output_tokens=s.output_tokens)
     async with StubProcess(cfg) as stub:
         stub_proc = psutil.Process(stub.pid)
         if pin:
             stub_proc.cpu_affinity([1])
             psutil.Process().cpu_affinity([0])
-        plan = WorkerPlan(profile, stub.url, stub.url, time.monotonic_ns() + 200_000_000, new_nonce())
+        plan = WorkerPlan(
+            profile, stub.url, stub.url, time.monotonic_ns() + 200_000_000, new_nonce()
+        )
         engine = Engine(plan)
         stub0 = sum(stub_proc.cpu_times()[:2])
         prof = cProfile.Profile() if profile_to else None

@@ -35,6 +35,7 @@ CORR_HEADER = "x-loadgate-id"
 
 _MASK64 = (1 << 64) - 1
 _MARKER_RE = re.compile(rb"loadgate:([0-9a-f]{16})")
+_HEX16 = re.compile(r"[0-9a-fA-F]{16}")
 _SYLLABLES = (
     "ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo",
     "ba", "de", "fi", "go", "hu", "ja", "ko", "pe",
@@ -56,12 +57,10 @@ def format_corr_id(cid: int) -> str:
 
 def parse_corr_id(text: str) -> int | None:
     """Inverse of :func:`format_corr_id`; ``None`` for anything else."""
-    if len(text) != 16:
+    # Not int(text, 16) alone: it also takes a sign, "0x", "_" and blanks ("-000000000000001").
+    if _HEX16.fullmatch(text) is None:
         return None
-    try:
-        return int(text, 16)
-    except ValueError:
-        return None
+    return int(text, 16)
 
 
 def marker(cid: int) -> str:

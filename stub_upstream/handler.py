@@ -22,11 +22,10 @@ import os
 import random
 import time
 from dataclasses import asdict
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from stub_upstream import content, wire
+from stub_upstream import content, validate, vectors, wire
 from stub_upstream.config import INJECTABLE_FAULTS, StubConfig
 from stub_upstream.connection import Connection
 from stub_upstream.faults import FaultPicker
@@ -42,7 +41,6 @@ __all__ = ["Worker", "auth_hash"]
 
 _MS = 1_000_000
 _MAX_OVERRIDE = 3_600_000.0  # ms (and tokens) an override header may ask for
-_MAX_TOKENS = 65_536
 _JSON = "application/json"
 _ROUTES: dict[str, str] = {
     "/v1/chat/completions": "chat",
@@ -55,20 +53,25 @@ _ERROR_FAULTS = {"429": 429, "500": 500, "503": 503, "529": 529}
 _MID_FAULTS = ("midstream_error", "stall", "reset")
 
 
-@functools.lru_cache(maxsize=65536)
 def auth_hash(value: str) -> int:
     """Ledger ``auth_hash``: first 8 bytes of blake2b(value) as a little-endian u64."""
+    # Only short values are cached (<= 32 MiB for a full cache): 65,536 distinct 60 KiB
+    # headers would hold GiBs. A long one (a JWT, say) costs a µs or two to hash afresh.
+    if len(value) > 512:
+        return _blake64(value)
+    return _cached_blake64(value)
+
+
+def _blake64(value: str) -> int:
     if not value:
         return 0
-    return int.from_bytes(hashlib.blake2b(value.encode()).digest()[:8], "little")
+    # surrogateescape: a parser may decode header bytes that way; strict would raise on them.
+    raw = value.encode("utf-8", "surrogateescape")
+    return int.from_bytes(hashlib.blake2b(raw).digest()[:8], "little")
 
 
-class _BadRequest(Exception):
-    def __init__(self, status: int, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
+_cached_blake64 = functools.lru_cache(maxsize=65536)(_blake64)
+_BadRequest = validate.BadRequest
 
 
 class _Call:
@@ -94,15 +97,6 @@ class _Call:
         self.stream = False
         self.fault = "none"
         self.model = b""
-
-
-def _opt_int(body: dict[str, Any], key: str) -> int | None:
-    v = body.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise _BadRequest(400, f"'{key}' must be a positive integer", key)
-    return v
 
 
 def _header_float(request: Request, name: str) -> float | None:
@@ -241,8 +235,12 @@ class Worker:
             call.fault = "auth"
             return await self._error(request, call, 401, "Incorrect API key provided")
         try:
-            body = self._parse(raw, endpoint) if endpoint != "models" else {}
-            call.model = str(body.get("model", ""))[:18].encode("utf-8", "replace")[:18]
+            body = (
+                validate.parse(raw, endpoint, self.cfg.embedding_dims)
+                if endpoint != "models"
+                else validate.NO_BODY
+            )
+            call.model = body.model[:18].encode("utf-8", "replace")[:18]
             plan = self._plan(request, endpoint, body)
         except _BadRequest as e:
             call.fault = "bad_request"
@@ -260,7 +258,7 @@ class Worker:
         if endpoint == "embeddings":
             return await self._embeddings(request, call, body, base + ttft_ns, stall_ns)
         answer = self._answer(call, body, endpoint, n, raw)
-        if body.get("stream") is True:
+        if body.stream:
             return await self._stream(request, call, answer, base + ttft_ns, itl_ns, stall_ns)
         due = base + ttft_ns + (n - 1) * itl_ns + self._jitter_ns()
         if fault == "stall":
@@ -277,31 +275,8 @@ class Worker:
         candidates = (authz.removeprefix("Bearer ").strip(), x_api_key, api_key)
         return any(c in self._keys for c in candidates if c)
 
-    def _parse(self, raw: bytes, endpoint: str) -> dict[str, Any]:
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            raise _BadRequest(400, "We could not parse the JSON body of your request.") from None
-        if not isinstance(body, dict):
-            raise _BadRequest(400, "The request body must be a JSON object.")
-        if not isinstance(body.get("model"), str):
-            raise _BadRequest(400, "'model' is a required property", "model")
-        if endpoint in ("chat", "messages"):
-            msgs = body.get("messages")
-            if not isinstance(msgs, list) or not msgs:
-                raise _BadRequest(400, "'messages' is a required property", "messages")
-        if endpoint == "messages" and "max_tokens" not in body:
-            raise _BadRequest(400, "max_tokens: Field required", "max_tokens")
-        if endpoint in ("responses", "embeddings"):
-            inp = body.get("input")
-            if not isinstance(inp, str | list) or not inp:
-                raise _BadRequest(400, "'input' is a required property", "input")
-        if "stream" in body and not isinstance(body["stream"], bool):
-            raise _BadRequest(400, "'stream' must be a boolean", "stream")
-        return body
-
     def _plan(
-        self, request: Request, endpoint: str, body: dict[str, Any]
+        self, request: Request, endpoint: str, body: validate.Body
     ) -> tuple[str, int, int, int, int]:
         """(fault, ttft_ns, itl_ns, stall_ns, tokens) after the override headers."""
         h = request.headers
@@ -316,19 +291,11 @@ class Worker:
             stall_ns = stall_ns if v is None else int(v * _MS)
         if "x-stub-tokens" in h:
             v = _header_float(request, "x-stub-tokens")
-            if v is None or v < 1 or v != int(v) or v > _MAX_TOKENS:
-                raise _BadRequest(
-                    400, f"header x-stub-tokens: must be an integer in 1..{_MAX_TOKENS}"
-                )
+            most = max(validate.MAX_HEADER_TOKENS, self.cfg.output_tokens)
+            if v is None or v < 1 or v != int(v) or v > most:
+                raise _BadRequest(400, f"header x-stub-tokens: must be an integer in 1..{most}")
             n = int(v)
-        if endpoint == "chat":
-            cap = _opt_int(body, "max_completion_tokens") or _opt_int(body, "max_tokens")
-        elif endpoint == "responses":
-            cap = _opt_int(body, "max_output_tokens")
-        elif endpoint == "messages":
-            cap = _opt_int(body, "max_tokens")
-        else:
-            cap = None
+        cap = body.output_cap
         if cap is not None:
             n = min(n, cap)
         forced = h.get("x-stub-fault")
@@ -348,20 +315,18 @@ class Worker:
         return int(self._jitter.random() * self.cfg.jitter_ms * _MS)
 
     def _answer(
-        self, call: _Call, body: dict[str, Any], endpoint: str, n: int, raw: bytes
+        self, call: _Call, body: validate.Body, endpoint: str, n: int, raw: bytes
     ) -> wire.Answer:
         cap = n < self.cfg.output_tokens
-        opts = body.get("stream_options")
-        usage = isinstance(opts, dict) and opts.get("include_usage") is True
         return wire.Answer(
             endpoint=endpoint,
             cid=call.cid,
             tokens=content.tokens(call.cid, n),
-            model=body["model"],
+            model=body.model,
             prompt_tokens=max(1, len(raw) // 4),
             created=int(time.time()),
             capped=cap,
-            include_usage=usage,
+            include_usage=body.include_usage,
         )
 
     # ------------------------------------------------------------ answers
@@ -429,26 +394,18 @@ class Worker:
         return self._write(request, call, 200, headers, payload, request.keep_alive)
 
     async def _embeddings(
-        self, request: Request, call: _Call, body: dict[str, Any], due: int, stall_ns: int
+        self, request: Request, call: _Call, body: validate.Body, due: int, stall_ns: int
     ) -> Written:
-        fmt = body.get("encoding_format", "float")
-        if fmt not in ("float", "base64"):
-            call.fault = "bad_request"
-            msg = "'encoding_format' must be 'float' or 'base64'"
-            return await self._error(request, call, 400, msg, param="encoding_format")
-        try:
-            dims = _opt_int(body, "dimensions") or self.cfg.embedding_dims
-        except _BadRequest as e:
-            call.fault = "bad_request"
-            return await self._error(request, call, 400, e.message, param=e.param)
-        inp = body["input"]
-        texts: list[Any] = inp if isinstance(inp, list) and not isinstance(inp[0], int) else [inp]
-        vectors = []
+        assert isinstance(body, validate.EmbeddingsBody)  # validate.parse checked its size
+        texts = body.items()
+        dims = body.dimensions or self.cfg.embedding_dims
+        cids = []
         for t in texts:
             cid = content.find_corr_id(t.encode()) if isinstance(t, str) else None
-            vectors.append(content.embedding(call.cid if cid is None else cid, dims))
+            cids.append(call.cid if cid is None else cid)
         prompt = sum(len(t) // 4 + 1 if isinstance(t, str) else len(t) for t in texts)
-        payload = wire.embeddings_body(vectors, body["model"], fmt == "base64", prompt)
+        data = vectors.encode(cids, dims, body.encoding_format == "base64")
+        payload = wire.embeddings_body(data, body.model, prompt)
         due += self._jitter_ns()
         if call.fault == "stall":
             due += stall_ns

@@ -10,9 +10,7 @@ unescaped; the model name comes from the client and goes through ``json.dumps``.
 
 from __future__ import annotations
 
-import base64
 import json
-import struct
 from dataclasses import dataclass
 
 from stub_upstream import content
@@ -174,17 +172,12 @@ def _response_object(a: Answer, status: str, item: str | None) -> str:
     )
 
 
-def embeddings_body(
-    vectors: list[list[float]], model: str, base64_encoding: bool, prompt_tokens: int
-) -> bytes:
-    items = []
-    for i, vec in enumerate(vectors):
-        if base64_encoding:
-            raw = struct.pack(f"<{len(vec)}f", *vec)
-            emb = '"' + base64.b64encode(raw).decode() + '"'
-        else:
-            emb = json.dumps(vec)
-        items.append(f'{{"object":"embedding","index":{i},"embedding":{emb}}}')
+def embeddings_body(embeddings: list[str], model: str, prompt_tokens: int) -> bytes:
+    """The embeddings answer around each vector's JSON text (see ``vectors.encode``)."""
+    items = [
+        f'{{"object":"embedding","index":{i},"embedding":{emb}}}'
+        for i, emb in enumerate(embeddings)
+    ]
     return (
         f'{{"object":"list","data":[{",".join(items)}],"model":{_q(model)},'
         f'"usage":{{"prompt_tokens":{prompt_tokens},"total_tokens":{prompt_tokens}}}}}'

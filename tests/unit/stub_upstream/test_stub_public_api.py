@@ -14,7 +14,8 @@ def test_package_exports() -> None:
 
 def test_every_module_all_resolves() -> None:
     for name in ("cli", "config", "faults", "handler", "ledger", "metrics", "process",
-                 "rawhttp", "server", "streaming", "ticker", "wire"):  # fmt: skip
+                 "rawhttp", "server", "streaming", "ticker", "validate", "vectors",
+                 "wire"):  # fmt: skip
         mod = importlib.import_module(f"stub_upstream.{name}")
         for attr in mod.__all__:
             assert hasattr(mod, attr), f"stub_upstream.{name}.{attr}"

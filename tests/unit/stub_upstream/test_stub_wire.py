@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from stub_upstream import content, wire
+from stub_upstream import content, vectors, wire
 from stub_upstream.streaming import frame
 
 
@@ -83,10 +83,11 @@ def test_json_bodies_parse_and_echo_the_corr_id(endpoint: str) -> None:
 
 def test_embeddings_base64_is_little_endian_float32() -> None:
     vec = content.embedding(9, 4)
-    body = json.loads(wire.embeddings_body([vec], "e", True, 3))
+    body = json.loads(wire.embeddings_body(vectors.encode([9], 4, True), "e", 3))
     raw = base64.b64decode(body["data"][0]["embedding"])
     assert list(struct.unpack("<4f", raw)) == vec
-    assert json.loads(wire.embeddings_body([vec], "e", False, 3))["data"][0]["embedding"] == vec
+    flt = wire.embeddings_body(vectors.encode([9], 4, False), "e", 3)
+    assert json.loads(flt)["data"][0]["embedding"] == vec
 
 
 def test_error_shapes() -> None:
