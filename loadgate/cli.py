@@ -356,10 +356,18 @@ def report(
     junit: JunitOpt = None,
     markdown: MarkdownOpt = None,
 ) -> None:
-    """Reports (HTML, JUnit, Markdown) from a result file."""
-    from loadgate.report import main as report_main
+    """Reports (HTML, JUnit, Markdown) from a result file; with none named, RESULT.html.
 
-    _exit(report_main(result, html, junit, markdown))
+    Exit 0 whatever the verdict (the run's own exit code carried it); 2 on bad input.
+    """
+    from loadgate.report import write_reports
+    from loadgate.result import load_result
+
+    loaded = load_result(result)
+    if html is None and junit is None and markdown is None:
+        html = result.with_suffix(".html")
+    for path in write_reports(loaded, html=html, junit=junit, markdown=markdown):
+        typer.echo(f"wrote {path}", err=True)
 
 
 @app.command()

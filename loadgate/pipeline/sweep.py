@@ -737,12 +737,10 @@ def write_outputs(sweep_dir: Path, data: Mapping[str, Any]) -> None:
     from loadgate.report import render_sweep_html, sweep_svg
 
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    budget = data["budget"]["threshold"] if data.get("budget") else None
-    svg = sweep_svg(data["steps"], data["knee"], budget)
-    (sweep_dir / "sweep.svg").write_text(svg + "\n", encoding="utf-8")
+    typed = SweepResult.model_validate(data)  # what readers will load must validate
+    (sweep_dir / "sweep.svg").write_text(sweep_svg(typed) + "\n", encoding="utf-8")
     (sweep_dir / "sweep.csv").write_text(steps_csv(data["steps"], data["mode"]), encoding="utf-8")
-    (sweep_dir / "report.html").write_text(render_sweep_html(data), encoding="utf-8")
-    SweepResult.model_validate(data)  # what readers will load must validate
+    (sweep_dir / "report.html").write_text(render_sweep_html(typed), encoding="utf-8")
     write_atomic(sweep_dir / "result.json", json.dumps(data, indent=2) + "\n")
 
 

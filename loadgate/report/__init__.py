@@ -1,36 +1,28 @@
 """Reports of a result for people (HTML) and for CI (JUnit XML, Markdown).
 
-``loadgate report RESULT.json [--html F] [--junit F] [--markdown F]`` calls
-:func:`main`; the runner calls :func:`write_reports` to drop an HTML report into
-each run directory; ``sweep`` and ``compare`` reuse :func:`render_sweep_html`,
-:func:`sweep_svg` and :func:`render_compare_html`. All renderers take the
-result's plain dict (ARCHITECTURE "Result") and return text; only the two
-entry points here touch files.
+Renderers take a typed :class:`~loadgate.result.model.Result` (or
+:class:`~loadgate.result.model.SweepResult`) and return text; they print
+nothing. :func:`write_reports` writes the requested ones through the one atomic
+writer (:func:`loadgate.result.io.write_atomic`); the CLI (``loadgate report``,
+``loadgate run --html …``) and the run directory call it. ``sweep`` and
+``compare`` reuse :func:`render_sweep_html`, :func:`sweep_svg` and
+:func:`render_compare_html`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import tempfile
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from loadgate.errors import UsageError
-from loadgate.report.html import (
-    render_compare_html,
-    render_html,
-    render_sweep_html,
-    sweep_points,
-    sweep_svg,
-)
+from loadgate.report.compare import render_compare_html
+from loadgate.report.html import render_html
 from loadgate.report.junit import render_junit
 from loadgate.report.markdown import render_markdown
+from loadgate.report.sweep import render_sweep_html, sweep_points, sweep_svg
+from loadgate.result.io import write_atomic
+from loadgate.result.model import Result, SweepResult
 
 __all__ = [
-    "main",
     "render_compare_html",
     "render_html",
     "render_junit",
@@ -42,70 +34,38 @@ __all__ = [
 ]
 
 
-def _data(result: Any) -> Mapping[str, Any]:
-    from loadgate.result.legacy import as_dict
-
-    return as_dict(result)
-
-
 def _write(path: Path, text: str) -> Path:
-    """Whole-file write (temp + rename) so a CI step never uploads half a report."""
-    path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        return write_atomic(path, text)
     except OSError as exc:
         raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the report from a CI uploader
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def write_reports(
-    result: Any,
+    result: Result | SweepResult,
     html: Path | None = None,
     junit: Path | None = None,
     markdown: Path | None = None,
 ) -> list[Path]:
-    """Write the requested reports of ``result`` (a Result or its dict); return their paths.
+    """Write the requested reports of ``result``; return their paths, in that order.
 
-    A sweep result (one with ``steps``) gets the sweep page as its HTML.
+    A sweep gets the sweep page as its HTML; its gates are its steps' (each step's
+    result.json has the JUnit and Markdown reports), so asking a sweep for those is
+    a UsageError naming the option. An unwritable path is a UsageError naming it.
     """
-    data = _data(result)
+    if isinstance(result, SweepResult):
+        for option, path in (("--junit", junit), ("--markdown", markdown)):
+            if path is not None:
+                raise UsageError(
+                    f"{option} {path}: a sweep result has no {option[2:]} report "
+                    "(give a step's result.json)"
+                )
+        return [_write(html, render_sweep_html(result))] if html is not None else []
     written: list[Path] = []
     if html is not None:
-        page = render_sweep_html(data) if data.get("steps") else render_html(data)
-        written.append(_write(html, page))
+        written.append(_write(html, render_html(result)))
     if junit is not None:
-        written.append(_write(junit, render_junit(data)))
+        written.append(_write(junit, render_junit(result)))
     if markdown is not None:
-        written.append(_write(markdown, render_markdown(data)))
+        written.append(_write(markdown, render_markdown(result)))
     return written
-
-
-def main(
-    result: Path,
-    html: Path | None = None,
-    junit: Path | None = None,
-    markdown: Path | None = None,
-) -> int:
-    """``loadgate report``: with no output named, writes ``RESULT.html`` beside the result.
-
-    Returns 0: a report is written whatever the verdict (the run's own exit code
-    already carried it). Bad input raises UsageError naming the file.
-    """
-    from loadgate.result import load_result
-
-    loaded = load_result(Path(result))
-    if html is None and junit is None and markdown is None:
-        html = Path(result).with_suffix(".html")
-    for path in write_reports(loaded, html=html, junit=junit, markdown=markdown):
-        print(f"wrote {path}", file=sys.stderr)
-    return 0

@@ -1,41 +1,51 @@
-"""Number and gate wording shared by every report format (HTML, JUnit, Markdown).
+"""Number and gate wording shared by every output (terminal, HTML, JUnit, Markdown).
 
-One place decides how a figure is printed, so a gate reads the same in the CI
-log, the pull-request comment and the HTML page.
+One place decides how a figure is printed and what a gate's outcome is called,
+so a gate reads the same in the CI log, the pull-request comment and the HTML
+page — including a gate the run could not decide (``Gate.decided`` False: the
+run is invalid, or the harness's own noise could flip it), which every output
+shows as ``undecided (would pass|fail)``, never as a plain pass or FAIL.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Sequence
+from typing import Literal
 
-from loadgate.result.legacy import dig
+from loadgate.result.model import Gate, LagSummary, Result, Summary, SweepResult
 
 __all__ = [
-    "dig",
+    "floor_p99",
     "fmt_num",
     "fmt_pct",
     "gate_line",
     "gate_measured",
+    "gate_outcome",
     "gate_rule",
+    "gate_status",
     "gate_value",
     "key_figures",
+    "metric",
     "num",
+    "p99",
+    "profile_name",
+    "undecided_groups",
     "unit_of",
-    "warnings_of",
 ]
 
+GateStatus = Literal["pass", "fail", "undecided"]
 
-def num(value: Any) -> float | None:
-    """A finite float, or None for anything else (missing, null, bool, text, NaN)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+
+def num(value: float | None) -> float | None:
+    """A finite float, or None (missing, NaN, infinite)."""
+    if value is None:
         return None
     f = float(value)
     return f if math.isfinite(f) else None
 
 
-def fmt_num(value: Any, unit: str = "") -> str:
+def fmt_num(value: float | None, unit: str = "") -> str:
     """Up to 4 significant digits (3 decimals at most); "–" for no value."""
     f = num(value)
     if f is None:
@@ -49,38 +59,7 @@ def fmt_num(value: Any, unit: str = "") -> str:
     return f"{text} {unit}".rstrip() if unit else text
 
 
-def unit_of(gate_name: str) -> str:
-    """Gate figures named ``*_ms.*`` are milliseconds; everything else is unitless."""
-    return "ms" if "_ms" in gate_name else ""
-
-
-def gate_rule(gate: Mapping[str, Any]) -> str:
-    """``"< 20"``: the gate's operator and threshold."""
-    return f"{gate.get('op', '?')} {fmt_num(gate.get('threshold'))}"
-
-
-def gate_value(gate: Mapping[str, Any]) -> str:
-    """The measured figure with its unit (``"23.4 ms"``), or why there is none."""
-    value = num(gate.get("value"))
-    if value is None:
-        return str(gate.get("reason") or "no data")
-    return fmt_num(value, unit_of(str(gate.get("name", ""))))
-
-
-def gate_measured(gate: Mapping[str, Any]) -> str:
-    """``"measured 23.4 ms, budget < 20"`` (or ``"no data, budget < 20"``)."""
-    what = gate_value(gate)
-    if num(gate.get("value")) is not None:
-        what = f"measured {what}"
-    return f"{what}, budget {gate_rule(gate)}"
-
-
-def gate_line(gate: Mapping[str, Any]) -> str:
-    """``"overhead_ms.p99: measured 23.4 ms, budget < 20"``."""
-    return f"{gate.get('name', '?')}: {gate_measured(gate)}"
-
-
-def fmt_pct(ratio: Any) -> str:
+def fmt_pct(ratio: float | None) -> str:
     """A 0..1 ratio as a percentage: ``0.956`` → ``"95.6 %"``, ``0.00182`` → ``"0.182 %"``."""
     f = num(ratio)
     if f is None:
@@ -88,57 +67,127 @@ def fmt_pct(ratio: Any) -> str:
     return f"{100.0 * f:.3g} %" if abs(f) < 0.01 else f"{100.0 * f:.1f} %"
 
 
-def _ms(data: Mapping[str, Any], *path: str) -> str:
-    return fmt_num(dig(data, *path), "ms")
+def unit_of(gate_name: str) -> str:
+    """Gate figures named ``*_ms.*`` are milliseconds; everything else is unitless."""
+    return "ms" if "_ms" in gate_name else ""
 
 
-def key_figures(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+def gate_rule(gate: Gate) -> str:
+    """``"< 20"``: the gate's operator and threshold."""
+    return f"{gate.op} {fmt_num(gate.threshold)}"
+
+
+def gate_value(gate: Gate) -> str:
+    """The measured figure with its unit (``"23.4 ms"``), or why there is none."""
+    value = num(gate.value)
+    if value is None:
+        return gate.reason or "no data"
+    return fmt_num(value, unit_of(gate.name))
+
+
+def gate_measured(gate: Gate) -> str:
+    """``"measured 23.4 ms, budget < 20"`` (or ``"no data, budget < 20"``)."""
+    what = gate_value(gate)
+    if num(gate.value) is not None:
+        what = f"measured {what}"
+    return f"{what}, budget {gate_rule(gate)}"
+
+
+def gate_line(gate: Gate) -> str:
+    """``"overhead_ms.p99: measured 23.4 ms, budget < 20"``."""
+    return f"{gate.name}: {gate_measured(gate)}"
+
+
+def gate_status(gate: Gate) -> GateStatus:
+    if not gate.decided:
+        return "undecided"
+    return "pass" if gate.passed else "fail"
+
+
+def gate_outcome(gate: Gate) -> str:
+    """``"pass"``, ``"FAIL"``, or ``"undecided (would fail)"`` for a gate the run can't back."""
+    if not gate.decided:
+        return f"undecided (would {'pass' if gate.passed else 'fail'})"
+    return "pass" if gate.passed else "FAIL"
+
+
+def undecided_groups(gates: Sequence[Gate]) -> list[tuple[list[str], str]]:
+    """``(gate names, why)`` for the undecided gates, one entry per distinct reason.
+
+    An invalid run makes every gate undecided for the same reason: it is said
+    once, naming the gates, rather than once per gate.
+    """
+    groups: dict[str, list[str]] = {}
+    for g in gates:
+        if not g.decided:
+            groups.setdefault(g.undecided_reason or "the run cannot back this answer", []).append(
+                g.name
+            )
+    return [(names, why) for why, names in groups.items()]
+
+
+def profile_name(result: Result | SweepResult) -> str:
+    """The profile's name; a sweep (whose model has no ``profile_name``) reads it the same way."""
+    if isinstance(result, Result):
+        return result.profile_name
+    name = result.profile.get("name")
+    return name if isinstance(name, str) else "sweep"
+
+
+def floor_p99(result: Result) -> float | None:
+    """The harness floor's p99 (ms), measured by direct runs; None when not measured."""
+    floor = result.harness.floor_ms
+    return num(floor.get("p99")) if floor else None
+
+
+def metric(result: Result, name: str, mode: str | None = None) -> Summary | None:
+    """The summary of metric ``name`` over all modes (``mode`` None) or one mode."""
+    if mode is None:
+        return result.metrics.get(name)
+    figures = result.by_mode.get(mode)
+    return figures.metrics.get(name) if figures is not None else None
+
+
+def p99(summary: Summary | LagSummary | None) -> float | None:
+    return summary.p99 if summary is not None else None
+
+
+def _ms(values: Sequence[float | None]) -> str:
+    return " / ".join(fmt_num(v) for v in values) + " ms"
+
+
+def key_figures(result: Result) -> list[tuple[str, str]]:
     """The figures a reviewer looks at first, as ``(label, text)`` rows."""
-    req = dig(data, "requests") or {}
-    floor = dig(data, "harness", "floor_ms")
-    floor_p99 = floor.get("p99") if isinstance(floor, Mapping) else floor
+    req, integ = result.requests, result.integrity
+    ovh = metric(result, "overhead_ms")
     rows = [
-        ("throughput", fmt_num(num(req.get("throughput_rps")), "req/s")),
-        ("requests sent / failed", f"{fmt_num(req.get('sent'))} / {fmt_num(req.get('failed'))}"),
-        ("error rate", fmt_pct(req.get("error_rate"))),
+        ("throughput", fmt_num(req.throughput_rps, "req/s")),
+        ("requests sent / failed", f"{fmt_num(req.sent)} / {fmt_num(req.failed)}"),
+        ("error rate", fmt_pct(req.error_rate)),
         (
             "overhead p50 / p99 / p99.9",
-            " / ".join(
-                fmt_num(dig(data, "metrics", "overhead_ms", k)) for k in ("p50", "p99", "p999")
-            )
-            + " ms",
+            _ms([ovh.p50, ovh.p99, ovh.p999] if ovh else [None] * 3),
         ),
         (
             "overhead p99 stream / non-stream",
-            " / ".join(
-                fmt_num(dig(data, "by_mode", m, "metrics", "overhead_ms", "p99"))
-                for m in ("stream", "non_stream")
-            )
-            + " ms",
+            _ms([p99(metric(result, "overhead_ms", m)) for m in ("stream", "non_stream")]),
         ),
-        ("TTFT overhead p99 (stream)", _ms(data, "metrics", "ttft_overhead_ms", "p99")),
+        ("TTFT overhead p99 (stream)", fmt_num(p99(metric(result, "ttft_overhead_ms")), "ms")),
         (
             "ingress p99 / egress p99",
-            " / ".join(fmt_num(dig(data, "metrics", m, "p99")) for m in ("ingress_ms", "egress_ms"))
-            + " ms",
+            _ms([p99(metric(result, m)) for m in ("ingress_ms", "egress_ms")]),
         ),
-        ("e2e p99", _ms(data, "metrics", "e2e_ms", "p99")),
-        ("auth-cache hit rate", fmt_pct(dig(data, "gateway", "auth_cache_hit_rate"))),
+        ("e2e p99", fmt_num(p99(metric(result, "e2e_ms")), "ms")),
+        ("auth-cache hit rate", fmt_pct(result.gateway.auth_cache_hit_rate)),
         (
             "integrity violations / checked",
-            f"{fmt_num(dig(data, 'integrity', 'violations'))}"
-            f" / {fmt_num(dig(data, 'integrity', 'checked'))}",
+            f"{fmt_num(integ.violations)} / {fmt_num(integ.checked)}",
         ),
-        ("upstream calls per request", fmt_num(dig(data, "upstream", "calls_per_request"))),
-        ("harness loop lag p99", _ms(data, "harness", "loop_lag_ms", "p99")),
-        ("harness CPU", fmt_num(dig(data, "harness", "cpu_percent"), "%")),
+        ("upstream calls per request", fmt_num(result.upstream.calls_per_request)),
+        ("harness loop lag p99", fmt_num(p99(result.harness.loop_lag_ms), "ms")),
+        ("harness CPU", fmt_num(result.harness.cpu_percent, "%")),
     ]
-    if num(floor_p99) is not None:
-        rows.append(("harness floor p99", fmt_num(floor_p99, "ms")))
+    floor = floor_p99(result)
+    if floor is not None:
+        rows.append(("harness floor p99", fmt_num(floor, "ms")))
     return rows
-
-
-def warnings_of(data: Mapping[str, Any]) -> list[str]:
-    """Harness warnings (stability, floor share, lost ledger records) as printed."""
-    found = dig(data, "harness", "warnings")
-    return [str(w) for w in found] if isinstance(found, list) else []

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from loadgate.histograms.hdr import decode
 
@@ -62,8 +61,8 @@ def distribution(b64: str | bytes, ticks_per_decade: int = 10) -> Distribution |
     )
 
 
-def histogram_key(histograms: Mapping[str, Any], metric: str, mode: str | None) -> str | None:
-    """The ``result["histograms"]`` key for ``metric`` in ``mode`` (None = all modes)."""
+def histogram_key(histograms: Mapping[str, str], metric: str, mode: str | None) -> str | None:
+    """The ``Result.histograms`` key of ``metric`` in ``mode`` (None = all modes), if set."""
     key = metric if mode is None else f"{mode}.{metric}"
     value = histograms.get(key)
-    return key if isinstance(value, str) and value else None
+    return key if value else None

@@ -1,17 +1,26 @@
 """Markdown summary for a pull-request comment or ``$GITHUB_STEP_SUMMARY``.
 
 Plain GitHub-flavoured Markdown, no emoji and no HTML: a verdict line, the
-gates table, the key figures table, then harness warnings and the reasons of an
-invalid run. Table cells are escaped so a Prometheus selector with ``|`` or
-``{}`` in a gate name cannot break the table.
+gates table (an undecided gate says so, and why, under the table), the key
+figures table, then harness warnings and the reasons of an invalid run. Table
+cells are escaped so a Prometheus selector with ``|`` or ``{}`` in a gate name
+cannot break the table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from loadgate.report._fmt import fmt_num, gate_rule, gate_value, key_figures, warnings_of
+from loadgate.report._fmt import (
+    fmt_num,
+    gate_outcome,
+    gate_rule,
+    gate_status,
+    gate_value,
+    key_figures,
+    undecided_groups,
+)
+from loadgate.result.model import Gate, Result
 
 __all__ = ["render_markdown"]
 
@@ -32,36 +41,33 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return out
 
 
-def render_markdown(data: Mapping[str, Any]) -> str:
+def _outcome(gate: Gate) -> str:
+    status = gate_status(gate)
+    text = gate_outcome(gate)
+    return {"pass": text, "fail": f"**{text}**", "undecided": f"*{text}*"}[status]
+
+
+def render_markdown(result: Result) -> str:
     """The summary as Markdown text (ends with a newline)."""
-    verdict = str(data.get("verdict") or "unknown")
-    profile = (data.get("profile") or {}).get("name", "?")
     lines = [
-        f"### loadgate: {_VERDICT.get(verdict, verdict.upper())}",
+        f"### loadgate: {_VERDICT[result.verdict]}",
         "",
-        f"Profile `{profile}`, started {data.get('started_at') or '?'}, "
-        f"{fmt_num(data.get('duration_s'), 's')}.",
+        f"Profile `{result.profile_name}`, started {result.started_at or '?'}, "
+        f"{fmt_num(result.duration_s, 's')}.",
         "",
     ]
-    if verdict == "invalid":
+    if result.verdict == "invalid":
         lines += ["**Why the run is invalid:**", ""]
-        lines += [f"- {r}" for r in data.get("reasons") or []] + [""]
-    gates = [g for g in data.get("gates") or [] if isinstance(g, Mapping)]
-    if gates:
-        rows = [
-            [
-                f"`{g.get('name')}`",
-                gate_value(g),
-                gate_rule(g),
-                "pass" if g.get("passed") else "**FAIL**",
-            ]
-            for g in gates
-        ]
+        lines += [f"- {r}" for r in result.reasons] + [""]
+    if result.gates:
+        rows = [[f"`{g.name}`", gate_value(g), gate_rule(g), _outcome(g)] for g in result.gates]
         lines += ["#### Gates", "", *_table(["gate", "measured", "budget", "result"], rows), ""]
+        for names, why in undecided_groups(result.gates):
+            lines.append(f"Undecided: {', '.join(f'`{n}`' for n in names)}: {why.rstrip('.')}.")
+            lines.append("")
     else:
         lines += ["No gates in this result.", ""]
-    lines += ["#### Key figures", "", *_table(["figure", "value"], key_figures(data)), ""]
-    warns = warnings_of(data)
-    if warns:
-        lines += ["#### Warnings", "", *(f"- {w}" for w in warns), ""]
+    lines += ["#### Key figures", "", *_table(["figure", "value"], key_figures(result)), ""]
+    if result.harness.warnings:
+        lines += ["#### Warnings", "", *(f"- {w}" for w in result.harness.warnings), ""]
     return "\n".join(lines).rstrip("\n") + "\n"

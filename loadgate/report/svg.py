@@ -1,11 +1,18 @@
 """A small, dependency-free SVG line-chart writer for the reports.
 
 It owns axes (linear, log, and HdrHistogram's log-percentile scale), ticks,
-grid, legend, reference rules and the data series. Output is a deterministic
-string: the same data gives byte-identical SVG, so reports diff cleanly and
-tests can compare them. Every series is one ``<path class="series">`` that also
-carries its data (``data-series``, ``data-x``, ``data-y``) so a test — or a
-reader with the browser's inspector — can read back exactly what was drawn.
+grid, legend, reference rules and the data series; every chart of the product
+(report, compare, sweep) is drawn here. Output is a deterministic string: the
+same data gives byte-identical SVG, so reports diff cleanly and tests can
+compare them. Every series is one ``<path class="series">`` that also carries
+its data (``data-series``, ``data-x``, ``data-y``) so a test — or a reader with
+the browser's inspector — can read back exactly what was drawn.
+
+The legend sits between the title and the plot, never over it: a legend box
+drawn over the lines hid the top of the plot (a throughput line near its
+maximum looked absent). The plot's rectangle (``rect.plot-area``) and each
+legend entry's (``rect.legend-box``) are in the SVG, so a test can check from
+the geometry alone that they do not overlap.
 
 Why hand-written rather than matplotlib/plotly/uPlot: see docs/report.md.
 """
@@ -47,6 +54,14 @@ class Axis:
     lo: float | None = None
     hi: float | None = None
     ticks: tuple[float, ...] | None = None  # explicit tick positions (data units)
+    #: text for each of ``ticks`` (e.g. commit ids on an index axis); default: the number
+    tick_labels: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.tick_labels is not None and (
+            self.ticks is None or len(self.ticks) != len(self.tick_labels)
+        ):
+            raise ValueError("Axis.tick_labels needs one label per explicit tick")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +145,8 @@ class _Scale:
                 10.0**k for k in range(math.floor(self.lo), math.ceil(self.hi) + 1)
             )
             self.ticks = [
-                (math.log10(v), _tick_text(v))
-                for v in ticks
+                (math.log10(v), text)
+                for v, text in zip(ticks, self._texts(ticks), strict=True)
                 if v > 0 and self.lo - 1e-9 <= math.log10(v) <= self.hi + 1e-9
             ]
             return
@@ -148,7 +163,14 @@ class _Scale:
         else:
             first = math.ceil(lo / step - 1e-9)
             marks = [k * step for k in range(first, math.floor(hi / step + 1e-9) + 1)]
-        self.ticks = [(v, _tick_text(round(v, 10))) for v in marks if lo <= v <= hi]
+        self.ticks = [
+            (v, t) for v, t in zip(marks, self._texts(marks), strict=True) if lo <= v <= hi
+        ]
+
+    def _texts(self, values: Sequence[float]) -> list[str]:
+        if self.axis.tick_labels is not None and self.axis.ticks is not None:
+            return list(self.axis.tick_labels)
+        return [_tick_text(round(v, 10)) for v in values]
 
     def t(self, v: float) -> float:
         if self.axis.scale == "percentile":
@@ -188,6 +210,32 @@ def _series_path(s: Series, sx: _Scale, sy: _Scale, color: str) -> str:
     return path + "".join(dots)
 
 
+#: Legend layout: sample line length, gap to the text, gap between entries, row pitch (px).
+_KEY_LINE, _KEY_GAP, _KEY_SPACING, _KEY_ROW = 22, 6, 16, 15
+#: Width of one character of the 11 px sans-serif legend text, rounded up: the layout
+#: is fixed in the SVG (no script measures the text), so it errs on the wide side.
+_CHAR_PX = 6.6
+
+
+def _legend_layout(
+    names: Sequence[str], x0: float, x1: float, y0: float
+) -> list[tuple[float, float]]:
+    """Left edge and centre line of each legend entry: left to right, wrapped at ``x1``."""
+    out: list[tuple[float, float]] = []
+    x, y = x0, y0
+    for name in names:
+        w = _entry_width(name)
+        if x > x0 and x + w > x1:
+            x, y = x0, y + _KEY_ROW
+        out.append((x, y))
+        x += w + _KEY_SPACING
+    return out
+
+
+def _entry_width(name: str) -> float:
+    return _KEY_LINE + _KEY_GAP + _CHAR_PX * len(name)
+
+
 def line_chart(
     series: Sequence[Series],
     *,
@@ -199,23 +247,36 @@ def line_chart(
     rules: Sequence[Rule] = (),
     chart_id: str = "",
 ) -> str:
-    """One complete ``<svg>`` line chart (also valid as a standalone .svg file)."""
-    left, right, top, bottom = 62, 34, 30, 44
+    """One complete ``<svg>`` line chart (also valid as a standalone .svg file).
+
+    The legend (one entry per drawn series) takes rows under the title and the
+    plot starts below it; a chart of one series named like the chart has none
+    (the title already says what the line is).
+    """
+    left, right, bottom = 62, 34, 44
+    drawn = [s for s in series if any(v is not None and math.isfinite(v) for v in s.ys)]
+    colors = [s.color or PALETTE[i % len(PALETTE)] for i, s in enumerate(drawn)]
+    keyed = not (len(drawn) == 1 and drawn[0].name == title)
+    legend = _legend_layout([s.name for s in drawn], left, width - right, 32.0) if keyed else []
+    # Plot top: clear of the title (baseline 18) or of the last legend row (half a row + 9).
+    top = 30 if not legend else int(legend[-1][1] + _KEY_ROW / 2 + 9)
     xs = [v for s in series for v in s.xs]
     ys = [v for s in series for v in s.ys if v is not None and math.isfinite(v)]
     ys += [r.value for r in rules if r.axis == "y"]
     sx = _Scale(x, xs, left, width - right)
     sy = _Scale(y, ys, height - bottom, top)
     ident = f' id="{escape(chart_id)}"' if chart_id else ""
+    plot_bottom, plot_top = height - bottom, top
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg"{ident} class="chart" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}" style="{_FONT};font-size:11px">',
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<rect class="plot-area" x="{left}" y="{plot_top}" width="{width - right - left}" '
+        f'height="{plot_bottom - plot_top}" fill="none"/>',
         f'<text x="{left}" y="18" font-size="13" font-weight="600" fill="#222">'
         f"{escape(title)}</text>",
     ]
-    plot_bottom, plot_top = height - bottom, top
     for t, label in sy.ticks:
         py = _num(round(sy.px_t(t), 2))
         out.append(
@@ -235,13 +296,13 @@ def line_chart(
         'stroke="#888"/>'
         f'<text x="{(left + width - right) / 2:g}" y="{height - 6}" text-anchor="middle" '
         f'fill="#333">{escape(x.label)}</text>'
-        f'<text transform="translate(14 {(top + plot_bottom) / 2:g}) rotate(-90)" '
+        f'<text transform="translate(14 {(plot_top + plot_bottom) / 2:g}) rotate(-90)" '
         f'text-anchor="middle" fill="#333">{escape(y.label)}</text>'
     )
     for r in rules:
         scale = sx if r.axis == "x" else sy
         p = _num(round(scale.px(r.value), 2))
-        # Labels sit inside the plot, on the side with room, clear of the legend (top left).
+        # Labels sit inside the plot, on the side with room.
         if r.axis == "x":
             line = f'x1="{p}" x2="{p}" y1="{plot_top}" y2="{plot_bottom}"'
             right_half = float(p) > (left + width - right) / 2
@@ -255,30 +316,24 @@ def line_chart(
             f'<line {line} stroke="{r.color}" stroke-dasharray="4 3"/>'
             f'<text {text} fill="{r.color}">{escape(r.label)}</text></g>'
         )
-    drawn = [s for s in series if any(v is not None and math.isfinite(v) for v in s.ys)]
     if not drawn:
         out.append(
             f'<text class="no-data" x="{(left + width - right) / 2:g}" '
-            f'y="{(top + plot_bottom) / 2:g}" text-anchor="middle" fill="#999">no data</text>'
+            f'y="{(plot_top + plot_bottom) / 2:g}" text-anchor="middle" fill="#999">no data</text>'
         )
-    for i, s in enumerate(drawn):
-        out.append(_series_path(s, sx, sy, s.color or PALETTE[i % len(PALETTE)]))
-    if drawn:  # a pale box so the legend stays readable over a line
-        longest = max(len(s.name) for s in drawn)
-        out.append(
-            f'<rect class="legend-box" x="{left + 4}" y="{top - 3}" '
-            f'width="{34 + 6 * longest}" height="{15 * len(drawn) + 3}" fill="#ffffff" '
-            'fill-opacity="0.85"/>'
-        )
-    for i, s in enumerate(drawn):
-        color = s.color or PALETTE[i % len(PALETTE)]
-        ly = top + 6 + 15 * i
-        lx = left + 10
+    for s, color in zip(drawn, colors, strict=True):
+        out.append(_series_path(s, sx, sy, color))
+    keys = list(zip(drawn, colors, strict=True)) if legend else []
+    for (s, color), (lx, ly) in zip(keys, legend, strict=True):
         dash = ' stroke-dasharray="6 4"' if s.dashed else ""
         out.append(
-            f'<g class="legend"><line x1="{lx}" x2="{lx + 22}" y1="{ly}" y2="{ly}" '
+            f'<g class="legend"><rect class="legend-box" x="{_num(lx)}" '
+            f'y="{_num(ly - _KEY_ROW / 2)}" width="{_num(round(_entry_width(s.name), 2))}" '
+            f'height="{_KEY_ROW}" fill="none"/>'
+            f'<line x1="{_num(lx)}" x2="{_num(lx + _KEY_LINE)}" y1="{_num(ly)}" y2="{_num(ly)}" '
             f'stroke="{color}" stroke-width="2"{dash}/>'
-            f'<text x="{lx + 28}" y="{ly}" dy="0.32em" fill="#222">{escape(s.name)}</text></g>'
+            f'<text x="{_num(lx + _KEY_LINE + _KEY_GAP)}" y="{_num(ly)}" dy="0.32em" '
+            f'fill="#222">{escape(s.name)}</text></g>'
         )
     out.append("</svg>")
     return "".join(out)

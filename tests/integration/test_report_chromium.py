@@ -7,15 +7,19 @@ Chromium is Debian's package, installed by the session fixture when missing
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shutil
 import struct
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
 from loadgate.report import render_html, render_sweep_html
+from loadgate.result.io import load_run_result
 from tests.support.chromium import (
     Unavailable,
     distinct_colours,
@@ -24,6 +28,7 @@ from tests.support.chromium import (
     plot_series,
     screenshot,
 )
+from tests.support.report_pages import LEGEND_ENTRIES, sample_pages, sample_sweep
 
 pytestmark = [pytest.mark.chromium, pytest.mark.timeout(1200)]  # a first apt install is slow
 
@@ -57,7 +62,7 @@ def _drawn(dom: str, chart_ids: tuple[str, ...]) -> None:
 def test_report_plots_are_drawn(chromium: str, tmp_path: Path, result: Path) -> None:
     data = json.loads(result.read_text())
     page = tmp_path / "report.html"
-    page.write_text(render_html(data), encoding="utf-8")
+    page.write_text(render_html(load_run_result(result)), encoding="utf-8")
     dom = dump_dom(chromium, page, tmp_path)
     assert f'data-verdict="{data["verdict"]}"' in dom
     hists = data.get("histograms") or {}
@@ -82,12 +87,64 @@ def test_report_plots_are_drawn(chromium: str, tmp_path: Path, result: Path) -> 
 
 def test_sweep_knee_plot_is_drawn(chromium: str, tmp_path: Path) -> None:
     page = tmp_path / "sweep.html"
-    page.write_text(
-        render_sweep_html(json.loads((DATA / "sample_sweep.json").read_text())), encoding="utf-8"
-    )
+    page.write_text(render_sweep_html(sample_sweep()), encoding="utf-8")
     dom = dump_dom(chromium, page, tmp_path)
     _drawn(dom, ("sweep-throughput", "sweep-overhead"))
     assert 'data-rule="knee: 128"' in dom
+
+
+#: Measures, in the browser, each legend entry's text as laid out and each plot's rectangle
+#: (user units of the entry's own chart) and writes them into the DOM for dump_dom.
+_MEASURE = """<script>
+const out = [];
+for (const svg of document.querySelectorAll("svg.chart")) {
+  const p = svg.querySelector("rect.plot-area").getBBox();
+  for (const g of svg.querySelectorAll("g.legend")) {
+    const t = g.querySelector("text").getBBox(), b = g.querySelector("rect.legend-box").getBBox();
+    out.push({chart: svg.id, plot: [p.x, p.y, p.x + p.width, p.y + p.height],
+              text: [t.x, t.y, t.x + t.width, t.y + t.height],
+              box: [b.x, b.y, b.x + b.width, b.y + b.height],
+              size: [svg.width.baseVal.value, svg.height.baseVal.value]});
+  }
+}
+const pre = document.createElement("pre");
+pre.id = "geometry";
+pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+</script>"""
+
+
+class _Measured(TypedDict):
+    """One legend entry as _MEASURE reports it: boxes as ``[x0, y0, x1, y1]``."""
+
+    chart: str
+    plot: list[float]
+    text: list[float]
+    box: list[float]
+    size: list[float]
+
+
+def _overlap(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_legend_text_as_drawn_stays_off_every_plot(chromium: str, tmp_path: Path) -> None:
+    """The legend layout is computed without measuring text; the browser's own text
+    boxes show that every legend label, as drawn, is off the plot and inside its box."""
+    entries: list[_Measured] = []
+    for i, doc in enumerate(sample_pages()):
+        page = tmp_path / f"page{i}.html"
+        page.write_text(doc.replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
+        found = re.search(r'<pre id="geometry">(.*?)</pre>', dump_dom(chromium, page, tmp_path))
+        assert found, "the measuring script did not run"
+        entries += json.loads(html.unescape(found.group(1)))
+    assert len(entries) == sum(LEGEND_ENTRIES)
+    for e in entries:
+        text, box, plot, (width, height) = e["text"], e["box"], e["plot"], e["size"]
+        assert text[2] > text[0] and text[3] > text[1], f"{e['chart']}: legend text not drawn"
+        assert not _overlap(text, plot), f"{e['chart']}: legend text {text} on the plot {plot}"
+        assert box[0] <= text[0] and text[2] <= box[2] + 0.5, f"{e['chart']}: wider than laid out"
+        assert text[2] <= width and text[1] >= 0 and text[3] <= height
 
 
 def test_blank_page_is_detected(chromium: str, tmp_path: Path) -> None:

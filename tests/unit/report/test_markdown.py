@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import copy
-import json
 import re
-from typing import Any
 
 from loadgate.report import render_markdown
+from loadgate.result import Result
+from loadgate.result.io import load_run_result
+from loadgate.result.model import Gate
 from tests.support.paths import DATA
 
 
-def _load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((DATA / name).read_text())
-    return data
+def _load(name: str) -> Result:
+    return load_run_result(DATA / name)
 
 
 def _rows(md: str, header: str) -> list[list[str]]:
@@ -29,12 +28,13 @@ def _rows(md: str, header: str) -> list[list[str]]:
 
 
 def test_fail_summary() -> None:
-    data = _load("sample_fail.json")
-    md = render_markdown(data)
+    result = _load("sample_fail.json")
+    md = render_markdown(result)
     assert md.splitlines()[0] == "### loadgate: FAIL: at least one gate failed"
     gates = _rows(md, "#### Gates")
     assert gates[0] == ["`overhead_ms.p99`", "30.66 ms", "< 20", "**FAIL**"]
-    assert [r[3] == "pass" for r in gates] == [g["passed"] for g in data["gates"]]
+    assert [r[3] == "pass" for r in gates] == [g.passed for g in result.gates]
+    assert "Undecided" not in md
     figures = {row[0]: row[1] for row in _rows(md, "#### Key figures")}
     assert figures["error rate"] == "0.182 %"
     assert figures["auth-cache hit rate"] == "92.0 %"
@@ -52,25 +52,39 @@ def test_pass_summary_has_no_warnings_section() -> None:
 
 
 def test_invalid_lists_reasons_and_is_emoji_free() -> None:
-    data = copy.deepcopy(_load("sample_pass.json"))
-    data["verdict"] = "invalid"
-    data["reasons"] = ["harness CPU 99 % of a core > 95 %: loadgate was saturated"]
-    md = render_markdown(data)
+    result = _load("sample_pass.json")
+    result.verdict = "invalid"
+    result.reasons = ["harness CPU 99 % of a core > 95 %: loadgate was saturated"]
+    md = render_markdown(result)
     assert "INVALID" in md.splitlines()[0]
     assert "- harness CPU 99 % of a core > 95 %: loadgate was saturated" in md
     assert not re.search("[\u2600-\u27bf\U0001f000-\U0001faff]", md)
 
 
-def test_pipes_in_gate_names_do_not_break_the_table() -> None:
-    data = _load("sample_pass.json")
-    data["gates"] = [
-        {
-            "name": 'gateway.counters.x{a="b|c"}',
-            "op": "<",
-            "threshold": 1,
-            "value": 0.5,
-            "passed": True,
-        }
+def test_undecided_gates_say_so_and_why_once() -> None:
+    result = _load("sample_fail.json")
+    result.verdict, result.reasons = "invalid", ["interrupted by SIGINT: partial result"]
+    why = "the run is invalid: its gates prove nothing either way"
+    for g in result.gates:
+        g.decided, g.undecided_reason = False, why
+    md = render_markdown(result)
+    outcomes = [r[3] for r in _rows(md, "#### Gates")]
+    assert outcomes == [
+        "*undecided (would fail)*",
+        "*undecided (would pass)*",
+        "*undecided (would fail)*",
+        "*undecided (would fail)*",
     ]
-    row = _rows(render_markdown(data), "#### Gates")[0]
+    assert "FAIL" not in "".join(outcomes)
+    names = ", ".join(f"`{g.name}`" for g in result.gates)
+    assert md.count("Undecided:") == 1
+    assert f"Undecided: {names}: {why}." in md
+
+
+def test_pipes_in_gate_names_do_not_break_the_table() -> None:
+    result = _load("sample_pass.json")
+    result.gates = [
+        Gate(name='gateway.counters.x{a="b|c"}', op="<", threshold=1, value=0.5, passed=True)
+    ]
+    row = _rows(render_markdown(result), "#### Gates")[0]
     assert len(row) == 4 and row[0] == '`gateway.counters.x{a="b\\|c"}`'

@@ -61,12 +61,16 @@ def _result(**over: Any) -> dict[str, Any]:
     return data
 
 
+def _warnings(data: dict[str, Any]) -> dict[str, list[str]]:
+    return stability_warnings(Result.model_validate(data))
+
+
 def test_a_steady_large_run_has_no_warnings() -> None:
-    assert stability_warnings(_result()) == {}
+    assert _warnings(_result()) == {}
 
 
 def test_sample_counts_behind_tail_percentiles() -> None:
-    w = stability_warnings(_result(metrics={"overhead_ms": _stats(500), "itl_ms": _stats(5000)}))
+    w = _warnings(_result(metrics={"overhead_ms": _stats(500), "itl_ms": _stats(5000)}))
     assert w["overhead_ms.p99"] == ["only 500 samples behind p99 (< 1000)"]
     assert w["overhead_ms.p999"] == ["only 500 samples behind p999 (< 10 000)"]
     assert "itl_ms.p99" not in w
@@ -75,29 +79,31 @@ def test_sample_counts_behind_tail_percentiles() -> None:
 
 def test_by_mode_warnings_carry_the_mode_prefix() -> None:
     by_mode = {"stream": {"metrics": {"ttft_overhead_ms": _stats(800)}}}
-    w = stability_warnings(_result(by_mode=by_mode))
+    w = _warnings(_result(by_mode=by_mode))
     assert "stream.ttft_overhead_ms.p99" in w
     assert "ttft_overhead_ms.p99" not in w
 
 
 def test_stdev_share_of_mean() -> None:
-    w = stability_warnings(_result(metrics={"e2e_ms": _stats(50_000, mean=10.0, stdev=6.0)}))
+    w = _warnings(_result(metrics={"e2e_ms": _stats(50_000, mean=10.0, stdev=6.0)}))
     assert w == {"e2e_ms.mean": ["std dev is 60 % of the mean"]}
-    assert stability_warnings(_result(metrics={"e2e_ms": _stats(50_000, stdev=5.0)})) == {}
+    assert _warnings(_result(metrics={"e2e_ms": _stats(50_000, stdev=5.0)})) == {}
 
 
 def test_floor_share_of_gate_budget() -> None:
     base = _result()
     base["harness"]["floor_ms"] = {"p50": 2.0, "p99": 6.0}  # 30 % of the 20 ms budget
-    w = stability_warnings(base)
+    w = _warnings(base)
     assert w["overhead_ms.p99"] == [
         "harness floor p99 6.00 ms is 30 % of this gate's 20 ms budget (> 25 %)"
     ]
     base["harness"]["floor_ms"] = {"p50": 2.0, "p99": 4.0}  # 20 %: fine
-    assert stability_warnings(base) == {}
+    assert _warnings(base) == {}
+    # A file written before limits were recorded: the profile's share applies.
     base["profile"]["harness"]["floor_warn_share"] = 0.1
-    base["harness"]["floor_ms"] = 4.0  # a bare number is read as the p99 too
-    assert "overhead_ms.p99" in stability_warnings(base)
+    assert "overhead_ms.p99" in _warnings(base)
+    base["harness"]["limits"]["floor_warn_share"] = 0.25  # recorded: it wins
+    assert _warnings(base) == {}
 
 
 def test_harness_near_its_limits() -> None:
@@ -105,14 +111,13 @@ def test_harness_near_its_limits() -> None:
     data["harness"]["loop_lag_ms"]["p99"] = 3.0  # 60 % of 5 ms
     data["harness"]["stub_timer_lateness_ms"]["p99"] = 2.4  # 48 %: fine
     data["harness"]["cpu_percent"] = 90.0  # > 85 % of 95
-    w = stability_warnings(data)
+    w = _warnings(data)
     assert set(w) == {"harness.loop_lag_ms", "harness.cpu_percent"}
     assert w["harness.loop_lag_ms"][0].startswith("event-loop lag p99 3.00 ms is 60 % of the 5 ms")
 
 
-def test_accepts_result_object_and_tolerates_empty() -> None:
-    assert stability_warnings(Result.model_validate(_result())) == {}
-    assert stability_warnings({}) == {}
+def test_an_empty_result_has_no_warnings() -> None:
+    assert stability_warnings(Result()) == {}
 
 
 def _render(data: dict[str, Any]) -> str:
@@ -160,3 +165,27 @@ def test_print_summary_no_data_gate_and_interrupted() -> None:
     assert "INVALID" in text and "interrupted: SIGINT" in text
     gate_line = next(line for line in text.splitlines() if "gateway.auth_cache_hit_rate" in line)
     assert "no data" in gate_line and "FAIL" in gate_line and "> 0.9" in gate_line
+
+
+def test_print_summary_shows_undecided_gates_as_such() -> None:
+    data = _result(verdict="invalid", exit_code=3, reasons=["harness CPU 99 % > 95 %"])
+    data["gates"] = [
+        {"name": "overhead_ms.p99", "op": "<", "threshold": 20.0, "value": 25.0, "passed": False},
+        {"name": "requests.error_rate", "op": "<", "threshold": 0.01, "value": 0.0, "passed": True},
+    ]
+    why = "the run is invalid: its gates prove nothing either way"
+    for g in data["gates"]:
+        g.update(decided=False, undecided_reason=why)
+    text = _render(data)
+    lines = text.splitlines()
+    p99_line = next(line for line in lines if "overhead_ms.p99" in line and "< 20" in line)
+    assert "undecided (would fail)" in p99_line and "FAIL" not in p99_line
+    rate_line = next(line for line in lines if "requests.error_rate" in line and "< 0.01" in line)
+    assert "undecided (would pass)" in rate_line
+    assert [line.strip() for line in lines if line.strip().startswith("undecided:")] == [
+        f"undecided: overhead_ms.p99, requests.error_rate: {why}"
+    ]
+
+
+def test_print_summary_decided_gates_have_no_undecided_caption() -> None:
+    assert "undecided" not in _render(_result())

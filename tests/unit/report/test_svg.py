@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from html.parser import HTMLParser
 
 import pytest
 
@@ -119,7 +120,6 @@ def test_public_names() -> None:
     import loadgate.report.svg as svg
 
     assert sorted(report.__all__) == [
-        "main",
         "render_compare_html",
         "render_html",
         "render_junit",
@@ -131,3 +131,126 @@ def test_public_names() -> None:
     ]
     for mod in (report, svg):
         assert all(hasattr(mod, name) for name in mod.__all__)
+
+
+# -- legend placement (issue 15 item 7) ------------------------------------------
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+class _Geometry(HTMLParser):
+    """Per chart id: its size, its plot rectangle and its legend entries' rectangles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size: dict[str, tuple[float, float]] = {}
+        self.plot: dict[str, Box] = {}
+        self.legend: dict[str, list[Box]] = {}
+        self._ids: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "svg":
+            self._ids.append(a.get("id", ""))
+            if a.get("class") == "chart":
+                self.size[self._ids[-1]] = (float(a["width"]), float(a["height"]))
+        elif tag == "rect" and a.get("class") in ("plot-area", "legend-box"):
+            x, y, w, h = (float(a[k]) for k in ("x", "y", "width", "height"))
+            box = (x, y, x + w, y + h)
+            if a["class"] == "plot-area":
+                self.plot[self._ids[-1]] = box
+            else:
+                self.legend.setdefault(self._ids[-1], []).append(box)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "svg":
+            self._ids.pop()
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag == "svg":
+            self.handle_endtag(tag)
+
+
+def _geometry(svg: str) -> _Geometry:
+    g = _Geometry()
+    g.feed(svg)
+    g.close()
+    return g
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _assert_legends_outside_plots(svg: str) -> int:
+    """Every legend entry is off the plot, inside its chart, clear of the other entries,
+    and every drawn point is on the plot; returns how many legend entries were checked."""
+    geo = _geometry(svg)
+    assert geo.plot and set(geo.plot) == set(geo.size)
+    checked = 0
+    for chart, boxes in geo.legend.items():
+        plot, (width, height) = geo.plot[chart], geo.size[chart]
+        for i, box in enumerate(boxes):
+            assert not _overlap(box, plot), f"{chart}: legend {box} overlaps the plot {plot}"
+            assert box[0] >= 0 and box[2] <= width and box[1] >= 0 and box[3] <= height
+            assert not any(_overlap(box, other) for other in boxes[i + 1 :])
+            checked += 1
+    for chart, paths in plot_series(svg)[1].items():
+        x0, y0, x1, y1 = geo.plot[chart]
+        for d in paths.values():
+            for x, y in re.findall(r"[ML]([-\d.]+),([-\d.]+)", d):
+                assert x0 - 0.01 <= float(x) <= x1 + 0.01 and y0 - 0.01 <= float(y) <= y1 + 0.01
+    return checked
+
+
+def test_the_overlap_check_can_fail() -> None:
+    plot = (62.0, 30.0, 526.0, 256.0)
+    assert _overlap((66.0, 27.0, 140.0, 42.0), plot)  # the old legend box, top left inside
+    assert not _overlap((62.0, 24.5, 140.0, 39.5), (62.0, 40.0, 526.0, 256.0))
+    old = (
+        '<svg id="c" class="chart" width="560" height="300">'
+        '<rect class="plot-area" x="62" y="30" width="464" height="226"/>'
+        '<rect class="legend-box" x="66" y="27" width="80" height="33"/></svg>'
+    )
+    with pytest.raises(AssertionError, match="overlaps the plot"):
+        _assert_legends_outside_plots(old)
+
+
+def test_legends_sit_outside_the_plot_in_every_report_chart() -> None:
+    from tests.support.report_pages import LEGEND_ENTRIES, sample_pages
+
+    counts = tuple(_assert_legends_outside_plots(page) for page in sample_pages())
+    assert counts == LEGEND_ENTRIES
+
+
+def test_a_legend_too_wide_for_one_row_wraps_and_pushes_the_plot_down() -> None:
+    names = [f"candidate run {i} non-stream (n=123456)" for i in range(7)]
+    series = [Series(n, (0.0, 1.0), (float(i), float(i + 1))) for i, n in enumerate(names)]
+    svg = line_chart(series, x=Axis("x"), y=Axis("y"), title="wide", chart_id="w")
+    geo = _geometry(svg)
+    rows = sorted({box[1] for box in geo.legend["w"]})
+    assert len(geo.legend["w"]) == 7 and len(rows) >= 3
+    assert geo.plot["w"][1] >= max(box[3] for box in geo.legend["w"])
+    assert _assert_legends_outside_plots(svg) == 7
+
+
+def test_one_series_named_like_its_chart_has_no_legend() -> None:
+    s = Series("Requests completed per second", (0.0, 1.0), (5.0, 6.0))
+    svg = line_chart([s], x=Axis("s"), y=Axis("req/s"), title=s.name, chart_id="r")
+    assert 'class="legend"' not in svg
+    assert _geometry(svg).plot["r"][1] == 30  # the plot starts right under the title
+
+
+def test_tick_labels_name_explicit_ticks() -> None:
+    s = Series("p99", (0.0, 1.0, 2.0), (1.0, 2.0, 1.5))
+    svg = line_chart(
+        [s],
+        x=Axis("commit", ticks=(0.0, 1.0, 2.0), tick_labels=("a1b2c3d4", "e5f6", "0123")),
+        y=Axis("ms"),
+        title="history",
+    )
+    for label in ("a1b2c3d4", "e5f6", "0123"):
+        assert f">{label}</text>" in svg
+    with pytest.raises(ValueError, match="one label per explicit tick"):
+        Axis("commit", ticks=(0.0, 1.0), tick_labels=("a",))
