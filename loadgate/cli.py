@@ -264,7 +264,8 @@ def _check_format(fmt: str) -> None:
     from loadgate.analysis.compare_render import FORMATS
 
     if fmt not in FORMATS:
-        raise UsageError(f"--format: must be table, markdown or json (got {fmt!r})")
+        allowed = f"{', '.join(FORMATS[:-1])} or {FORMATS[-1]}"
+        raise UsageError(f"--format: must be {allowed} (got {fmt!r})")
 
 
 def _print_rich(renderables: Sequence[Any]) -> None:
@@ -342,7 +343,10 @@ def ab(
     sets: SetOpt = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option(help="Directory for per-round results (default: a fresh one under runs/)."),
+        typer.Option(
+            help="Directory for the rounds' results (default: a new one under "
+            "$LOADGATE_RUNS_DIR, or runs/)."
+        ),
     ] = None,
     threshold: ThresholdOpt = 5.0,
     fmt: FormatOpt = "table",

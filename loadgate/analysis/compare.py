@@ -521,9 +521,13 @@ def compare_results(
             if batched
             else "sampling error only, not run-to-run drift (no time batches stored)"
         )
+        advice = (
+            "run more rounds (`loadgate ab --rounds 5`)"
+            if paired
+            else "use several runs per side or `loadgate ab`"
+        )
         warnings.append(
-            f"one run per side: intervals cover {covers}; use several runs per side or "
-            "`loadgate ab` before trusting a small change"
+            f"one run per side: intervals cover {covers}; {advice} before trusting a small change"
         )
     c = Comparison(rows, threshold_pct, confidence, tests, len(bases), len(cands), warnings)
     if paired:

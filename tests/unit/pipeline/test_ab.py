@@ -152,6 +152,9 @@ def test_a_stopped_run_ends_the_session_and_makes_it_invalid(tmp_path: Path) -> 
     assert outcome.stopped == "SIGINT in round 1 (B)" and outcome.rounds_done == 1
     assert outcome.invalid == 1 and outcome.exit_code == 3
     assert outcome.comparison is not None and outcome.comparison.base_runs == 1
+    # One round is one run per side: the advice is more rounds, not `loadgate ab` again.
+    (warning,) = [w for w in outcome.comparison.warnings if w.startswith("one run per side")]
+    assert "run more rounds (`loadgate ab --rounds 5`)" in warning
 
 
 def test_cli_ab_passes_threshold_format_and_runs_dir(
