@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from loadgate.analysis.compare import REGRESSION, Comparison, compare_results  # noqa: E402
+from loadgate.result import Result, load_run_result  # noqa: E402
 
 P99 = "overhead_ms.p99"
 
@@ -50,19 +51,19 @@ STRICT_HARNESS = (
 )
 
 
-def run_valid(args: argparse.Namespace, delay_ms: float, out: Path) -> tuple[dict[str, Any], int]:
+def run_valid(args: argparse.Namespace, delay_ms: float, out: Path) -> tuple[Result, int]:
     """Run until the harness calls the run valid (as a CI job reruns an invalid gate),
     at most ``1 + --retries`` times; returns the last result and how many were invalid."""
     invalid = 0
     for _ in range(1 + args.retries):
         data = run_once(args, delay_ms, out)
-        if data.get("verdict") != "invalid":
+        if data.verdict != "invalid":
             break
         invalid += 1
     return data, invalid
 
 
-def run_once(args: argparse.Namespace, delay_ms: float, out: Path) -> dict[str, Any]:
+def run_once(args: argparse.Namespace, delay_ms: float, out: Path) -> Result:
     cmd = [
         sys.executable, "-m", "loadgate", "run", args.profile,
         "--set", "stub.port=0",
@@ -81,11 +82,12 @@ def run_once(args: argparse.Namespace, delay_ms: float, out: Path) -> dict[str, 
     )
     if proc.returncode not in (0, 1, 3) or not out.exists():
         sys.exit(f"run failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    data: dict[str, Any] = json.loads(out.read_text())
-    p99 = (data.get("metrics", {}).get("overhead_ms") or {}).get("p99")
+    data = load_run_result(out)
+    overhead = data.metrics.get("overhead_ms")
+    p99 = overhead.p99 if overhead is not None else None
     print(
         f"  {out.name}: delay {delay_ms} ms, exit {proc.returncode}, verdict "
-        f"{data.get('verdict')}, overhead p99 {p99} ms, {time.monotonic() - t0:.1f} s",
+        f"{data.verdict}, overhead p99 {p99} ms, {time.monotonic() - t0:.1f} s",
         flush=True,
     )
     return data
@@ -121,13 +123,13 @@ def main() -> int:
     t_start = time.monotonic()
     for t in range(args.trials):
         print(f"trial {t + 1}/{args.trials}", flush=True)
-        sides: dict[str, list[dict[str, Any]]] = {"a": [], "b": [], "a2": []}
+        sides: dict[str, list[Result]] = {"a": [], "b": [], "a2": []}
         for j in range(k):
             # Interleaved so that drift during the trial hits all three sides.
             for side, delay in (("a", 0.0), ("b", args.delay_ms), ("a2", 0.0)):
                 data, bad = run_valid(args, delay, args.out_dir / f"t{t}-{side}-{j}.json")
                 invalid += bad
-                still_invalid += data.get("verdict") == "invalid"
+                still_invalid += data.verdict == "invalid"
                 sides[side].append(data)
         paired = args.paired and k > 1
         aa = compare_results(sides["a"], sides["a2"], args.threshold, paired=paired)

@@ -14,13 +14,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from loadgate.errors import LoadgateError, UsageError
 from loadgate.profile import bundled_profiles, load_profile, parse_profile
+
+if TYPE_CHECKING:
+    from loadgate.analysis.compare import Comparison
 
 __all__ = ["app", "main", "split_compare_files"]
 
@@ -249,6 +252,50 @@ def split_compare_files(
     return b, c
 
 
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="Comparison output: table, markdown or json.")
+]
+ThresholdOpt = Annotated[
+    float, typer.Option(help="Regression threshold, percent of the base.", min=0)
+]
+
+
+def _check_format(fmt: str) -> None:
+    from loadgate.analysis.compare_render import FORMATS
+
+    if fmt not in FORMATS:
+        allowed = f"{', '.join(FORMATS[:-1])} or {FORMATS[-1]}"
+        raise UsageError(f"--format: must be {allowed} (got {fmt!r})")
+
+
+def _print_rich(renderables: Sequence[Any]) -> None:
+    # colour on a terminal; plain and wide in CI logs (80 columns would elide figures)
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    for item in renderables:
+        console.print(item)
+
+
+def _show_comparison(comparison: Comparison, fmt: str, out: Path | None) -> None:
+    """Print (or write to ``out``) a comparison in the chosen format."""
+    from loadgate.analysis.compare_render import render, table_view
+
+    if fmt == "table" and out is None:
+        _print_rich(table_view(comparison))
+        return
+    text = render(comparison, fmt)
+    if out is not None:
+        from loadgate.result import write_atomic
+
+        write_atomic(out, text)
+    else:
+        sys.stdout.write(text)
+
+
+def _stderr_line(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 @app.command(context_settings={"ignore_unknown_options": True})
 def compare(
     files: Annotated[
@@ -265,17 +312,24 @@ def compare(
     cand: Annotated[
         list[Path] | None, typer.Option("--cand", help="A candidate result. Repeatable.")
     ] = None,
-    threshold: Annotated[float, typer.Option(help="Regression threshold, percent.", min=0)] = 5.0,
-    fmt: Annotated[str, typer.Option("--format", help="table, markdown or json.")] = "table",
+    threshold: ThresholdOpt = 5.0,
+    fmt: FormatOpt = "table",
     out: Annotated[Path | None, typer.Option(help="Write the comparison here.")] = None,
 ) -> None:
     """Statistical comparison of results; exit 1 on a significant regression."""
-    if fmt not in ("table", "markdown", "json"):
-        raise UsageError(f"--format: must be table, markdown or json (got {fmt!r})")
+    _check_format(fmt)
     b, c = split_compare_files(files or (), base or (), cand or ())
-    from loadgate.analysis.compare import main as compare_main
+    from loadgate.analysis.compare import compare_results
+    from loadgate.result import load_run_result
 
-    _exit(compare_main(b, c, threshold, fmt, out))
+    comparison = compare_results(
+        [load_run_result(p) for p in b],
+        [load_run_result(p) for p in c],
+        threshold,
+        labels=([str(p) for p in b], [str(p) for p in c]),
+    )
+    _show_comparison(comparison, fmt, out)
+    _exit(comparison.exit_code)
 
 
 @app.command()
@@ -287,13 +341,45 @@ def ab(
     # steps show (benchmarks/README.md, "Regression detection").
     rounds: Annotated[int, typer.Option(help="Interleaved A/B rounds.", min=1)] = 5,
     sets: SetOpt = None,
-    out_dir: Annotated[Path | None, typer.Option(help="Directory for per-round results.")] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory for the rounds' results (default: a new one under "
+            "$LOADGATE_RUNS_DIR, or runs/)."
+        ),
+    ] = None,
+    threshold: ThresholdOpt = 5.0,
+    fmt: FormatOpt = "table",
 ) -> None:
-    """Interleaved A/B runs of one profile against two gateways."""
-    load_profile(profile, sets or ())  # fail fast on a bad profile, before any round runs
-    from loadgate.pipeline.ab import main as ab_main
+    """Interleaved A/B runs of one profile against two gateways; B is the candidate.
 
-    _exit(ab_main(profile, a, b, rounds, list(sets or ()), out_dir))
+    Exit 0 no regression, 1 B significantly worse, 2 bad input, 3 a run was invalid.
+    """
+    _check_format(fmt)
+    prof = load_profile(profile, sets or ())  # a bad profile fails before any round runs
+    from loadgate.pipeline.ab import parse_side, run_ab
+
+    side_a, side_b = parse_side(a, "--a"), parse_side(b, "--b")
+    outcome = run_ab(
+        prof,
+        side_a,
+        side_b,
+        rounds,
+        threshold_pct=threshold,
+        out_dir=out_dir,
+        on_progress=_stderr_line,
+    )
+    if outcome.comparison is not None:
+        _show_comparison(outcome.comparison, fmt, None)
+    if outcome.stopped:
+        _stderr_line(
+            f"ab: stopped after {outcome.rounds_done} of {outcome.rounds_planned} round(s): "
+            f"{outcome.stopped}"
+        )
+    if outcome.invalid:
+        _stderr_line(f"ab: {outcome.invalid} run(s) invalid: the verdict above is not trustworthy")
+    _stderr_line(f"ab: results in {outcome.out_dir}")
+    _exit(outcome.exit_code)
 
 
 @app.command()
@@ -305,9 +391,19 @@ def history(
     plot: Annotated[Path | None, typer.Option(help="Write an SVG plot here.")] = None,
 ) -> None:
     """Figures across commits, per machine."""
-    from loadgate.analysis.history import main as history_main
+    from loadgate.analysis.history import history_table, load_history, machine_dir, render_svg
 
-    _exit(history_main(results_dir, machine, plot))
+    d = machine_dir(results_dir, machine)
+    entries = load_history(d)
+    if not entries:
+        raise UsageError(f"{d}: no result files")
+    _print_rich([history_table(entries, d.name)])
+    if plot is not None:
+        from loadgate.result import write_atomic
+
+        write_atomic(plot, render_svg(entries, f"overhead (ms) — machine {d.name}"))
+        _stderr_line(f"plot written to {plot}")
+    _exit(0)
 
 
 def _number_list(option: str, text: str | None, kind: type[int] | type[float]) -> list[Any] | None:
@@ -337,16 +433,54 @@ def sweep(
     sets: SetOpt = None,
     out: Annotated[Path | None, typer.Option(help="Write the sweep result here.")] = None,
 ) -> None:
-    """Capacity sweep: one run per step, and the knee (largest step passing all gates)."""
+    """Capacity sweep: one run per step, and the knee (largest step passing all gates).
+
+    Exit 0 the smallest step passed, 1 no step passed, 2 bad input, 3 harness-bound.
+    """
     steps_c = _number_list("--concurrency", concurrency, int)
     steps_r = _number_list("--rates", rates, float)
     if steps_c and steps_r:
         raise UsageError("sweep: give --concurrency or --rates, not both")
     if not (steps_c or steps_r or auto):
         raise UsageError("sweep: give --concurrency N,N,..., --rates R,R,... or --auto")
-    from loadgate.pipeline.sweep import main as sweep_main
+    from loadgate.analysis.knee import fmt_value, policy_from_sets
+    from loadgate.result import check_writable
 
-    _exit(sweep_main(profile, target, steps_c, steps_r, auto, list(sets or ()), out))
+    policy, profile_sets = policy_from_sets(sets or ())
+    prof = load_profile(profile, profile_sets)
+    if out is not None:
+        check_writable(out, "--out")  # found now, not after the last step
+    import uvloop
+
+    from loadgate.pipeline.run import raise_open_file_limit
+    from loadgate.pipeline.sweep import plan_mode, run_sweep, step_line
+    from loadgate.result import write_result
+    from loadgate.rundir import new_run_dir
+
+    mode, values = plan_mode(prof, steps_c, steps_r)
+    sweep_dir = new_run_dir(prof.name, kind="sweep", out=out)
+    raise_open_file_limit()
+    result = uvloop.run(
+        run_sweep(
+            prof,
+            mode,
+            values,
+            policy,
+            target=target,
+            sweep_dir=sweep_dir,
+            on_step=lambda step: _stderr_line(step_line(step)),
+        )
+    )
+    if out is not None:
+        write_result(result, out)
+    if result.stopped:
+        _stderr_line(f"sweep: stopped early: {result.stopped}")
+    if result.skipped:
+        _stderr_line(f"sweep: skipped {', '.join(fmt_value(v) for v in result.skipped)}")
+    typer.echo(f"knee: {result.knee.reason}")
+    typer.echo(result.recommendation)
+    typer.echo(f"sweep: {result.verdict} — results, plot and CSV in {sweep_dir}")
+    _exit(result.exit_code)
 
 
 @app.command()

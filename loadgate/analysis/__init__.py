@@ -1,1 +1,2 @@
-"""Comparison across runs and commits: statistics, compare, history."""
+"""Reading results: compare's statistics and verdicts, history across commits, and a
+sweep's decisions (the knee)."""

@@ -1,29 +1,59 @@
 """Interleaved A/B runs of one profile against two gateway builds (issue 5).
 
-This module owns ``loadgate ab``: it plans the run order, rewrites the profile
-for each side, runs the rounds and hands the paired results to
-:func:`loadgate.analysis.compare.compare_results` with ``paired=True``.
+This module owns ``loadgate ab``'s core, :func:`run_ab`: it plans the run
+order, rewrites the profile for each side, runs the rounds, files each run and
+hands the paired results to :func:`loadgate.analysis.compare.compare_results`
+with ``paired=True``. It prints nothing: progress lines go to the callback the
+caller passes; rendering the comparison is the caller's.
 
 Order: rounds alternate which side goes first (A B, B A, A B, …). Plain
 A B A B leaves every B later than its A, so a machine that warms up or slows
 down during the session biases B by half a run's worth of drift; swapping the
 order every round cancels a linear drift over each pair of rounds, and the
 paired test then removes what a round's two runs share.
+
+Files (the A/B directory, :func:`loadgate.rundir.new_run_dir` with
+``kind="ab"``, so ``$LOADGATE_RUNS_DIR`` is honoured, or the caller's):
+``a-<i>.json`` / ``b-<i>.json`` (what ``compare --base a-*.json --cand b-*.json``
+reads again) and each run's full directory ``a-<i>/`` / ``b-<i>/`` (result,
+report, logs, .hlog files). They are written as each run ends, so an
+interrupted session keeps the rounds it finished.
 """
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from loadgate.analysis.compare import Comparison, compare_results
 from loadgate.errors import UsageError
+from loadgate.result.io import write_result
+from loadgate.result.model import Result
+from loadgate.rundir import new_run_dir, write_run_directory
 
 if TYPE_CHECKING:
+    from loadgate.pipeline.run import RunOptions
     from loadgate.profile import Profile
 
-__all__ = ["SideSpec", "main", "parse_side", "plan_rounds", "profile_for_side", "result_path"]
+__all__ = [
+    "AbOutcome",
+    "AbSide",
+    "Runner",
+    "SideSpec",
+    "parse_side",
+    "plan_rounds",
+    "profile_for_side",
+    "result_path",
+    "run_ab",
+]
+
+#: runs one profile; :func:`loadgate.pipeline.run.run` unless a test passes its own
+Runner = Callable[["Profile", "RunOptions"], Result]
+
+#: a run stopped by the user (or cancelled) ends the session: the rounds left would be too
+_USER_STOPS = ("SIGINT", "SIGTERM", "cancelled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,71 +106,102 @@ def result_path(out_dir: Path, side: str, round_index: int) -> Path:
     return out_dir / f"{side}-{round_index}.json"
 
 
-def _default_out_dir(profile_name: str) -> Path:
-    from datetime import UTC, datetime
+@dataclass(frozen=True, slots=True)
+class AbSide:
+    """One side's runs, round by round, and the files they were written to."""
 
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path("runs") / f"ab-{profile_name}-{stamp}"
+    results: list[Result]
+    paths: list[Path]
 
 
-def main(
-    profile_ref: str,
-    a: str,
-    b: str,
-    rounds: int,
-    sets: list[str],
-    out_dir: Path | None,
-    threshold_pct: float = 5.0,
-    fmt: str = "table",
-) -> int:
-    """``loadgate ab``: run the rounds, compare A (base) with B (candidate).
+@dataclass(frozen=True, slots=True)
+class AbOutcome:
+    """What ``loadgate ab`` found.
 
-    Exit code: 3 when a run was invalid (the harness, not the gateway, was the
-    bottleneck, so no verdict can be trusted), else 1 when B is a significant
-    regression over A, else 0.
+    ``comparison`` is None when no round completed (the session was stopped in
+    its first round). ``invalid`` counts runs whose verdict was ``invalid``.
     """
-    from loadgate.analysis.compare import compare_results, render
-    from loadgate.pipeline.run import RunOptions, run
-    from loadgate.profile import load_profile
-    from loadgate.result import write_result
-    from loadgate.result.legacy import as_dict
-    from loadgate.rundir import new_run_dir, write_run_directory
 
-    profile = load_profile(profile_ref, sets)
-    sides = {"a": parse_side(a, "--a"), "b": parse_side(b, "--b")}
+    out_dir: Path
+    a: AbSide
+    b: AbSide
+    comparison: Comparison | None
+    invalid: int
+    rounds_planned: int
+    stopped: str | None = None
+
+    @property
+    def rounds_done(self) -> int:
+        return min(len(self.a.results), len(self.b.results))
+
+    @property
+    def exit_code(self) -> int:
+        """3 when a run was invalid or no round completed (no verdict can be trusted),
+        else 1 when B is a significant regression over A, else 0."""
+        if self.invalid or self.comparison is None:
+            return 3
+        return self.comparison.exit_code
+
+
+def _default_runner(profile: Profile, options: RunOptions) -> Result:
+    from loadgate.pipeline.run import run
+
+    return run(profile, options)
+
+
+def run_ab(
+    profile: Profile,
+    a: SideSpec,
+    b: SideSpec,
+    rounds: int = 5,
+    *,
+    threshold_pct: float = 5.0,
+    out_dir: Path | None = None,
+    on_progress: Callable[[str], None] | None = None,
+    runner: Runner | None = None,
+) -> AbOutcome:
+    """Run ``rounds`` interleaved rounds of A and B; compare A (base) with B (candidate).
+
+    ``out_dir`` None: a fresh ``ab-<profile>-…`` directory under ``$LOADGATE_RUNS_DIR``.
+    A run stopped by the user (SIGINT/SIGTERM) ends the session; the comparison
+    then covers the rounds that completed.
+    """
+    from loadgate.pipeline.run import RunOptions
+
+    run_one = runner or _default_runner
+    say = on_progress or (lambda _line: None)
     plan = plan_rounds(rounds)
-    out_dir = out_dir or _default_out_dir(profile.name)
+    out_dir = out_dir if out_dir is not None else new_run_dir(profile.name, kind="ab")
     out_dir.mkdir(parents=True, exist_ok=True)
-
-    results: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
-    paths: dict[str, list[str]] = {"a": [], "b": []}
+    sides = {"a": a, "b": b}
+    done: dict[str, AbSide] = {"a": AbSide([], []), "b": AbSide([], [])}
     invalid = 0
+    stopped: str | None = None
     for step, side in enumerate(plan):
         i = step // 2 + 1
         prof, target = profile_for_side(profile, sides[side])
         path = result_path(out_dir, side, i)
-        print(f"ab: round {i}/{rounds}, {side.upper()} → {path}", file=sys.stderr)
-        run_dir = new_run_dir(prof.name, out=path)
-        res = run(prof, RunOptions(target=target, run_dir=run_dir))
-        write_run_directory(res, run_dir)
+        say(f"ab: round {i}/{rounds}, {side.upper()} → {path}")
+        run_dir = out_dir / path.stem
+        res = run_one(prof, RunOptions(target=target, run_dir=run_dir))
+        for warning in write_run_directory(res, run_dir):
+            say(f"ab: warning: {warning}")
         write_result(res, path)
-        data = as_dict(res)
-        if data.get("verdict") == "invalid":
-            invalid += 1
-        results[side].append(data)
-        paths[side].append(str(path))
+        invalid += res.verdict == "invalid"
+        done[side].results.append(res)
+        done[side].paths.append(path)
+        if res.interrupted in _USER_STOPS:
+            stopped = f"{res.interrupted} in round {i} ({side.upper()})"
+            break
 
-    c = compare_results(
-        results["a"],
-        results["b"],
-        threshold_pct,
-        labels=(paths["a"], paths["b"]),
-        paired=True,
-    )
-    sys.stdout.write(render(c, fmt))
-    if invalid:
-        print(
-            f"ab: {invalid} run(s) invalid: the verdict above is not trustworthy", file=sys.stderr
+    n = min(len(done["a"].results), len(done["b"].results))
+    comparison = None
+    if n:
+        comparison = compare_results(
+            done["a"].results[:n],
+            done["b"].results[:n],
+            threshold_pct,
+            labels=([str(p) for p in done["a"].paths[:n]], [str(p) for p in done["b"].paths[:n]]),
+            paired=True,
         )
-        return 3
-    return c.exit_code
+    return AbOutcome(out_dir, done["a"], done["b"], comparison, invalid, rounds, stopped)

@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from loadgate.pipeline.sweep import main
+from loadgate.cli import main
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -167,24 +167,29 @@ def test_knee_is_the_gateways_capacity(tmp_path: Path) -> None:
 
 
 def test_steps_past_a_failing_one_are_skipped_when_the_policy_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # In-process, through the CLI's own entry point: the step lines arrive by the callback.
     profile = write_profile(tmp_path)
     monkeypatch.setenv("LOADGATE_RUNS_DIR", str(tmp_path / "runs"))
-    code = main(
-        str(profile),
-        None,
-        [4, 8, 16, 32],
-        None,
-        False,
-        ["sweep.stop_after_fail=true"],
-        None,
-    )
-    assert code == 0
-    data = json.loads((only_sweep_dir(tmp_path / "runs") / "result.json").read_text())
+    argv = ["sweep", str(profile), "--concurrency", "4,8,16,32",
+            "--set", "sweep.stop_after_fail=true"]  # fmt: skip
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0
+    sweep_dir = only_sweep_dir(tmp_path / "runs")
+    data = json.loads((sweep_dir / "result.json").read_text())
     assert [s["concurrency"] for s in data["steps"]] == [4, 8]
     assert [s["verdict"] for s in data["steps"]] == ["pass", "fail"]
     assert data["skipped"] == [16, 32]
     assert data["stopped"] == "gates failed at 8 and sweep.stop_after_fail is set"
     assert data["knee"]["max_concurrency"] == K
     assert data["policy"]["stop_after_fail"] is True
+    out, err = capsys.readouterr()
+    step_lines = [
+        line for line in err.splitlines() if line.startswith("sweep: ") and "req/s" in line
+    ]
+    assert [line.split()[1:3] for line in step_lines] == [["4", "pass"], ["8", "fail"]]
+    assert "sweep: stopped early: gates failed at 8" in err
+    assert "sweep: skipped 16, 32" in err
+    assert f"sweep: pass — results, plot and CSV in {sweep_dir}" in out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -15,55 +14,33 @@ from loadgate.analysis.compare import (
     IMPROVEMENT,
     NO_CHANGE,
     REGRESSION,
+    Comparison,
+    Row,
     compare_results,
-    main,
-    quantile_with_se,
-    render,
-    t_crit,
-    t_sf2,
 )
+from loadgate.analysis.compare_render import render
 from loadgate.errors import UsageError
-from loadgate.histograms.hdr import bucket_bounds, counts_of, new_histogram
-from tests.support.synthetic import MEDIAN_US, make_result
+from loadgate.result.model import Result
+from tests.support import synthetic
+from tests.support.cli import run_cli
+from tests.support.paths import DATA
 
 REF = Path(__file__).parent / "compare_ref"
 
 
-def row(c: Any, name: str, mode: str = "all") -> Any:
+def make_result(seed: int, **kw: Any) -> Result:
+    """The synthetic result, typed as compare reads it."""
+    return Result.model_validate(synthetic.make_result(seed, **kw))
+
+
+def row(c: Comparison, name: str, mode: str = "all") -> Row:
     (r,) = [r for r in c.rows if r.name == name and r.mode == mode]
     return r
 
 
-# ------------------------------------------------------------------- statistics
-
-
-def test_t_distribution_against_known_values() -> None:
-    assert t_crit(0.05, math.inf) == pytest.approx(1.959964, abs=1e-5)
-    assert t_crit(0.05, 1) == pytest.approx(12.7062, abs=1e-3)
-    assert t_crit(0.05, 4) == pytest.approx(2.7764, abs=1e-3)
-    assert t_crit(0.01, 10) == pytest.approx(3.1693, abs=1e-3)
-    assert t_sf2(2.7764, 4) == pytest.approx(0.05, abs=1e-4)
-    assert t_sf2(0.0, 3) == pytest.approx(1.0)
-
-
-def test_order_statistic_se_agrees_with_multinomial_bootstrap() -> None:
-    """The closed form is checked against the bootstrap it replaces."""
-    rng = np.random.default_rng(11)
-    h = new_histogram()
-    for v in rng.lognormal(math.log(MEDIAN_US), 0.5, 20_000).astype(np.int64).tolist():
-        h.record_value(v)
-    counts = counts_of(h)
-    bounds = bucket_bounds(h)
-    nz = np.flatnonzero(counts)
-    p = counts[nz] / counts.sum()
-    boots = rng.multinomial(int(counts.sum()), p, size=400)
-    for q in (50.0, 99.0):
-        _, se, n = quantile_with_se(counts, q, bounds)
-        assert n == 20_000
-        full = np.zeros((400, counts.size), dtype=np.uint64)
-        full[:, nz] = boots
-        reps = [quantile_with_se(full[i], q, bounds)[0] for i in range(400)]
-        assert se == pytest.approx(float(np.std(reps)), rel=0.3)
+def ci(r: Row) -> tuple[float, float]:
+    assert r.ci_low is not None and r.ci_high is not None, r
+    return r.ci_low, r.ci_high
 
 
 # ------------------------------------------------------------------- verdicts
@@ -87,8 +64,9 @@ def test_shift_is_a_regression_and_the_interval_holds_the_true_shift() -> None:
     for q in ("p50", "p90", "p99"):
         for mode in ("all", "stream", "non_stream"):
             r = row(c, f"overhead_ms.{q}", mode)
+            lo, hi = ci(r)
             assert r.verdict == REGRESSION, r
-            assert r.ci_low <= 1.0 <= r.ci_high, r
+            assert lo <= 1.0 <= hi, r
 
 
 def test_improvement() -> None:
@@ -96,7 +74,7 @@ def test_improvement() -> None:
     assert c.exit_code == 0
     assert c.verdict == IMPROVEMENT
     r = row(c, "overhead_ms.p99")
-    assert r.verdict == IMPROVEMENT and r.ci_high < 0
+    assert r.verdict == IMPROVEMENT and ci(r)[1] < 0
 
 
 def test_threshold_turns_a_small_significant_change_into_no_change() -> None:
@@ -105,12 +83,12 @@ def test_threshold_turns_a_small_significant_change_into_no_change() -> None:
     assert row(strict, "overhead_ms.p50").verdict == REGRESSION
     lax = compare_results(base, cand, threshold_pct=10.0)
     r = row(lax, "overhead_ms.p50")
-    assert r.verdict == NO_CHANGE and r.ci_low > 0
+    assert r.verdict == NO_CHANGE and ci(r)[0] > 0
     assert "within the ±10 % threshold" in r.note
     assert lax.exit_code == 0
 
 
-def _drifting(seed: int, k: int, shift_ms: float = 0.0) -> list[dict[str, Any]]:
+def _drifting(seed: int, k: int, shift_ms: float = 0.0) -> list[Result]:
     # Run-to-run drift (σ = 5 % of the scale) bigger than the within-run error.
     rng = np.random.default_rng(seed)
     return [
@@ -129,10 +107,10 @@ def test_several_runs_per_side_use_between_run_variance() -> None:
     )
     single = row(compare_results(base[:1], cand[:1], threshold_pct=0.0), "overhead_ms.p50")
     # The drift makes the 4-vs-4 interval wider than one pair's sampling interval.
-    assert (r.ci_high - r.ci_low) > (single.ci_high - single.ci_low)
-    shifted = compare_results(base, _drifting(2, 4, shift_ms=0.5))
-    assert row(shifted, "overhead_ms.p50").verdict == REGRESSION
-    assert row(shifted, "overhead_ms.p50").ci_low <= 0.5 <= row(shifted, "overhead_ms.p50").ci_high
+    assert (ci(r)[1] - ci(r)[0]) > (ci(single)[1] - ci(single)[0])
+    shifted = row(compare_results(base, _drifting(2, 4, shift_ms=0.5)), "overhead_ms.p50")
+    assert shifted.verdict == REGRESSION
+    assert ci(shifted)[0] <= 0.5 <= ci(shifted)[1]
 
 
 def test_aa_false_alarm_rate_is_at_most_5_percent() -> None:
@@ -161,8 +139,8 @@ def test_drift_within_one_run_is_not_a_regression_with_batch_means() -> None:
             a = make_result(2 * i + 1000, n=8000, batches=20, drift=0.2)
             b = make_result(2 * i + 1001, n=8000, batches=20, drift=0.2)
             if strip:
-                a.pop("histogram_batches")
-                b.pop("histogram_batches")
+                a.histogram_batches = {}
+                b.histogram_batches = {}
             alarms += compare_results([a], [b]).exit_code
         return alarms
 
@@ -177,27 +155,7 @@ def test_batch_means_keeps_a_real_shift_detected_and_covered() -> None:
         c = compare_results([base], [cand])
         assert c.exit_code == 1
         r = row(c, "overhead_ms.p50")
-        assert r.verdict == REGRESSION and r.ci_low <= 0.5 <= r.ci_high, r
-
-
-def test_batch_means_se_needs_enough_tail_per_batch() -> None:
-    from loadgate.analysis.compare import batch_means_se
-
-    rng = np.random.default_rng(3)
-    parts = [rng.lognormal(np.log(MEDIAN_US), 0.5, 200) for _ in range(20)]
-    batches = []
-    for us in parts:
-        h = new_histogram()
-        for v in us.astype(np.int64).tolist():
-            h.record_value(v)
-        batches.append(counts_of(h))
-    bounds = bucket_bounds(h)
-    se50, used50 = batch_means_se(batches, 50.0, bounds) or (0.0, 0)
-    assert used50 == 20 and 0 < se50 < MEDIAN_US
-    # p99 of 4000 samples: 40 beyond it, so at most 4 groups of 10: too few to use.
-    assert batch_means_se(batches, 99.0, bounds) is None
-    # p90: 400 beyond it → 20 groups possible, all 20 used.
-    assert batch_means_se(batches, 90.0, bounds) is not None
+        assert r.verdict == REGRESSION and ci(r)[0] <= 0.5 <= ci(r)[1], r
 
 
 def test_paired_rounds_cancel_shared_drift() -> None:
@@ -210,7 +168,7 @@ def test_paired_rounds_cancel_shared_drift() -> None:
     paired = row(compare_results(base, cand, paired=True), "overhead_ms.p50")
     assert unpaired.verdict == NO_CHANGE  # drift of ±8 % hides an 8 % step
     assert paired.verdict == REGRESSION
-    assert (paired.ci_high - paired.ci_low) < (unpaired.ci_high - unpaired.ci_low) / 2
+    assert (ci(paired)[1] - ci(paired)[0]) < (ci(unpaired)[1] - ci(unpaired)[0]) / 2
     same = compare_results(
         base, [make_result(30 + i, n=20_000, scale=f) for i, f in enumerate(drift)], paired=True
     )
@@ -222,10 +180,10 @@ def test_paired_rounds_cancel_shared_drift() -> None:
 def test_a_mode_holding_every_sample_is_not_a_second_row() -> None:
     # ttft_overhead exists only for streams: its all-modes and stream histograms hold the
     # same samples, so one row, not two (a second would also double-count Bonferroni's m).
-    def with_ttft(seed: int) -> dict[str, Any]:
+    def with_ttft(seed: int) -> Result:
         r = make_result(seed)
-        r["histograms"]["ttft_overhead_ms"] = r["histograms"]["stream.overhead_ms"]
-        r["histograms"]["stream.ttft_overhead_ms"] = r["histograms"]["stream.overhead_ms"]
+        r.histograms["ttft_overhead_ms"] = r.histograms["stream.overhead_ms"]
+        r.histograms["stream.ttft_overhead_ms"] = r.histograms["stream.overhead_ms"]
         return r
 
     c = compare_results([with_ttft(1)], [with_ttft(2)])
@@ -241,7 +199,7 @@ def test_a_mode_holding_every_sample_is_not_a_second_row() -> None:
 def test_error_rate_is_compared_as_proportions() -> None:
     c = compare_results([make_result(1)], [make_result(1, failed=200)])
     r = row(c, "requests.error_rate")
-    assert r.verdict == REGRESSION and r.ci_low > 0
+    assert r.verdict == REGRESSION and ci(r)[0] > 0
     assert r.note == "0/4000 vs 200/4200"
     assert c.exit_code == 1
     # the latencies are identical (same seed): only the error rate moved
@@ -262,13 +220,27 @@ def test_different_machine_or_profile_name_is_a_warning() -> None:
     assert any("profile names differ" in w for w in c.warnings)
 
 
-def test_not_a_result_is_a_usage_error(tmp_path: Path) -> None:
+def test_not_a_result_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "x.json"
     p.write_text('{"schema": "other"}')
-    with pytest.raises(UsageError, match=r"x\.json: schema: unsupported"):
-        main([p], [p], 5.0, "json", None)
-    with pytest.raises(UsageError, match=r"nope\.json: cannot read"):
-        main([tmp_path / "nope.json"], [p], 5.0, "json", None)
+    code, _, err = run_cli(capsys, "compare", str(p), str(p), "--format", "json")
+    assert code == 2 and f"{p}: schema: unsupported" in err
+    code, _, err = run_cli(capsys, "compare", str(tmp_path / "nope.json"), str(p))
+    assert code == 2 and "nope.json: cannot read" in err
+
+
+def test_a_sweep_result_is_refused_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, sweep = tmp_path / "run.json", DATA / "sample_sweep.json"
+    run.write_text(json.dumps(synthetic.make_result(1)))
+    code, _, err = run_cli(capsys, "compare", str(run), str(sweep))
+    assert code == 2 and "a sweep result, not a run's" in err
+
+
+def test_compare_results_takes_typed_results() -> None:
+    with pytest.raises(TypeError, match="Result objects, not dict"):
+        compare_results([synthetic.make_result(1)], [make_result(2)])  # type: ignore[list-item]
 
 
 # ------------------------------------------------------------------- outputs
@@ -276,16 +248,19 @@ def test_not_a_result_is_a_usage_error(tmp_path: Path) -> None:
 
 def _reference_pair(tmp_path: Path) -> tuple[Path, Path]:
     b, c = tmp_path / "base.json", tmp_path / "cand.json"
-    b.write_text(json.dumps(make_result(1, batches=20)))
-    c.write_text(json.dumps(make_result(2, shift_ms=0.3, batches=20)))
+    b.write_text(json.dumps(synthetic.make_result(1, batches=20)))
+    c.write_text(json.dumps(synthetic.make_result(2, shift_ms=0.3, batches=20)))
     return b, c
 
 
 @pytest.mark.parametrize("fmt,ext", [("markdown", "md"), ("json", "json"), ("table", "txt")])
-def test_output_matches_stored_reference(tmp_path: Path, fmt: str, ext: str) -> None:
+def test_output_matches_stored_reference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, ext: str
+) -> None:
     b, c = _reference_pair(tmp_path)
     out = tmp_path / f"out.{ext}"
-    assert main([b], [c], 5.0, fmt, out) == 1
+    code, _, _ = run_cli(capsys, "compare", str(b), str(c), "--format", fmt, "--out", str(out))
+    assert code == 1
     got = out.read_text().replace(str(tmp_path), "<tmp>")
     ref = REF / f"shift.{ext}"
     if not ref.exists() or os.environ.get("LOADGATE_UPDATE_REFS"):
@@ -293,6 +268,16 @@ def test_output_matches_stored_reference(tmp_path: Path, fmt: str, ext: str) -> 
         ref.write_text(got)
         pytest.fail(f"reference {ref.name} (re)written: review it and commit it")
     assert got == ref.read_text()
+
+
+@pytest.mark.parametrize("fmt,ext", [("markdown", "md"), ("json", "json")])
+def test_stdout_is_the_same_text_as_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, ext: str
+) -> None:
+    b, c = _reference_pair(tmp_path)
+    code, out, _ = run_cli(capsys, "compare", str(b), str(c), "--format", fmt)
+    assert code == 1
+    assert out.replace(str(tmp_path), "<tmp>") == (REF / f"shift.{ext}").read_text()
 
 
 def test_json_structure() -> None:

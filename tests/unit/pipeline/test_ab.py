@@ -1,14 +1,31 @@
-"""ab: run order, side parsing and profile rewriting (pure; no runs)."""
+"""ab: run order, side parsing, profile rewriting, and the session with a stand-in runner.
+
+No real runs: :func:`run_ab` takes the runner as a seam, and the CLI's default runner is
+replaced, so what is tested is where files go and what reaches the comparison."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from loadgate.errors import UsageError
-from loadgate.pipeline.ab import SideSpec, parse_side, plan_rounds, profile_for_side, result_path
-from loadgate.profile import load_profile
+from loadgate.pipeline.ab import (
+    AbOutcome,
+    SideSpec,
+    parse_side,
+    plan_rounds,
+    profile_for_side,
+    result_path,
+    run_ab,
+)
+from loadgate.pipeline.run import RunOptions
+from loadgate.profile import Profile, load_profile
+from loadgate.result.io import load_run_result
+from loadgate.result.model import Result
+from tests.support import synthetic
+from tests.support.cli import run_cli
 
 
 def test_rounds_alternate_and_counterbalance() -> None:
@@ -51,3 +68,128 @@ def test_profile_for_side() -> None:
 def test_result_paths() -> None:
     assert result_path(Path("out"), "a", 1) == Path("out/a-1.json")
     assert result_path(Path("out"), "b", 3) == Path("out/b-3.json")
+
+
+# ---------------------------------------------------------------- run_ab (no real runs)
+
+
+class FakeRunner:
+    """Stands in for ``pipeline.run.run``: synthetic results, B ``scale`` times slower."""
+
+    def __init__(self, scale: float = 1.0, stop_on_call: int | None = None) -> None:
+        self.scale = scale
+        self.stop_on_call = stop_on_call
+        self.calls: list[tuple[str | None, Path | None, str]] = []
+
+    def __call__(self, profile: Profile, options: RunOptions) -> Result:
+        side = "b" if options.run_dir is not None and options.run_dir.name.startswith("b") else "a"
+        self.calls.append((options.target, options.run_dir, profile.gateway.kind))
+        n = len(self.calls)
+        data = synthetic.make_result(n, n=40_000, scale=self.scale if side == "b" else 1.0)
+        result = Result.model_validate(data)
+        if n == self.stop_on_call:
+            result.verdict, result.interrupted = "invalid", "SIGINT"
+        return result
+
+
+def test_run_ab_files_each_round_under_the_runs_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOADGATE_RUNS_DIR", str(tmp_path / "runs"))
+    runner = FakeRunner()
+    lines: list[str] = []
+    cmd = "gw --up {stub_url} --port {port}"
+    outcome = run_ab(
+        load_profile("smoke"),
+        parse_side("http://127.0.0.1:9"),
+        parse_side(cmd, "--b"),
+        2,
+        on_progress=lines.append,
+        runner=runner,
+    )
+    out = outcome.out_dir
+    assert out.parent == tmp_path / "runs" and out.name.startswith("ab-smoke-")
+    # A B, then B A; each run in its own directory, its result also as <side>-<i>.json
+    assert runner.calls == [
+        ("http://127.0.0.1:9", out / "a-1", "reference"),
+        (None, out / "b-1", "command"),
+        (None, out / "b-2", "command"),
+        ("http://127.0.0.1:9", out / "a-2", "reference"),
+    ]
+    assert [line.split(" → ")[0] for line in lines if " → " in line] == [
+        "ab: round 1/2, A", "ab: round 1/2, B", "ab: round 2/2, B", "ab: round 2/2, A"
+    ]  # fmt: skip
+    assert outcome.a.paths == [out / "a-1.json", out / "a-2.json"]
+    assert outcome.b.paths == [out / "b-1.json", out / "b-2.json"]
+    for side in "ab":
+        for i in (1, 2):
+            assert load_run_result(out / f"{side}-{i}.json").histograms
+            assert (out / f"{side}-{i}" / "result.json").is_file()
+    assert outcome.comparison is not None and outcome.comparison.base_runs == 2
+    assert outcome.invalid == 0 and outcome.stopped is None
+    assert outcome.exit_code == outcome.comparison.exit_code == 0
+
+
+def test_run_ab_threshold_reaches_the_comparison(tmp_path: Path) -> None:
+    profile = load_profile("smoke")
+    url = parse_side("http://127.0.0.1:9")
+
+    def once(threshold: float, where: str) -> AbOutcome:
+        return run_ab(profile, url, url, 1, threshold_pct=threshold, out_dir=tmp_path / where,
+                      runner=FakeRunner(scale=1.04))  # fmt: skip
+
+    strict, lax = once(2.0, "strict"), once(10.0, "lax")
+    assert strict.comparison is not None and lax.comparison is not None
+    assert strict.comparison.threshold_pct == 2.0 and lax.comparison.threshold_pct == 10.0
+    assert (strict.exit_code, lax.exit_code) == (1, 0)  # B is 4 % slower
+
+
+def test_a_stopped_run_ends_the_session_and_makes_it_invalid(tmp_path: Path) -> None:
+    runner = FakeRunner(stop_on_call=2)
+    url = parse_side("http://127.0.0.1:9")
+    outcome = run_ab(load_profile("smoke"), url, url, 3, out_dir=tmp_path, runner=runner)
+    assert len(runner.calls) == 2  # rounds 2 and 3 never started
+    assert outcome.stopped == "SIGINT in round 1 (B)" and outcome.rounds_done == 1
+    assert outcome.invalid == 1 and outcome.exit_code == 3
+    assert outcome.comparison is not None and outcome.comparison.base_runs == 1
+    # One round is one run per side: the advice is more rounds, not `loadgate ab` again.
+    (warning,) = [w for w in outcome.comparison.warnings if w.startswith("one run per side")]
+    assert "run more rounds (`loadgate ab --rounds 5`)" in warning
+
+
+def test_cli_ab_passes_threshold_format_and_runs_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LOADGATE_RUNS_DIR", str(tmp_path / "runs"))
+    runner = FakeRunner(scale=1.04)
+    monkeypatch.setattr("loadgate.pipeline.ab._default_runner", runner)
+    url = "http://127.0.0.1:9"
+    code, out, err = run_cli(capsys, "ab", "smoke", "--a", url, "--b", url, "--rounds", "1",
+                          "--threshold", "2", "--format", "json")  # fmt: skip
+    doc = json.loads(out)
+    assert doc["schema"] == "loadgate.compare/1" and doc["threshold_pct"] == 2.0
+    assert doc["runs"] == {"base": 1, "cand": 1}
+    assert code == doc["exit_code"] == 1
+    (ab_dir,) = (tmp_path / "runs").iterdir()
+    assert ab_dir.name.startswith("ab-smoke-")
+    assert f"ab: round 1/1, A → {ab_dir / 'a-1.json'}" in err
+    assert f"ab: results in {ab_dir}" in err
+    code, out, _ = run_cli(capsys, "ab", "smoke", "--a", url, "--b", url, "--rounds", "1",
+                        "--format", "markdown")  # fmt: skip
+    assert code == 0 and out.startswith("### loadgate compare: no significant change")
+
+
+def test_cli_ab_checks_format_before_any_round(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runner = FakeRunner()
+    monkeypatch.setattr("loadgate.pipeline.ab._default_runner", runner)
+    url = "http://127.0.0.1:9"
+    code, _, err = run_cli(capsys, "ab", "smoke", "--a", url, "--b", url, "--format", "xml")
+    assert (code, err) == (
+        2,
+        "loadgate: error: --format: must be table, markdown or json (got 'xml')\n",
+    )
+    code, _, err = run_cli(capsys, "ab", "smoke", "--a", url, "--b", "gw")
+    assert code == 2 and "--b: 'gw' is neither a URL" in err
+    assert runner.calls == []

@@ -1,9 +1,12 @@
 """Sweep decisions on synthetic step summaries: plan_next, stop rules, auto search, knee,
-verdict, recommendation, CSV and the plot's data. No runs."""
+verdict, recommendation, CSV and the plot's data; the sweep directory's files. No runs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -12,27 +15,36 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
-from loadgate.errors import UsageError
-from loadgate.pipeline.sweep import (
-    ChildSampler,
+from loadgate.analysis.knee import (
+    GatewayUsage,
+    Mode,
     SweepPolicy,
-    _command_name,
     budget_gate,
     find_knee,
     plan_next,
     policy_from_sets,
     recommendation,
-    step_profile,
     steps_csv,
     stop_reason,
     summarize_step,
-    sweep_result,
     sweep_verdict,
-    write_outputs,
+)
+from loadgate.errors import UsageError
+from loadgate.pipeline.sweep import (
+    ChildSampler,
+    _command_name,
+    build_sweep_result,
+    plan_mode,
+    step_line,
+    step_profile,
+    write_sweep_directory,
 )
 from loadgate.profile import load_profile
+from loadgate.result.io import load_result, load_run_result, to_json
+from loadgate.result.model import Environment, StepRequests, SweepResult, SweepStep
 from tests.support.paths import DATA
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -47,14 +59,16 @@ def step(
     p50: float = 1.0,
     p99: float = 2.0,
     reason: str = "",
-) -> dict[str, Any]:
+    mode: Mode = "concurrency",
+    interrupted: str | None = None,
+) -> SweepStep:
     gate_ok = verdict != "fail"
     gates = [
         {"name": "overhead_ms.p99", "op": "<", "threshold": 50.0, "value": p99, "passed": gate_ok}
     ]
     reasons = [] if verdict == "pass" else [reason or f"{verdict} reason"]
-    return {
-        "concurrency": value,
+    return SweepStep.model_validate({
+        mode: value,
         "value": value,
         "verdict": verdict,
         "reasons": reasons,
@@ -66,14 +80,15 @@ def step(
         },
         "harness": {"valid": verdict != "invalid"},
         "gateway": {"cpu_percent": None, "rss_mb": None},
-    }
+        "interrupted": interrupted,
+    })  # fmt: skip
 
 
 # ---------------------------------------------------------------- explicit lists
 
 
 def test_explicit_values_run_in_ascending_order_then_stop() -> None:
-    steps: list[dict[str, Any]] = []
+    steps: list[SweepStep] = []
     seen = []
     while (v := plan_next(steps, SweepPolicy(), [16, 4, 8])) is not None:
         seen.append(v)
@@ -117,7 +132,7 @@ def test_invalid_stops_by_default_and_is_reported_as_harness_bound() -> None:
 
 
 def test_interrupted_step_always_stops() -> None:
-    last = step(16, "invalid") | {"interrupted": "SIGINT"}
+    last = step(16, "invalid", interrupted="SIGINT")
     policy = SweepPolicy(stop_on_invalid=False)
     assert plan_next([step(8), last], policy, [8, 16, 32]) is None
     assert plan_next([step(8), last], policy) is None
@@ -134,56 +149,57 @@ def test_max_steps_bounds_every_mode() -> None:
 
 def drive(
     verdict_of: Callable[[float], str], policy: SweepPolicy | None = None, integer: bool = True
-) -> list[dict[str, Any]]:
+) -> list[SweepStep]:
     policy = policy or SweepPolicy()
-    steps: list[dict[str, Any]] = []
+    steps: list[SweepStep] = []
     while (v := plan_next(steps, policy, integer=integer)) is not None:
-        assert v not in [s["value"] for s in steps], "a value ran twice"
+        assert v not in [s.value for s in steps], "a value ran twice"
         steps.append(step(v, verdict_of(v), rps=v))
     return steps
 
 
 def test_auto_doubles_then_bisects_to_the_resolution() -> None:
     steps = drive(lambda v: "pass" if v <= 40 else "fail")
-    assert [s["value"] for s in steps] == [8, 16, 32, 64, 48, 40, 44]
-    assert find_knee(steps)["max_concurrency"] == 40
+    assert [s.value for s in steps] == [8, 16, 32, 64, 48, 40, 44]
+    assert find_knee(steps).max_concurrency == 40
 
 
 def test_auto_halves_when_the_first_step_fails() -> None:
     steps = drive(lambda v: "pass" if v <= 4 else "fail")
-    assert [s["value"] for s in steps] == [8, 4, 6, 5]
-    assert find_knee(steps)["max_concurrency"] == 4
+    assert [s.value for s in steps] == [8, 4, 6, 5]
+    assert find_knee(steps).max_concurrency == 4
     nothing = drive(lambda v: "fail")
-    assert [s["value"] for s in nothing] == [8, 4, 2, 1]
-    assert find_knee(nothing)["max_concurrency"] is None
+    assert [s.value for s in nothing] == [8, 4, 2, 1]
+    assert find_knee(nothing).max_concurrency is None
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 7, 9, 15, 33, 100, 257, 1000, 3000])
 def test_auto_finds_every_knee_within_ten_percent(k: int) -> None:
     steps = drive(lambda v: "pass" if v <= k else "fail")
-    knee = find_knee(steps)["max_concurrency"]
+    knee = find_knee(steps).max_concurrency
+    assert knee is not None
     assert knee <= k and (k - knee <= 0.1 * knee or k - knee < 1)
     assert len(steps) <= 20
 
 
 def test_auto_stops_at_max_value_and_says_the_limit_is_above() -> None:
     steps = drive(lambda v: "pass", SweepPolicy(max_value=64))
-    assert [s["value"] for s in steps] == [8, 16, 32, 64]
+    assert [s.value for s in steps] == [8, 16, 32, 64]
     knee = find_knee(steps)
-    assert knee["max_concurrency"] == 64 and knee["limited_by"] == "untested"
+    assert knee.max_concurrency == 64 and knee.limited_by == "untested"
 
 
 def test_auto_treats_an_invalid_step_as_an_upper_bound() -> None:
     steps = drive(lambda v: "pass" if v <= 20 else "invalid", SweepPolicy(start=10))
-    assert [s["value"] for s in steps] == [10, 20, 40, 30, 25, 22]
+    assert [s.value for s in steps] == [10, 20, 40, 30, 25, 22]
     knee = find_knee(steps)
-    assert knee["max_concurrency"] == 20 and knee["limited_by"] == "harness"
+    assert knee.max_concurrency == 20 and knee.limited_by == "harness"
 
 
 def test_auto_rates_are_not_rounded_to_integers() -> None:
     steps = drive(lambda v: "pass" if v <= 130 else "fail", SweepPolicy(start=100.0), integer=False)
-    assert [s["value"] for s in steps] == [100.0, 200.0, 150.0, 125.0, 138.0, 132.0]
-    assert find_knee(steps, "rate")["max_rate"] == 125.0
+    assert [s.value for s in steps] == [100.0, 200.0, 150.0, 125.0, 138.0, 132.0]
+    assert find_knee(steps, "rate").max_rate == 125.0
 
 
 # ---------------------------------------------------------------- knee and verdict
@@ -196,8 +212,9 @@ def test_knee_is_the_largest_passing_step_before_the_first_failure() -> None:
         step(8, rps=79.5, p99=4.5),
     ]
     knee = find_knee(steps)
-    assert knee == {
+    assert knee.model_dump() == {
         "max_concurrency": 8,
+        "max_rate": None,
         "throughput_rps": 79.5,
         "overhead_p99_ms": 4.5,
         "first_not_passing": 16,
@@ -210,23 +227,23 @@ def test_knee_is_the_largest_passing_step_before_the_first_failure() -> None:
 def test_invalid_step_is_never_the_gateways_limit() -> None:
     steps = [step(4), step(8, "invalid", reason="harness event-loop lag p99 9 ms > 5 ms"), step(16)]
     knee = find_knee(steps)
-    assert knee["max_concurrency"] == 4 and knee["limited_by"] == "harness"
-    assert knee["reason"].startswith("harness-bound at 8: harness event-loop lag p99 9 ms > 5 ms")
-    assert "16 passed again above it" in knee["reason"]
+    assert knee.max_concurrency == 4 and knee.limited_by == "harness"
+    assert knee.reason.startswith("harness-bound at 8: harness event-loop lag p99 9 ms > 5 ms")
+    assert "16 passed again above it" in knee.reason
 
 
 def test_a_pass_above_a_failure_is_not_the_knee() -> None:
     knee = find_knee([step(4), step(8, "fail"), step(16)])
-    assert knee["max_concurrency"] == 4
-    assert "note: 16 passed again above it" in knee["reason"]
+    assert knee.max_concurrency == 4
+    assert "note: 16 passed again above it" in knee.reason
 
 
 def test_no_passing_step_fails_the_sweep() -> None:
     steps = [step(4, "fail"), step(8, "fail")]
     knee = find_knee(steps)
-    assert knee["max_concurrency"] is None and knee["reason"].startswith("no step passed; gates")
+    assert knee.max_concurrency is None and knee.reason.startswith("no step passed; gates")
     verdict, reasons, code = sweep_verdict(steps, knee)
-    assert (verdict, code) == ("fail", 1) and reasons == [knee["reason"]]
+    assert (verdict, code) == ("fail", 1) and reasons == [knee.reason]
 
 
 def test_harness_bound_smallest_step_makes_the_sweep_invalid() -> None:
@@ -238,10 +255,10 @@ def test_harness_bound_smallest_step_makes_the_sweep_invalid() -> None:
 
 
 def test_rate_knee_uses_max_rate() -> None:
-    steps = [step(100.0) | {"rate": 100.0}, step(250.5, "fail")]
+    steps = [step(100.0, mode="rate"), step(250.5, "fail", mode="rate")]
     knee = find_knee(steps, "rate")
-    assert knee["max_rate"] == 100.0 and "max_concurrency" not in knee
-    assert knee["reason"].startswith("gates failed at 250.5")
+    assert knee.max_rate == 100.0 and knee.max_concurrency is None
+    assert knee.reason.startswith("gates failed at 250.5")
 
 
 # ---------------------------------------------------------------- recommendation
@@ -306,17 +323,20 @@ def test_policy_from_sets_rejects_bad_values(item: str, message: str) -> None:
 
 
 def test_summarize_step_from_a_result() -> None:
-    data = json.loads((DATA / "sample_pass.json").read_text())
-    s = summarize_step(16, "concurrency", data, {"cpu_percent": 42.0, "rss_mb": 80.5}, "step-16/r")
-    assert s["concurrency"] == s["value"] == 16
-    assert s["verdict"] == "pass" and s["harness"]["valid"] is True
-    assert s["requests"] == {
-        "sent": 22500, "ok": 22500, "failed": 0, "error_rate": 0.0, "throughput_rps": 750.0
-    }  # fmt: skip
-    assert s["metrics"]["overhead_ms"] == {"p50": 1.033, "p99": 2.069}
-    assert s["gateway"]["cpu_percent"] == 42.0 and s["gateway"]["rss_mb"] == 80.5
-    assert s["harness"]["loop_lag_p99_ms"] == 0.412
-    assert s["result"] == "step-16/r"
+    result = load_run_result(DATA / "sample_pass.json")
+    s = summarize_step(16, "concurrency", result, GatewayUsage(42.0, 80.5), "step-16/r")
+    assert s.model_extra == {"concurrency": 16} and s.value == 16
+    assert s.verdict == "pass" and s.harness.valid is True
+    assert s.requests == StepRequests(
+        sent=22500, ok=22500, failed=0, error_rate=0.0, throughput_rps=750.0
+    )
+    assert s.metrics["overhead_ms"] == {"p50": 1.033, "p99": 2.069}
+    assert s.gateway.cpu_percent == 42.0 and s.gateway.rss_mb == 80.5
+    assert s.harness.loop_lag_p99_ms == 0.412
+    assert s.result == "step-16/r"
+    assert [g.name for g in s.gates] == [g.name for g in result.gates]
+    # The JSON form names the step's load by its mode, as readers of early files expect.
+    assert json.loads(s.model_dump_json())["concurrency"] == 16
 
 
 def test_step_profile_switches_the_load_model() -> None:
@@ -362,9 +382,9 @@ def points(path: ET.Element) -> list[tuple[float, float]]:
     return out
 
 
-def write_sweep(tmp: Path, steps: list[dict[str, Any]], gates: dict[str, str]) -> dict[str, Any]:
+def make_sweep(tmp: Path, steps: list[SweepStep], gates: dict[str, str]) -> SweepResult:
     profile = load_profile("smoke").model_copy(update={"gates": gates})
-    data = sweep_result(
+    return build_sweep_result(
         profile,
         "concurrency",
         steps,
@@ -375,8 +395,13 @@ def write_sweep(tmp: Path, steps: list[dict[str, Any]], gates: dict[str, str]) -
         sweep_dir=tmp,
         started_at=datetime(2024, 6, 1, tzinfo=UTC),
         duration_s=12.34567,
+        environment=Environment(host="box", cpu_model="Xeon", cpus=8),
     )
-    write_outputs(tmp, data)
+
+
+def write_sweep(tmp: Path, steps: list[SweepStep], gates: dict[str, str]) -> SweepResult:
+    data = make_sweep(tmp, steps, gates)
+    write_sweep_directory(data, tmp)
     return data
 
 
@@ -384,11 +409,14 @@ def test_outputs_plot_each_steps_figures_and_mark_knee_and_budget(tmp_path: Path
     steps = [
         step(v, rps=r, p99=p) for v, r, p in ((2, 20.0, 1.5), (4, 39.0, 2.0), (8, 41.0, 120.0))
     ]
-    steps[2]["verdict"] = "fail"
+    steps[2].verdict = "fail"
     data = write_sweep(tmp_path, steps, {"overhead_ms.p99": "< 50"})
-    assert data["budget"] == {"name": "overhead_ms.p99", "op": "<", "threshold": 50.0}
-    assert data["skipped"] == [16] and data["knee"]["max_concurrency"] == 4
-    assert json.loads((tmp_path / "result.json").read_text()) == data
+    assert data.budget is not None
+    assert data.budget.model_dump() == {"name": "overhead_ms.p99", "op": "<", "threshold": 50.0}
+    assert data.skipped == [16] and data.knee.max_concurrency == 4
+    assert data.recommendation.endswith("on box (Xeon, 8 CPUs); plan for ≤ 70% of that: 2.")
+    loaded = load_result(tmp_path / "result.json")
+    assert isinstance(loaded, SweepResult) and to_json(loaded) == to_json(data)
     svg = (tmp_path / "sweep.svg").read_text()
     found = series(svg)
     thr, p99 = found["throughput (req/s)"], found["overhead p99 (ms)"]
@@ -411,7 +439,7 @@ def test_outputs_plot_each_steps_figures_and_mark_knee_and_budget(tmp_path: Path
 
 def test_outputs_without_a_knee_or_budget_have_no_rules(tmp_path: Path) -> None:
     data = write_sweep(tmp_path, [step(2, "fail"), step(3, "fail")], {})
-    assert data["budget"] is None and data["verdict"] == "fail"
+    assert data.budget is None and data.verdict == "fail"
     svg = (tmp_path / "sweep.svg").read_text()
     assert rules(svg) == {}
     assert series(svg)["throughput (req/s)"].get("data-x") == "2,3"
@@ -422,14 +450,12 @@ def test_outputs_without_a_knee_or_budget_have_no_rules(tmp_path: Path) -> None:
 
 def test_usage_arithmetic_over_the_last_window() -> None:
     sampler = ChildSampler()
-    sampler._tick_hz = 100
-    sampler._page = 4096
-    # (t, cpu ticks, rss pages): 50 ticks over the last 2 s window = 25 % of a core
-    sampler.samples[77] = [(0.0, 0, 100), (1.0, 90, 100), (2.0, 100, 2000), (3.0, 125, 1000),
-                           (4.0, 150, 1000)]  # fmt: skip
-    assert sampler.usage(77, 2.0) == {"cpu_percent": 25.0, "rss_mb": 8.2}
-    assert sampler.usage(78, 2.0) == {"cpu_percent": None, "rss_mb": None}
-    assert sampler.usage(None, 2.0) == {"cpu_percent": None, "rss_mb": None}
+    # (t, CPU seconds, RSS bytes): 0.5 CPU s over the last 2 s window = 25 % of a core
+    sampler.samples[77] = [(0.0, 0.0, 409_600), (1.0, 0.9, 409_600), (2.0, 1.0, 8_192_000),
+                           (3.0, 1.25, 4_096_000), (4.0, 1.5, 4_096_000)]  # fmt: skip
+    assert sampler.usage(77, 2.0) == GatewayUsage(cpu_percent=25.0, rss_mb=8.2)
+    assert sampler.usage(78, 2.0) == GatewayUsage()
+    assert sampler.usage(None, 2.0) == GatewayUsage(cpu_percent=None, rss_mb=None)
 
 
 def test_sampler_sees_a_child_process() -> None:
@@ -447,7 +473,7 @@ def test_sampler_sees_a_child_process() -> None:
         rows = sampler.samples[child.pid]
         assert len(rows) == 2 and rows[-1][2] > 0
         usage = sampler.usage(child.pid, 10.0)
-        assert usage["rss_mb"] is not None and usage["rss_mb"] > 1
+        assert usage.rss_mb is not None and usage.rss_mb > 1
     finally:
         child.kill()
         child.wait()
@@ -468,3 +494,96 @@ def test_recommendation_names_the_launched_gateway_not_its_interpreter(
     command: str, name: str
 ) -> None:
     assert _command_name(command) == name
+
+
+# ---------------------------------------------------------------- the sweep directory's files
+
+OUTPUTS = ["sweep.svg", "sweep.csv", "report.html", "result.json"]
+
+
+def test_every_output_appears_whole_by_a_rename_and_the_result_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renamed: list[tuple[str, str]] = []
+    real_replace = os.replace
+
+    def spy(src: Any, dst: Any) -> None:
+        renamed.append((Path(src).name, Path(dst).name))
+        assert not Path(dst).exists()  # nothing was written in place before the rename
+        real_replace(src, dst)
+
+    monkeypatch.setattr("loadgate.result.io.os.replace", spy)
+    write_sweep(tmp_path, [step(2), step(4, "fail")], {"overhead_ms.p99": "< 50"})
+    assert [dst for _, dst in renamed] == OUTPUTS
+    assert all(src.startswith(f".{dst}.") and src.endswith(".tmp") for src, dst in renamed)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(OUTPUTS)
+
+
+def test_a_failing_write_leaves_no_partial_file_and_no_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_replace = os.replace
+
+    def full_disk_at_csv(src: Any, dst: Any) -> None:
+        if Path(dst).name == "sweep.csv":
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr("loadgate.result.io.os.replace", full_disk_at_csv)
+    data = make_sweep(tmp_path, [step(2), step(4, "fail")], {})
+    with pytest.raises(OSError, match="No space left"):
+        write_sweep_directory(data, tmp_path)
+    # The plot written before is whole; the CSV is not there at all, nor its temp file,
+    # and result.json (written last) was never written: no reader is misled.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.svg"]
+    ET.fromstring((tmp_path / "sweep.svg").read_text())
+
+
+# ---------------------------------------------------------------- CLI-facing pieces
+
+
+def test_step_line() -> None:
+    s = step(16, rps=812.34, p50=1.234, p99=5.678, err=0.0125)
+    s.gateway.cpu_percent, s.gateway.rss_mb = 41.6, 80.4
+    assert step_line(s) == (
+        "sweep:     16  pass     812.3 req/s  overhead p50 1.23 p99 5.68 ms  "
+        "ttft-ovh p99 2.84 ms  errors 1.25%  gw cpu 42 % rss 80 MB"
+    )
+    assert "gw cpu – % rss – MB" in step_line(step(8))
+
+
+def test_plan_mode() -> None:
+    closed, opened = load_profile("smoke"), load_profile("smoke", ["load.rate=50"])
+    assert opened.load.concurrency is None
+    assert plan_mode(closed, [16, 4, 4], None) == ("concurrency", [4.0, 16.0])
+    assert plan_mode(closed, None, [250.0, 100.0]) == ("rate", [100.0, 250.0])
+    assert plan_mode(closed, None, None) == ("concurrency", None)
+    assert plan_mode(opened, None, None) == ("rate", None)
+
+
+def test_sampler_counts_the_whole_tree_of_a_child() -> None:
+    # A gateway's worker processes count: a child with one grandchild of the same size
+    # weighs about twice the child alone, and the grandchild is not a tree of its own.
+    code = (
+        "import subprocess, sys, time;"
+        "g = subprocess.Popen([sys.executable, '-c', \"print('up', flush=True);"
+        'import time; time.sleep(30)"], stdout=subprocess.PIPE);'
+        "g.stdout.readline(); print(g.pid, flush=True); time.sleep(30)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    grandchild: int | None = None
+    try:
+        assert child.stdout is not None
+        grandchild = int(child.stdout.readline())
+        sampler = ChildSampler()
+        sampler.sample()
+        own = psutil.Process(child.pid).memory_info().rss
+        assert grandchild not in sampler.samples
+        (row,) = sampler.samples[child.pid]
+        assert row[2] > 1.5 * own
+    finally:
+        if grandchild is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(grandchild, signal.SIGKILL)
+        child.kill()
+        child.wait()
