@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from loadgate.result.model import Gate, LagSummary, Result, Summary, SweepResult
+from loadgate.result.model import Gate, LagSummary, Result, Summary
 
 __all__ = [
     "floor_p99",
@@ -29,7 +29,6 @@ __all__ = [
     "metric",
     "num",
     "p99",
-    "profile_name",
     "undecided_groups",
     "unit_of",
 ]
@@ -124,14 +123,6 @@ def undecided_groups(gates: Sequence[Gate]) -> list[tuple[list[str], str]]:
                 g.name
             )
     return [(names, why) for why, names in groups.items()]
-
-
-def profile_name(result: Result | SweepResult) -> str:
-    """The profile's name; a sweep (whose model has no ``profile_name``) reads it the same way."""
-    if isinstance(result, Result):
-        return result.profile_name
-    name = result.profile.get("name")
-    return name if isinstance(name, str) else "sweep"
 
 
 def floor_p99(result: Result) -> float | None:

@@ -18,7 +18,6 @@ from loadgate.report._fmt import (
     gate_rule,
     gate_status,
     gate_value,
-    profile_name,
     undecided_groups,
 )
 from loadgate.result.model import Gate, Result, SweepResult
@@ -126,7 +125,7 @@ def gates_table(gates: Sequence[Gate]) -> str:
 
 
 def header(result: Result | SweepResult, title: str) -> str:
-    bits = [f"profile <b>{escape(profile_name(result))}</b>"]
+    bits = [f"profile <b>{escape(result.profile_name)}</b>"]
     if isinstance(result, Result):
         gw = result.gateway
         bits.append(f"gateway {escape(gw.kind)}" + (f" at {escape(gw.url)}" if gw.url else ""))

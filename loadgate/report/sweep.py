@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from loadgate.judge.gates import parse_gate
-from loadgate.report._fmt import fmt_num, num, profile_name
+from loadgate.report._fmt import fmt_num, num
 from loadgate.report._html import banner, header, machine, page, table
 from loadgate.report.svg import PALETTE, Axis, Rule, Series, line_chart, stack
 from loadgate.result.model import SweepResult
@@ -110,7 +110,7 @@ def sweep_svg(sweep: SweepResult, width: int = 760) -> str:
 
 def render_sweep_html(sweep: SweepResult) -> str:
     """The sweep page: the knee, the knee plot, one row per step."""
-    title = f"loadgate sweep: {profile_name(sweep)}"
+    title = f"loadgate sweep: {sweep.profile_name}"
     label, pts = sweep_points(sweep)
     knee = sweep.knee
     kx = knee.value

@@ -17,7 +17,7 @@ ratios 0..1 unless a name says ``percent`` or ``rps``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -60,6 +60,18 @@ class Section(BaseModel):
     """Base of every result section: unknown keys are kept, names match the JSON."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class _NamedByProfile:
+    """A result is named by its profile (``profile.name``; a generic word when absent)."""
+
+    profile: dict[str, Any]
+    UNNAMED: ClassVar[str] = "run"
+
+    @property
+    def profile_name(self) -> str:
+        name = self.profile.get("name")
+        return name if isinstance(name, str) else self.UNNAMED
 
 
 class Summary(Section):
@@ -243,7 +255,7 @@ class Git(Section):
     source: str | None = None
 
 
-class Result(Section):
+class Result(_NamedByProfile, Section):
     """One run's result (``loadgate run``); the file is its JSON form."""
 
     schema_: str = Field(default=SCHEMA, alias="schema")
@@ -284,11 +296,6 @@ class Result(Section):
         """The histograms this run recorded (None for a result read from a file)."""
         rec: Recorder | None = self._recorder
         return rec
-
-    @property
-    def profile_name(self) -> str:
-        name = self.profile.get("name")
-        return name if isinstance(name, str) else "run"
 
 
 class StepRequests(Section):
@@ -369,9 +376,10 @@ class SweepBudget(Section):
     threshold: float
 
 
-class SweepResult(Section):
+class SweepResult(_NamedByProfile, Section):
     """A sweep's result (``loadgate sweep``): same schema family, ``kind = "sweep"``."""
 
+    UNNAMED: ClassVar[str] = "sweep"
     schema_: str = Field(default=SCHEMA, alias="schema")
     kind: Literal["sweep"] = "sweep"
     verdict: Literal["pass", "fail", "invalid"] = "invalid"

@@ -12,17 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from loadgate.cli import main, split_compare_files
+from loadgate.cli import split_compare_files
 from loadgate.errors import UsageError
+from tests.support.cli import run_cli
 from tests.support.paths import ROOT
 
-
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 1), out, err
+_cli = run_cli
 
 
 def _profile(tmp_path: Path, body: str) -> str:
