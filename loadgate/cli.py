@@ -11,6 +11,8 @@ traceback. :func:`main` is the console-script entry point.
 
 from __future__ import annotations
 
+import atexit
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,52 +107,63 @@ def run(
 
     Exit 0 pass, 1 fail, 2 bad input, 3 invalid (harness-bound or interrupted), 70 target down.
     """
-    if history_dir is not None and git_dir is None:
-        # Checked before the run: a history entry without a commit cannot be placed.
-        raise UsageError("--history needs --git-dir (the gateway's commit names the entry)")
-    prof = load_profile(profile, sets or ())
-    from loadgate.result import check_writable
+    from loadgate.interrupts import Interrupts
 
-    for option, path in (
-        ("--out", out),
-        ("--html", html),
-        ("--junit", junit),
-        ("--markdown", markdown),
-    ):
-        if path is not None:
-            check_writable(path, option)  # found now, not after a 70 s run
-    from loadgate.observe.observer import RunObserver
-    from loadgate.observe.progress import Progress
-    from loadgate.pipeline.run import RunOptions
-    from loadgate.pipeline.run import run as run_profile
-    from loadgate.report.summary import print_summary
-    from loadgate.result import write_result
-    from loadgate.rundir import new_run_dir, write_run_directory
+    # From here on, Ctrl-C stops the run and its result is still written.
+    with Interrupts(restore=False) as interrupts:
+        if history_dir is not None and git_dir is None:
+            # Checked before the run: a history entry without a commit cannot be placed.
+            raise UsageError("--history needs --git-dir (the gateway's commit names the entry)")
+        prof = load_profile(profile, sets or ())
+        from loadgate.result import check_writable
 
-    observers: list[RunObserver] = [Progress(enabled=not quiet)]
-    if metrics_port is not None:
-        from loadgate.observe.live_metrics import LiveMetrics
+        for option, path in (
+            ("--out", out),
+            ("--html", html),
+            ("--junit", junit),
+            ("--markdown", markdown),
+        ):
+            if path is not None:
+                check_writable(path, option)  # found now, not after a 70 s run
+        from loadgate.observe.observer import RunObserver
+        from loadgate.observe.progress import Progress
+        from loadgate.pipeline.run import RunOptions
+        from loadgate.pipeline.run import run as run_profile
+        from loadgate.report.summary import print_summary
+        from loadgate.result import write_result
+        from loadgate.rundir import new_run_dir, write_run_directory
 
-        observers.append(LiveMetrics(metrics_port))
-    run_dir = new_run_dir(prof.name, out=out)
-    result = run_profile(
-        prof,
-        RunOptions(target=target, git_dir=git_dir, run_dir=run_dir, observers=tuple(observers)),
-    )
-    for warning in write_run_directory(result, run_dir):
-        sys.stderr.write(f"loadgate: warning: {warning}\n")
-    if out is not None:
-        write_result(result, out)
-    # CI logs are not 80 columns wide: don't fold the tables there.
-    print_summary(result, Console() if sys.stdout.isatty() else Console(width=140))
-    if html or junit or markdown:
-        from loadgate.report import write_reports
+        observers: list[RunObserver] = [Progress(enabled=not quiet)]
+        if metrics_port is not None:
+            from loadgate.observe.live_metrics import LiveMetrics
 
-        write_reports(result, html=html, junit=junit, markdown=markdown)
-    if history_dir is not None:
-        from loadgate.analysis.history import store_result
+            observers.append(LiveMetrics(metrics_port))
+        run_dir = new_run_dir(prof.name, out=out)
+        result = run_profile(
+            prof,
+            RunOptions(
+                target=target,
+                git_dir=git_dir,
+                run_dir=run_dir,
+                observers=tuple(observers),
+                stop=interrupts.stop,
+            ),
+        )
+        for warning in write_run_directory(result, run_dir):
+            sys.stderr.write(f"loadgate: warning: {warning}\n")
+        interrupts.written = run_dir / "result.json"
+        if out is not None:
+            write_result(result, out)
+        # CI logs are not 80 columns wide: don't fold the tables there.
+        print_summary(result, Console() if sys.stdout.isatty() else Console(width=140))
+        if html or junit or markdown:
+            from loadgate.report import write_reports
 
-        typer.echo(f"filed for history: {store_result(result, history_dir)}")
+            write_reports(result, html=html, junit=junit, markdown=markdown)
+        if history_dir is not None:
+            from loadgate.analysis.history import store_result
+
+            typer.echo(f"filed for history: {store_result(result, history_dir)}")
     _exit(result.exit_code)
 
 
@@ -357,18 +370,21 @@ def ab(
     """
     _check_format(fmt)
     prof = load_profile(profile, sets or ())  # a bad profile fails before any round runs
+    from loadgate.interrupts import Interrupts
     from loadgate.pipeline.ab import parse_side, run_ab
 
     side_a, side_b = parse_side(a, "--a"), parse_side(b, "--b")
-    outcome = run_ab(
-        prof,
-        side_a,
-        side_b,
-        rounds,
-        threshold_pct=threshold,
-        out_dir=out_dir,
-        on_progress=_stderr_line,
-    )
+    with Interrupts(restore=False) as interrupts:
+        outcome = run_ab(
+            prof,
+            side_a,
+            side_b,
+            rounds,
+            threshold_pct=threshold,
+            out_dir=out_dir,
+            on_progress=_stderr_line,
+            stop=interrupts.stop,
+        )
     if outcome.comparison is not None:
         _show_comparison(outcome.comparison, fmt, None)
     if outcome.stopped:
@@ -460,19 +476,23 @@ def sweep(
     mode, values = plan_mode(prof, steps_c, steps_r)
     sweep_dir = new_run_dir(prof.name, kind="sweep", out=out)
     raise_open_file_limit()
-    result = uvloop.run(
-        run_sweep(
-            prof,
-            mode,
-            values,
-            policy,
-            target=target,
-            sweep_dir=sweep_dir,
-            on_step=lambda step: _stderr_line(step_line(step)),
+    from loadgate.interrupts import Interrupts
+
+    with Interrupts(restore=False) as interrupts:
+        result = uvloop.run(
+            run_sweep(
+                prof,
+                mode,
+                values,
+                policy,
+                target=target,
+                sweep_dir=sweep_dir,
+                on_step=lambda step: _stderr_line(step_line(step)),
+                stop=interrupts.stop,
+            )
         )
-    )
-    if out is not None:
-        write_result(result, out)
+        if out is not None:
+            write_result(result, out)
     if result.stopped:
         _stderr_line(f"sweep: stopped early: {result.stopped}")
     if result.skipped:
@@ -518,9 +538,21 @@ def _error(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def _block_stop_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """Console-script entry point: run the CLI, turn user errors into one line + exit code."""
+    """Console-script entry point: run the CLI, turn user errors into one line + exit code.
+
+    As a process of its own (``argv`` None), the exit code is final once decided:
+    SIGINT/SIGTERM are blocked for the last moments, because the interpreter resets
+    signal handlers while it shuts down and a late Ctrl-C would turn a written
+    result's exit 3 into death by signal.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        atexit.register(_block_stop_signals)
     try:
         rv = app(args=args, prog_name="loadgate", standalone_mode=False)
     except LoadgateError as exc:

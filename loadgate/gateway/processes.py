@@ -17,7 +17,19 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["free_port", "log_tail", "shell_argv", "signal_group", "spawn", "stop_process"]
+__all__ = [
+    "free_port",
+    "kill_children",
+    "log_tail",
+    "shell_argv",
+    "signal_group",
+    "spawn",
+    "stop_process",
+]
+
+#: Process groups this process started and has not yet seen stop: what an
+#: abandoned run must not leave behind (loadgate.interrupts).
+_LIVE_GROUPS: set[int] = set()
 
 # Characters that need a shell; without them the command is exec'd directly so the
 # gateway itself is the process we signal and whose exit code we report.
@@ -56,7 +68,7 @@ async def spawn(
     """Start ``argv`` in a new session (own process group), output appended to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as fh:
-        return await asyncio.create_subprocess_exec(
+        proc = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=fh,
@@ -65,6 +77,8 @@ async def spawn(
             cwd=cwd,
             start_new_session=True,
         )
+    _LIVE_GROUPS.add(proc.pid)
+    return proc
 
 
 def signal_group(pid: int, sig: signal.Signals) -> None:
@@ -84,6 +98,18 @@ async def stop_process(proc: asyncio.subprocess.Process, timeout_s: float) -> in
             await proc.wait()
     # Stragglers a shell or a pre-fork master left in the group.
     signal_group(proc.pid, signal.SIGKILL)
+    _LIVE_GROUPS.discard(proc.pid)
     rc = proc.returncode
     assert rc is not None
     return rc
+
+
+def kill_children() -> None:
+    """SIGKILL every process group :func:`spawn` started that is still live.
+
+    For abandoning a run at once (a third Ctrl-C): nothing this process started
+    may outlive it. Synchronous, so a signal handler can call it.
+    """
+    for pgid in list(_LIVE_GROUPS):
+        signal_group(pgid, signal.SIGKILL)
+        _LIVE_GROUPS.discard(pgid)

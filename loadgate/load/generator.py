@@ -35,8 +35,8 @@ from loadgate.join.overhead import Call, decompose
 from loadgate.judge.monitor import LagTicker, record_ns
 from loadgate.load.keys import KeyPool
 from loadgate.load.mix import RequestMix
-from loadgate.load.outcome import EngineOutcome
-from loadgate.load.schedule import Windows, arrival_times, closed_loop_offsets
+from loadgate.load.outcome import EngineOutcome, TailRequest
+from loadgate.load.schedule import Windows, closed_loop_offsets, iter_arrivals
 from loadgate.observe.observer import LiveCounts
 from loadgate.profile import Profile
 
@@ -111,6 +111,7 @@ class Engine:
         self._given_ledger = ledger
         self._transport: Transport | None = None
         self._sending_stopped = False
+        self._tail: set[int] = set()  # correlation ids of the drain tail, until joined
         self._tasks: set[asyncio.Task[None]] = set()
         self.lag = LagTicker()
         self._send_lag = new_histogram()
@@ -258,7 +259,7 @@ class Engine:
         budget = self._request_budget()[0]
         # Workers interleave: worker i's schedule is shifted by i/rate_total.
         shift = round(self.plan.worker_index * 1e9 / p.load.rate)
-        times = arrival_times(
+        chunks = iter_arrivals(
             self.windows.start_ns + shift,
             self.windows.end_ns,
             rate,
@@ -267,22 +268,24 @@ class Engine:
             max_count=budget,
         )
         w = self.windows
-        self.out.offered = int(((times >= w.measure_start_ns) & (times < w.measure_end_ns)).sum())
         cap = max(1, split_share(p.load.max_inflight, self.plan.workers, self.plan.worker_index))
         slot_free = asyncio.Event()
         timeout = p.load.timeout_s
-        for t in times.tolist():
-            await self._sleep_until(t)
-            if self._stop.is_set():
-                return
-            if self.inflight >= cap:
-                self.out.max_inflight_hits += 1
-                while self.inflight >= cap and not self._stop.is_set():
-                    slot_free.clear()
-                    await slot_free.wait()
-            spec = self.mix.next()
-            self.inflight += 1
-            self._spawn(self._open_one(spec, t, timeout, slot_free))
+        for times in chunks:
+            measured = (times >= w.measure_start_ns) & (times < w.measure_end_ns)
+            self.out.offered += int(measured.sum())
+            for t in times.tolist():
+                await self._sleep_until(t)
+                if self._stop.is_set():
+                    return
+                if self.inflight >= cap:
+                    self.out.max_inflight_hits += 1
+                    while self.inflight >= cap and not self._stop.is_set():
+                        slot_free.clear()
+                        await slot_free.wait()
+                spec = self.mix.next()
+                self.inflight += 1
+                self._spawn(self._open_one(spec, t, timeout, slot_free))
 
     async def _open_one(
         self, spec: Any, t_intended: int, timeout_s: float, slot_free: asyncio.Event
@@ -350,10 +353,8 @@ class Engine:
         phase = self.windows.phase(obs.t_intended)
         measured = phase == "measured"
         if self._sending_stopped or self._clock() >= self.windows.end_ns:
-            # Completed after sending stopped: part of the drain tail.
-            self.out.tail_in_flight += 1
-            if obs.error is not None:
-                self.out.tail_failed += 1
+            # Completed after sending stopped: part of the drain tail (see _joined).
+            self._tail.add(obs.corr)
         if not measured:
             if phase == "warmup":
                 self.out.warmup_excluded += 1
@@ -383,6 +384,10 @@ class Engine:
             self._on_obs(obs, measured)
 
     def _joined(self, obs: Observation, measured: bool, calls: list[Call]) -> None:
+        if obs.corr in self._tail:
+            self._tail.discard(obs.corr)
+            failed = obs.error is not None or obs.violation is not None
+            self.out.tail.append(TailRequest(calls[0][0] if calls else 0, obs.t_last_byte, failed))
         if not measured or obs.error is not None:
             return
         d = decompose(obs, calls)

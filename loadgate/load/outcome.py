@@ -24,7 +24,7 @@ from hdrh.histogram import HdrHistogram
 
 from loadgate.histograms.recorder import Recorder
 
-__all__ = ["EngineOutcome", "ModeCounts", "UpstreamCounts", "merge_outcomes"]
+__all__ = ["EngineOutcome", "ModeCounts", "TailRequest", "UpstreamCounts", "merge_outcomes"]
 
 
 @dataclass(slots=True)
@@ -32,6 +32,19 @@ class ModeCounts:
     sent: int = 0
     ok: int = 0
     failed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TailRequest:
+    """A request that completed after sending stopped: what the drain check needs.
+
+    ``t_forwarded``: when the stub received the gateway's (first) upstream call for
+    it (0: never); ``t_done``: its last byte (0: none); both CLOCK_MONOTONIC ns.
+    """
+
+    t_forwarded: int
+    t_done: int
+    failed: bool
 
 
 @dataclass(slots=True)
@@ -68,9 +81,8 @@ class EngineOutcome:
     cooldown_excluded: int = 0
     max_inflight_hits: int = 0
     offered: int = 0  # open loop: requests scheduled in the measured window
-    # tail: requests still in flight when sending stopped (drain check)
-    tail_in_flight: int = 0
-    tail_failed: int = 0
+    #: requests that completed after sending stopped (the drain check reads them)
+    tail: list[TailRequest] = field(default_factory=list)
     upstream: UpstreamCounts = field(default_factory=UpstreamCounts)
     per_interval_done: dict[int, int] = field(default_factory=dict)
     per_interval_errors: dict[int, int] = field(default_factory=dict)

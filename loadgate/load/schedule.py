@@ -17,18 +17,24 @@ send time, and only the measured window reaches the histograms.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
+    "CHUNK",
     "Windows",
     "arrival_times",
     "closed_loop_offsets",
+    "iter_arrivals",
     "worker_start_offsets",
 ]
 
 NS = 1_000_000_000
+#: Send times made at once (512 KiB): memory is bounded whatever rate × duration is.
+CHUNK = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,55 @@ class Windows:
         return "cooldown"
 
 
+def iter_arrivals(
+    start_ns: int,
+    end_ns: int,
+    rate: float,
+    arrival: str,
+    seed: int,
+    *,
+    max_count: int | None = None,
+    chunk: int = CHUNK,
+) -> Iterator[npt.NDArray[np.int64]]:
+    """Absolute intended send times in ``[start_ns, end_ns)`` for an open loop, in chunks.
+
+    ``constant``: ``start + k/rate``. ``poisson``: exponential gaps with mean
+    ``1/rate`` from ``numpy.random.default_rng(seed)``: the same seed gives the
+    same schedule on every machine, and a shorter window's schedule is a prefix
+    of a longer one's. Chunks of at most ``chunk`` times (int64, ascending) are
+    made as they are needed, so memory does not grow with ``rate × duration``.
+    """
+    if rate <= 0:
+        raise ValueError("rate must be positive")
+    if arrival not in ("constant", "poisson"):
+        raise ValueError(f"unknown arrival {arrival!r}")
+    left = max_count if max_count is not None else -1
+    if end_ns <= start_ns or left == 0:
+        return
+    gap_ns = NS / rate
+    rng = np.random.default_rng(seed)
+    k = 0  # constant: index of the next send
+    acc = 0.0  # poisson: offset of the next send, ns (the first send is at start)
+    while left != 0:
+        n = chunk if left < 0 else min(chunk, left)
+        if arrival == "constant":
+            offsets = np.floor(np.arange(k, k + n, dtype=np.float64) * gap_ns)
+            k += n
+        else:
+            # cumsum from the running offset, value by value, as one long cumsum would.
+            gaps = rng.exponential(gap_ns, size=n)
+            sums = np.cumsum(np.concatenate(([acc], gaps)))
+            offsets, acc = np.floor(sums[:-1]), float(sums[-1])
+        times = start_ns + offsets.astype(np.int64)
+        inside = times[times < end_ns]
+        if inside.size:
+            yield inside
+        if inside.size < times.size:
+            return
+        if left > 0:
+            left -= n
+
+
 def arrival_times(
     start_ns: int,
     end_ns: int,
@@ -76,38 +131,10 @@ def arrival_times(
     seed: int,
     *,
     max_count: int | None = None,
-) -> np.ndarray:
-    """Absolute intended send times in ``[start_ns, end_ns)`` for an open loop.
-
-    ``constant``: ``start + k/rate``. ``poisson``: exponential gaps with mean
-    ``1/rate`` from ``numpy.random.default_rng(seed)``: the same seed gives the
-    same schedule on every machine. Returns an int64 array, ascending.
-    """
-    if rate <= 0:
-        raise ValueError("rate must be positive")
-    span_ns = end_ns - start_ns
-    if span_ns <= 0:
-        return np.empty(0, dtype=np.int64)
-    expected = int(span_ns / NS * rate) + 1
-    if max_count is not None:
-        expected = min(expected, max_count)
-    if arrival == "constant":
-        k = np.arange(expected, dtype=np.float64)
-        offsets = np.floor(k * (NS / rate)).astype(np.int64)
-    elif arrival == "poisson":
-        rng = np.random.default_rng(seed)
-        # Draw with headroom, then cut at the window edge: the schedule is a
-        # prefix of one infinite seeded sequence, whatever the duration.
-        n = expected + int(4 * np.sqrt(expected)) + 16
-        gaps = rng.exponential(NS / rate, size=n)
-        offsets = np.floor(np.cumsum(gaps) - gaps[0]).astype(np.int64)
-    else:
-        raise ValueError(f"unknown arrival {arrival!r}")
-    times = start_ns + offsets
-    times = times[times < end_ns]
-    if max_count is not None:
-        times = times[:max_count]
-    return times
+) -> npt.NDArray[np.int64]:
+    """:func:`iter_arrivals` as one array (tests and short schedules)."""
+    chunks = list(iter_arrivals(start_ns, end_ns, rate, arrival, seed, max_count=max_count))
+    return np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int64)
 
 
 def worker_start_offsets(concurrency: int, ramp_up_ns: int) -> list[int]:

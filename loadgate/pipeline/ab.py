@@ -35,6 +35,7 @@ from loadgate.rundir import new_run_dir, write_run_directory
 
 if TYPE_CHECKING:
     from loadgate.pipeline.run import RunOptions
+    from loadgate.pipeline.stopping import StopRequest
     from loadgate.profile import Profile
 
 __all__ = [
@@ -159,6 +160,7 @@ def run_ab(
     out_dir: Path | None = None,
     on_progress: Callable[[str], None] | None = None,
     runner: Runner | None = None,
+    stop: StopRequest | None = None,
 ) -> AbOutcome:
     """Run ``rounds`` interleaved rounds of A and B; compare A (base) with B (candidate).
 
@@ -183,7 +185,7 @@ def run_ab(
         path = result_path(out_dir, side, i)
         say(f"ab: round {i}/{rounds}, {side.upper()} → {path}")
         run_dir = out_dir / path.stem
-        res = run_one(prof, RunOptions(target=target, run_dir=run_dir))
+        res = run_one(prof, RunOptions(target=target, run_dir=run_dir, stop=stop))
         for warning in write_run_directory(res, run_dir):
             say(f"ab: warning: {warning}")
         write_result(res, path)

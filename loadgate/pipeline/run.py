@@ -28,13 +28,13 @@ import asyncio
 import contextlib
 import os
 import resource
-import signal
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from loadgate.client.observation import Observation
 from loadgate.errors import LoadgateError, UsageError
@@ -48,6 +48,7 @@ from loadgate.load.keys import KeyPool, run_provisioning
 from loadgate.load.parallel import run_workers
 from loadgate.load.schedule import Windows
 from loadgate.observe.observer import RunObserver
+from loadgate.pipeline.stopping import LibrarySignals, StopRequest
 from loadgate.pipeline.window import RunState, drain_figures, mark_edges, watch
 from loadgate.profile import Profile
 from loadgate.result.build import GatewayFacts, RunFacts, build_result
@@ -56,7 +57,15 @@ from loadgate.result.model import Drain, Result
 from stub_upstream.config import StubConfig
 from stub_upstream.process import StubProcess, StubStartError
 
-__all__ = ["RunOptions", "raise_open_file_limit", "run", "run_profile", "stub_config"]
+__all__ = [
+    "RunOptions",
+    "StopRequest",
+    "check_target",
+    "raise_open_file_limit",
+    "run",
+    "run_profile",
+    "stub_config",
+]
 
 #: Between planning the load and its first send: one process imports nothing more;
 #: spawned load processes need time to import before the shared start instant.
@@ -75,6 +84,8 @@ class RunOptions:
     #: where the children's logs go (None: a temporary directory, removed after)
     run_dir: Path | None = None
     observers: tuple[RunObserver, ...] = ()
+    #: how the run is stopped early; None: SIGINT/SIGTERM stop it for its length
+    stop: StopRequest | None = None
 
 
 def run(profile: Profile, options: RunOptions | None = None) -> Result:
@@ -112,40 +123,22 @@ def stub_config(profile: Profile) -> StubConfig:
     return StubConfig(**profile.stub.model_dump(include=names))
 
 
+def check_target(url: str) -> None:
+    """A ``--target`` must be an http(s) base URL with a host: a usage error otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--target {url!r}: not an http(s) URL (e.g. http://127.0.0.1:8080)")
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError as exc:
+        raise UsageError(f"--target {url!r}: {exc}") from None
+
+
 def _base_dir(profile: Profile) -> Path:
     """Relative paths in a profile (keys_file) are relative to the profile's file."""
     if profile.source.startswith(("bundled:", "<")):
         return Path(".")
     return Path(profile.source).parent
-
-
-class _StopSignals:
-    """Turns SIGINT/SIGTERM into a stop reason instead of a traceback."""
-
-    def __init__(self, on_stop: Callable[[str], None]) -> None:
-        self.reason: str | None = None
-        self._on_stop = on_stop
-        self._installed: list[int] = []
-
-    def __enter__(self) -> _StopSignals:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, self._fire, sig.name)
-                self._installed.append(sig)
-            except (NotImplementedError, RuntimeError):  # not the main thread
-                pass
-        return self
-
-    def _fire(self, name: str) -> None:
-        if self.reason is None:
-            self.reason = name
-            self._on_stop(name)
-
-    def __exit__(self, *exc: object) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in self._installed:
-            loop.remove_signal_handler(sig)
 
 
 @contextlib.contextmanager
@@ -162,13 +155,18 @@ def _log_dir(run_dir: Path | None) -> Iterator[tuple[Path, bool]]:
 async def run_profile(profile: Profile, options: RunOptions | None = None) -> Result:
     """Run one profile end to end and return its judged result."""
     options = options or RunOptions()
+    if options.target is not None:
+        check_target(options.target)
     git = git_info(options.git_dir)  # a wrong --git-dir fails before anything starts
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     state = RunState()
     gateway = GatewayFacts(kind="target" if options.target else profile.gateway.kind)
+    stop = options.stop or StopRequest()
+    stop.attach(asyncio.get_running_loop(), state.request_stop)
     with _log_dir(options.run_dir) as (log_dir, kept):
-        with _StopSignals(state.request_stop) as signals:
+        signals = LibrarySignals(stop) if options.stop is None else contextlib.nullcontext()
+        with signals:
             try:
                 gateway = await _execute(profile, options, log_dir, state, gateway)
             except LoadgateError:
@@ -176,8 +174,9 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
             except asyncio.CancelledError:
                 state.stop_reason = state.stop_reason or "cancelled"
             finally:
-                if signals.reason:
-                    state.stop_reason = signals.reason
+                stop.detach()
+                if stop.reason:
+                    state.stop_reason = stop.reason
         has_log = kept and (log_dir / "gateway.log").exists()
         facts = RunFacts(
             started_at=started_at,
@@ -214,6 +213,8 @@ async def _execute(
 ) -> GatewayFacts:
     """Stub, gateway, preflight, keys, load, drain; returns what it learnt of the gateway."""
     cfg = stub_config(profile)
+    if state.stop.is_set():
+        return facts  # stopped before anything started: nothing to measure
     async with _started_stub(cfg, log_dir / "stub.log") as stub:
         if profile.stub.cpus:
             os.sched_setaffinity(stub.pid, set(profile.stub.cpus))
@@ -230,6 +231,8 @@ async def _execute(
             facts = GatewayFacts(kind=facts.kind, url=gw.url, pid=gw.pid)
             await preflight(gw.url)
             await _provision(profile, keys_file, log_dir)
+            if state.stop.is_set():
+                return facts
             drain = await _measure(profile, options, gw, stub.url, state)
             return GatewayFacts(kind=facts.kind, url=gw.url, pid=gw.pid, drain=drain)
 

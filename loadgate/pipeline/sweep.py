@@ -47,6 +47,7 @@ from loadgate.analysis.knee import (
     sweep_verdict,
 )
 from loadgate.errors import DepDownError
+from loadgate.pipeline.stopping import StopRequest
 from loadgate.profile import Profile
 from loadgate.result.environment import collect_environment
 from loadgate.result.io import write_atomic, write_result
@@ -166,6 +167,7 @@ async def run_sweep(
     target: str | None,
     sweep_dir: Path,
     on_step: Callable[[SweepStep], None] | None = None,
+    stop: StopRequest | None = None,
 ) -> SweepResult:
     """Run the steps :func:`plan_next` asks for, write the sweep directory, return the result."""
     from loadgate.pipeline.run import RunOptions, run_profile
@@ -185,7 +187,8 @@ async def run_sweep(
         sampling = asyncio.create_task(sampler.run())
         try:
             result = await run_profile(
-                step_profile(profile, mode, value), RunOptions(target=target, run_dir=step_dir)
+                step_profile(profile, mode, value),
+                RunOptions(target=target, run_dir=step_dir, stop=stop),
             )
         except DepDownError as exc:
             if not steps:

@@ -45,8 +45,8 @@ class RunState:
     scraper: Scraper | None = None
     #: exit code of a launched gateway that died during the load
     gateway_rc: int | None = None
-    #: SIGTERM sent at the end of sending (the drain check is on)
-    terminated: bool = False
+    #: when SIGTERM went to the gateway at the end of sending (0: it did not)
+    t_term: int = 0
     end_marked: bool = False
 
     def request_stop(self, reason: str) -> None:
@@ -78,14 +78,14 @@ async def mark_edges(
             await scraper.mark_end()
     state.end_marked = True
     if launched and drain_check and gw.returncode() is None:
-        state.terminated = True
+        state.t_term = time.monotonic_ns()
         gw.terminate()
 
 
 async def watch(state: RunState, gw: Gateway, observers: Sequence[RunObserver]) -> None:
     """Gateway death and observer ticks, until cancelled."""
     while True:
-        if gw.pid is not None and not state.terminated:
+        if gw.pid is not None and not state.t_term:
             rc = gw.returncode()
             if rc is not None:
                 state.gateway_rc = rc
@@ -99,19 +99,33 @@ async def watch(state: RunState, gw: Gateway, observers: Sequence[RunObserver]) 
 async def drain_figures(
     state: RunState, gw: Gateway, *, checked: bool, stop_timeout_s: float
 ) -> Drain:
-    """What the drain check found: requests in flight at SIGTERM that then failed."""
+    """What the drain check found (docs/method.md, "Drain check").
+
+    In flight at SIGTERM: requests the gateway had accepted *and* forwarded — the
+    stub received their upstream call before the SIGTERM — and that had not
+    completed by then (both on CLOCK_MONOTONIC). Dropped: those of them that then
+    failed (an error or a corrupted answer). Requests the gateway had not
+    forwarded before SIGTERM and that failed are counted apart (``refused``): a
+    draining gateway may turn new work away; a dropped one lost work it held.
+    """
     if not checked:
         return Drain(checked=False)
-    if not state.terminated:
+    if not state.t_term:
         why = f"run stopped: {state.stop_reason}" if state.stop_reason else "load ended early"
         return Drain(checked=False, reason=why)
     rc = await gw.wait(stop_timeout_s)
     out = state.outcome
-    dropped = out.tail_failed if out is not None else None
+    if out is None:
+        return Drain(checked=False, reason="no load outcome", exit_code=rc)
+    t = state.t_term
+    held = [r for r in out.tail if 0 < r.t_forwarded < t and not 0 < r.t_done <= t]
+    dropped = sum(r.failed for r in held)
+    refused = sum(r.failed for r in out.tail if not 0 < r.t_forwarded < t)
     return Drain(
         checked=True,
-        in_flight_at_term=out.tail_in_flight if out is not None else None,
+        in_flight_at_term=len(held),
         dropped=dropped,
+        refused=refused,
         exit_code=rc,
-        ok=bool(dropped == 0 and rc == 0),
+        ok=dropped == 0 and rc == 0,
     )

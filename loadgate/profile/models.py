@@ -76,7 +76,9 @@ class LoadSpec(Spec):
     concurrency: int | None = _d(
         100, "Closed loop: this many requests in flight (exactly one of concurrency, rate).", ge=1
     )
-    rate: float | None = _d(None, "Open loop: requests per second, sent on schedule.", gt=0)
+    rate: float | None = _d(
+        None, "Open loop: requests per second, sent on schedule.", gt=0, le=1_000_000
+    )
     arrival: Literal["constant", "poisson"] = _d("constant", "Open-loop spacing of send times.")
     max_inflight: int = _d(
         1000, "Open loop: at most this many in flight; the next waits (hits are counted).", ge=1

@@ -174,8 +174,12 @@ class Drain(Section):
 
     checked: bool = False
     reason: str | None = None
+    #: requests the gateway had forwarded upstream and not finished when SIGTERM came
     in_flight_at_term: int | None = None
+    #: of those, how many then failed
     dropped: int | None = None
+    #: failed requests the gateway had not forwarded before SIGTERM (turned away)
+    refused: int | None = None
     exit_code: int | None = None
     ok: bool | None = None
 

@@ -259,20 +259,29 @@ def test_history_without_git_dir_is_refused_before_running(tmp_path: Path) -> No
     assert not (tmp_path / "runs").exists()
 
 
-def test_ctrl_c_writes_a_partial_result(tmp_path: Path) -> None:
+def _run_until_load_flows(tmp_path: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, LOADGATE_RUNS_DIR=str(tmp_path / "runs"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "loadgate", "run", "smoke", *FAST,
          "--set", "load.duration=60s", "--quiet"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    # Wait until load is flowing: the gateway log exists once the gateway is up.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list((tmp_path / "runs").glob("*/gateway.log")):
+        time.sleep(0.2)
+    time.sleep(2.0)
+    return proc
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_writes_a_partial_result(tmp_path: Path, presses: int) -> None:
+    # A second Ctrl-C 0.2 s after the first must not cost the result (it did: exit 130).
+    proc = _run_until_load_flows(tmp_path)
     try:
-        # Wait until load is flowing: the stub log exists once the stub is up.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not list((tmp_path / "runs").glob("*/gateway.log")):
+        for _ in range(presses):
+            proc.send_signal(signal.SIGINT)
             time.sleep(0.2)
-        time.sleep(2.0)
-        proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -283,6 +292,27 @@ def test_ctrl_c_writes_a_partial_result(tmp_path: Path) -> None:
     assert data["verdict"] == "invalid"
     assert any("interrupted" in r for r in data["reasons"])
     assert "Traceback" not in err
+    if presses == 2:
+        assert "writing the result, press Ctrl-C again to abandon it" in err
+
+
+def test_a_third_ctrl_c_abandons_and_says_so(tmp_path: Path) -> None:
+    proc = _run_until_load_flows(tmp_path)
+    try:
+        for _ in range(3):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.1)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    # A short run may already have written its result: the line says which happened.
+    written = list((tmp_path / "runs").glob("*/result.json"))
+    if written:
+        assert f"abandoned: the result was already written to {written[0]}" in err
+    else:
+        assert "abandoned: no result written" in err
 
 
 def test_gateway_dying_mid_run_is_recorded_and_nothing_hangs(tmp_path: Path) -> None:

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from loadgate.load.schedule import NS, Windows, arrival_times, worker_start_offsets
+from loadgate.load.schedule import (
+    CHUNK,
+    NS,
+    Windows,
+    arrival_times,
+    iter_arrivals,
+    worker_start_offsets,
+)
 
 
 def test_windows_edges_and_phases() -> None:
@@ -78,3 +85,17 @@ def test_closed_loop_offsets_spread_over_service_time() -> None:
     assert len(a) == 3 and len(b) == 2
     # zero-latency stub: no spread
     assert closed_loop_offsets(3, 1, 0, ramp_up_ns=0, service_ns=0) == [0, 0, 0]
+
+
+@pytest.mark.parametrize("arrival", ["constant", "poisson"])
+def test_chunks_are_the_same_schedule_as_one_array(arrival: str) -> None:
+    whole = arrival_times(0, 3 * NS, rate=1000.0, arrival=arrival, seed=5)
+    parts = list(iter_arrivals(0, 3 * NS, rate=1000.0, arrival=arrival, seed=5, chunk=97))
+    assert len(parts) > 10 and max(len(p) for p in parts) <= 97
+    assert np.array_equal(np.concatenate(parts), whole)
+
+
+def test_a_huge_schedule_is_made_lazily() -> None:
+    # 10⁶ req/s for a day would be 690 GB as one array; the first chunk comes at once.
+    first = next(iter_arrivals(0, 86_400 * NS, rate=1e6, arrival="poisson", seed=1))
+    assert first.size == CHUNK and first[0] == 0 and first[-1] < NS
