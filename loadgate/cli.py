@@ -110,7 +110,7 @@ def run(
     from loadgate.interrupts import Interrupts
 
     # From here on, Ctrl-C stops the run and its result is still written.
-    with Interrupts(restore=False) as interrupts:
+    with Interrupts(restore=not _OWN_PROCESS[0]) as interrupts:
         if history_dir is not None and git_dir is None:
             # Checked before the run: a history entry without a commit cannot be placed.
             raise UsageError("--history needs --git-dir (the gateway's commit names the entry)")
@@ -374,7 +374,7 @@ def ab(
     from loadgate.pipeline.ab import parse_side, run_ab
 
     side_a, side_b = parse_side(a, "--a"), parse_side(b, "--b")
-    with Interrupts(restore=False) as interrupts:
+    with Interrupts(restore=not _OWN_PROCESS[0]) as interrupts:
         outcome = run_ab(
             prof,
             side_a,
@@ -478,7 +478,7 @@ def sweep(
     raise_open_file_limit()
     from loadgate.interrupts import Interrupts
 
-    with Interrupts(restore=False) as interrupts:
+    with Interrupts(restore=not _OWN_PROCESS[0]) as interrupts:
         result = uvloop.run(
             run_sweep(
                 prof,
@@ -538,6 +538,11 @@ def _error(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+#: True when :func:`main` runs as the process's entry point (not called by a test):
+#: then signal handlers may stay installed until the process exits.
+_OWN_PROCESS = [False]
+
+
 def _block_stop_signals() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
@@ -552,6 +557,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if argv is None:
+        _OWN_PROCESS[0] = True
         atexit.register(_block_stop_signals)
     try:
         rv = app(args=args, prog_name="loadgate", standalone_mode=False)

@@ -279,7 +279,7 @@ def _apply_sets(raw: dict[str, Any], sets: Sequence[str]) -> set[RawPath]:
         try:
             path, annotation, info = _set_target(key.split("."))
         except _Problem as exc:
-            raise UsageError(f"{_SET_LABEL} {key}: {exc.message}") from None
+            raise UsageError(f"{_SET_LABEL} {_key_text(key)}: {exc.message}") from None
         value = _set_value(text, annotation, info)
         node: dict[str, Any] = raw
         for part in path[:-1]:
@@ -322,8 +322,17 @@ def _expand(node: Any, path: RawPath, env: Mapping[str, str], secrets: set[RawPa
 # --------------------------------------------------------------------------- public
 
 
+_PLAIN_KEY = re.compile(r"[^\x00-\x1f\x7f]*")
+
+
+def _key_text(part: str | int) -> str:
+    """A path part as it can be shown on one line (control characters escaped)."""
+    text = str(part)
+    return text if _PLAIN_KEY.fullmatch(text) else repr(text)
+
+
 def _locate(path: RawPath, label: str, set_paths: set[RawPath]) -> str:
-    dotted = ".".join(str(p) for p in path)
+    dotted = ".".join(_key_text(p) for p in path)
     for s in set_paths:
         if path[: len(s)] == s or s[: len(path)] == path:
             return f"{_SET_LABEL} {dotted}"

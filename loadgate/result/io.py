@@ -52,18 +52,20 @@ def write_atomic(path: Path, text: str | bytes) -> Path:
 
 
 def check_writable(path: Path, option: str) -> None:
-    """Raise a one-line UsageError now if ``path`` could not be written after a run."""
+    """Raise a one-line UsageError now if ``path`` could not be written after a run.
+
+    Tried for real (the directory is made, a temporary file created and removed
+    in it): permission bits say nothing for root, and nothing at all for /proc.
+    """
     path = Path(path)
-    parent = path.parent
-    probe = parent
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
     if path.is_dir():
         raise UsageError(f"{option} {path}: is a directory")
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(f"{option} {path}: {probe} is not a writable directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent, prefix=f".{path.name}."):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write there: {exc.strerror or exc}") from None
 
 
 def to_json(result: Result | SweepResult) -> str:

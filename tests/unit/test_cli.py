@@ -212,3 +212,25 @@ def test_python_dash_m_entry_point_no_traceback(tmp_path: Path) -> None:
         == f"loadgate: error: {ref}: load.stream_ratio: must be between 0 and 1 (got 1.5)\n"
     )
     assert proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--target", "not-a-url"], "loadgate: error: --target 'not-a-url': not an http(s) URL"),
+        (["--out", "/proc/nope/result.json"], "loadgate: error: --out /proc/nope/result.json:"),
+        (["--set", "load.rate=1e9"], "loadgate: error: --set load.rate: must be at most 1e+06"),
+    ],
+)
+def test_bad_run_options_are_one_line_and_start_nothing(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    args: list[str],
+    expected: str,
+) -> None:
+    monkeypatch.setenv("LOADGATE_RUNS_DIR", str(tmp_path / "runs"))
+    code, _out, err = _cli(capsys, "run", "smoke", "--set", "stub.port=0", *args)
+    assert code == 2
+    assert err.startswith(expected) and err.count("\n") == 1, err
+    assert not (tmp_path / "runs").exists()  # nothing started, nothing written
