@@ -23,6 +23,7 @@ __all__ = [
     "decode",
     "new_histogram",
     "percentile_us",
+    "release",
     "summarize",
     "summarize_lag",
 ]
@@ -151,3 +152,16 @@ def bulk_record(h: HdrHistogram, values: npt.NDArray[np.int64]) -> None:
     h.total_count += int(v.size)
     h.min_value = min(h.min_value, int(v.min()))
     h.max_value = max(h.max_value, int(v.max()))
+
+
+def release(h: HdrHistogram) -> None:
+    """Free a histogram now instead of at the next full garbage collection.
+
+    An hdrh histogram and its encoder point at each other, so only the cyclic
+    collector frees one; during load the load generator keeps full collections
+    off (they pause the loop), and a per-second interval histogram lives long
+    enough to reach the oldest generation: 190 KB a second per metric and mode
+    stayed allocated (benchmarks/soak.py: +60 MB in 90 s). Breaking the cycle
+    hands it back to reference counting. ``h`` must not be used afterwards.
+    """
+    h.encoder = None

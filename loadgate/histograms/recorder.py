@@ -29,6 +29,7 @@ from loadgate.histograms.hdr import (
     decode,
     new_histogram,
     percentile_us,
+    release,
     summarize,
 )
 
@@ -153,6 +154,7 @@ class Recorder:
                 old = live.pop(j)
                 if old.get_total_count():
                     frozen[j] = old.encode()
+                release(old)
         return h
 
     # -- queries --------------------------------------------------------------
