@@ -5,9 +5,9 @@ Drain order: stop accepting (close the listener), mark responses
 included) up to ``--drain-timeout-s``, then close the remaining connections and
 the upstream pool. Every step is logged on stderr.
 
-Single process by design: Prometheus counters live in this process, so one
-``/metrics`` scrape sees every request; a multi-process variant would need
-prometheus-client's multiprocess mode and is not needed to saturate loopback tests.
+Single process by design: the counters live in this process, so one ``/metrics``
+scrape sees every request (a multi-worker variant would share the auth-cache
+revocations over Redis pub/sub and sum the counters per worker).
 """
 
 from __future__ import annotations
@@ -18,49 +18,42 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-import aiohttp
-from aiohttp import web
-
 from reference_gateway._auth import AuthCache, KeyValidator
 from reference_gateway._config import Config, parse_args
+from reference_gateway._downstream import ClientConnection
 from reference_gateway._metrics import Metrics
-from reference_gateway._proxy import Proxy
+from reference_gateway._proxy import Proxy, Upstream
+from reference_gateway._upstream import UpstreamPool
 
 __all__ = ["main", "serve"]
 
 log = logging.getLogger("reference_gateway")
 
-
-def _upstream_session(cfg: Config) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(
-        limit=cfg.pool_size, limit_per_host=0, keepalive_timeout=75.0, ttl_dns_cache=300
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        # Pass-through: never decode bodies, never add headers the client did not send.
-        auto_decompress=False,
-        skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
-        cookie_jar=aiohttp.DummyCookieJar(),
-        timeout=aiohttp.ClientTimeout(total=cfg.upstream_timeout_s, sock_connect=10.0),
-        trust_env=False,
-    )
+#: Idle keep-alive connections (either side) are closed after this many idle sweeps.
+_SWEEP_S = 25.0
+_IDLE_SWEEPS = 3  # 50-75 s, about aiohttp's and nginx's keep-alive timeouts
 
 
 async def serve(cfg: Config) -> int:
     loop = asyncio.get_running_loop()
-    metrics = Metrics()
-    cache = AuthCache(
-        cfg.cache_size,
-        cfg.miss_cost_ms / 1000.0,
-        KeyValidator(cfg.key_prefix, cfg.keys_file),
-        on_hit=metrics.cache_hits.inc,
-        on_miss=metrics.cache_misses.inc,
+    validator = KeyValidator(cfg.key_prefix, cfg.keys_file)
+    cache = AuthCache(cfg.cache_size, cfg.miss_cost_ms / 1000.0, validator)
+    up = Upstream(cfg.upstream)
+    pool = UpstreamPool(up.host, up.port, cfg.pool_size)
+    metrics = Metrics(
+        cache_hits=lambda: cache.hits,
+        cache_misses=lambda: cache.misses,
+        cache_entries=lambda: len(cache),
     )
-    session = _upstream_session(cfg)
-    proxy = Proxy(cfg, metrics, session, cache)
-    server = web.Server(proxy.handle, access_log=None)
+    proxy = Proxy(cfg, metrics, cache, pool)
+    metrics.in_flight = lambda: proxy.in_flight
+    connections: set[ClientConnection] = set()
     listener = await loop.create_server(
-        server, cfg.host, cfg.port, backlog=cfg.backlog, reuse_address=True
+        lambda: ClientConnection(proxy, connections),
+        cfg.host,
+        cfg.port,
+        backlog=cfg.backlog,
+        reuse_address=True,
     )
     port = listener.sockets[0].getsockname()[1]
     shown = "127.0.0.1" if cfg.host in ("0.0.0.0", "") else cfg.host
@@ -73,6 +66,16 @@ async def serve(cfg: Config) -> int:
         cfg.delay_ms,
     )
 
+    def sweep() -> None:
+        for conn in list(connections):
+            if conn.idle:
+                conn.idle_marks += 1
+                if conn.idle_marks >= _IDLE_SWEEPS:
+                    conn.close()
+        pool.sweep(_IDLE_SWEEPS)
+        timer[0] = loop.call_later(_SWEEP_S, sweep)
+
+    timer = [loop.call_later(_SWEEP_S, sweep)]
     stop = asyncio.Event()
     received: list[str] = []
 
@@ -96,8 +99,10 @@ async def serve(cfg: Config) -> int:
         t0 = loop.time()
         drained = await proxy.wait_idle(cfg.drain_timeout_s)
         left = proxy.in_flight
-        # Idle keep-alive connections close now; a handler still running is cancelled.
-        await server.shutdown(timeout=1.0)
+        # Idle keep-alive connections close now; a request still running is cut.
+        for conn in list(connections):
+            conn.close(abort=not conn.idle)
+        await asyncio.sleep(0)  # let the transports report connection_lost
         log.info(
             "drain %s in %.3f s: %d request(s) in flight at %s, %d abandoned; exiting 0",
             "complete" if drained else "timed out",
@@ -107,7 +112,8 @@ async def serve(cfg: Config) -> int:
             left,
         )
     finally:
-        await session.close()
+        timer[0].cancel()
+        pool.close()
     return 0
 
 
