@@ -21,5 +21,6 @@ from __future__ import annotations
 
 from reference_gateway._auth import AuthCache, KeyValidator
 from reference_gateway._config import Config, parse_args
+from reference_gateway._server import GatewayServer
 
-__all__ = ["AuthCache", "Config", "KeyValidator", "parse_args"]
+__all__ = ["AuthCache", "Config", "GatewayServer", "KeyValidator", "parse_args"]

@@ -95,7 +95,6 @@ class ClientConnection(asyncio.Protocol):
         self._keep_alive = True  # of the request being answered
         self._http10 = False
         self._chunked = False  # framing of the response being sent
-        self._close_after = False
         self._out: list[bytes] = []
         self._paused_reading = False
         self._dead = False  # parser error or oversize body: discard further input
@@ -125,9 +124,9 @@ class ClientConnection(asyncio.Protocol):
             ex.client_gone()
 
     def eof_received(self) -> bool:
-        # A client may half-close after its last request: answer it, then close.
-        self._close_after = True
-        return self._busy or bool(self._queue)
+        # A client's EOF ends the connection, even mid-request (as nginx and aiohttp):
+        # a client that went away must not keep the upstream generating for nobody.
+        return False
 
     def data_received(self, data: bytes) -> None:
         if self._dead:
@@ -214,7 +213,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _dispatch(self, req: Request) -> None:
         self._busy = True
-        self._keep_alive = req.keep_alive and not self._close_after
+        self._keep_alive = req.keep_alive
         self._http10 = req.http10
         self._dispatcher.handle(req, self)
 
@@ -241,7 +240,7 @@ class ClientConnection(asyncio.Protocol):
         t = self.transport
         if t is None:
             return
-        if not self._keep_alive or self._close_after:
+        if not self._keep_alive:
             t.close()
             return
         if self._queue:
@@ -275,12 +274,7 @@ class ClientConnection(asyncio.Protocol):
     @property
     def closing(self) -> bool:
         """True when this response is the connection's last."""
-        return (
-            not self._keep_alive
-            or self._close_after
-            or self._dispatcher.draining
-            or self._pending_error is not None
-        )
+        return not self._keep_alive or self._dispatcher.draining or self._pending_error is not None
 
     def _connection_header(self) -> bytes:
         if self.closing:
