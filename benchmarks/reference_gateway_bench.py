@@ -59,10 +59,19 @@ def _pin(cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
 
 
-def cpu_s(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
+def cpu_s(pid: int) -> tuple[float, float]:
+    """(utime, stime) of ``pid`` in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def per_req(c0: tuple[float, float], c1: tuple[float, float], n: float) -> dict[str, float]:
+    """CPU µs per request, and the kernel's share of it (loopback TCP is charged to the sender)."""
+    user, sys_ = c1[0] - c0[0], c1[1] - c0[1]
+    return {
+        "gw_cpu_us_per_req": 1e6 * (user + sys_) / max(1.0, n),
+        "gw_sys_share": sys_ / (user + sys_) if user + sys_ else 0.0,
+    }
 
 
 def extract_baseline(rev: str) -> Path:
@@ -173,7 +182,7 @@ def run_gate(gw_path: Path, name: str, a: argparse.Namespace) -> dict[str, objec
         "non_stream_p99_ms": d["by_mode"]["non_stream"]["metrics"]["overhead_ms"]["p99"],
         "rps": d["requests"]["throughput_rps"],
         "loop_lag_p99_ms": d["harness"]["loop_lag_ms"]["p99"],
-        "gw_cpu_us_per_req": 1e6 * (c1 - c0) / max(1.0, n1 - n0),
+        **per_req(c0, c1, n1 - n0),
         "gw_requests": n1 - n0,
     }  # fmt: skip
 
@@ -200,8 +209,8 @@ def run_max(gw_path: Path, name: str, stub_url: str, a: argparse.Namespace) -> d
             c1, t1 = cpu_s(gw.proc.pid), time.monotonic()
             res[mode] = {
                 "rps": rps,
-                "gw_cpu_us_per_req": 1e6 * (c1 - c0) / max(1, n),
-                "gw_cpu_share": (c1 - c0) / (t1 - t0),
+                **per_req(c0, c1, n),
+                "gw_cpu_share": (sum(c1) - sum(c0)) / (t1 - t0),
                 "errors": bad,
             }
     return res
@@ -248,6 +257,7 @@ def report(res: dict[str, dict[str, list[dict[str, object]]]], a: argparse.Names
                  ("", "  stream p99 ms", "stream_p99_ms"),
                  ("", "  non-stream p99 ms", "non_stream_p99_ms"),
                  ("", "gateway CPU µs/req", "gw_cpu_us_per_req"),
+                 ("", "  of it in kernel", "gw_sys_share"),
                  ("", "req/s", "rps")]  # fmt: skip
         for k, label, key in rows:
             o = med([float(r[key]) for r in res["gate"]["old"]])  # type: ignore[arg-type]
@@ -260,6 +270,7 @@ def report(res: dict[str, dict[str, list[dict[str, object]]]], a: argparse.Names
         for mode in ("non_stream", "stream"):
             for j, (label, key) in enumerate((("max req/s", "rps"),
                                               ("gateway CPU µs/req", "gw_cpu_us_per_req"),
+                                              ("  of it in kernel", "gw_sys_share"),
                                               ("gateway CPU share", "gw_cpu_share"))):  # fmt: skip
                 sc = f"max {mode}, wrk, pinned" if j == 0 else ""
                 o = med([float(r[mode][key]) for r in res["max"]["old"]])  # type: ignore[index]

@@ -32,7 +32,7 @@ from reference_gateway._config import Config
 from reference_gateway._downstream import ClientConnection, Request
 from reference_gateway._metrics import CONTENT_TYPE_LATEST, Metrics
 from reference_gateway._relay import Relay
-from reference_gateway._upstream import UpstreamPool
+from reference_gateway._upstream import UpstreamConnection, UpstreamPool
 from reference_gateway._wire import Headers, error_body, filter_headers, header_block
 
 __all__ = ["ROUTES", "Proxy", "client_key"]
@@ -97,6 +97,10 @@ class Proxy:
         self._key_openai = b"authorization: Bearer %s\r\n" % key if cfg.upstream_key else b""
         self._key_anthropic = b"x-api-key: %s\r\n" % key if cfg.upstream_key else b""
         self._tasks: set[asyncio.Task[None]] = set()
+        # Upstream deadlines, checked by one coarse timer instead of a timer per request
+        # (a TimerHandle per request costs more than the rest of a cached-key forward).
+        self._deadlines: dict[Relay, float] = {}
+        self._watchdog: asyncio.TimerHandle | None = None
         self.draining = False
         self.in_flight = 0
         self._idle = asyncio.Event()
@@ -129,12 +133,34 @@ class Proxy:
         self.metrics.count_request("other", status)
         conn.respond(status, error_body("other", status, message))
 
-    def finished(self, route: str, status: int) -> None:
+    def finished(self, relay: Relay, status: int) -> None:
         """Exactly once per proxied request, when its answer is complete or abandoned."""
-        self.metrics.count_request(route, status)
+        self.metrics.count_request(relay.route, status)
+        self._deadlines.pop(relay, None)
         self.in_flight -= 1
         if self.in_flight == 0:
             self._idle.set()
+
+    def start_watchdog(self) -> None:
+        """Check upstream deadlines every ``timeout / 4`` (at most 1 s): that is the lateness."""
+        if self._timeout_s <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        tick = min(1.0, self._timeout_s / 4)
+
+        def check() -> None:
+            now = loop.time()
+            for relay in [r for r, t in self._deadlines.items() if t <= now]:
+                self._deadlines.pop(relay, None)
+                relay.timed_out()
+            self._watchdog = loop.call_later(tick, check)
+
+        self._watchdog = loop.call_later(tick, check)
+
+    def stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
 
     async def wait_idle(self, timeout_s: float) -> bool:
         """True when no proxied request is in flight within ``timeout_s``."""
@@ -191,7 +217,12 @@ class Proxy:
         if up is None:
             self._spawn(self._connect(head, body, relay))
         else:
-            relay.send(up, head, body, self._timeout_s)
+            self._send(relay, up, head, body)
+
+    def _send(self, relay: Relay, up: UpstreamConnection, head: bytes, body: bytes) -> None:
+        if self._timeout_s > 0:
+            self._deadlines[relay] = asyncio.get_running_loop().time() + self._timeout_s
+        relay.send(up, head, body)
 
     async def _connect(self, head: bytes, body: bytes, relay: Relay) -> None:
         try:
@@ -208,7 +239,7 @@ class Proxy:
         if relay.gone:
             self._pool.release(up)
             return
-        relay.send(up, head, body, self._timeout_s)
+        self._send(relay, up, head, body)
 
     # -- the gateway's own endpoints --------------------------------------------------
 

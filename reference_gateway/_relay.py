@@ -15,7 +15,6 @@ and is counted under status 499, nginx's label for it.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from reference_gateway._downstream import ClientConnection
@@ -34,7 +33,7 @@ _NO_DROP: frozenset[bytes] = frozenset()
 class Relay:
     """Client ⇄ upstream for one request; :meth:`_finish` runs exactly once."""
 
-    __slots__ = ("_timer", "conn", "done", "gone", "head_sent", "proxy", "route", "status", "up")
+    __slots__ = ("conn", "done", "gone", "head_sent", "proxy", "route", "status", "up")
 
     def __init__(self, proxy: Proxy, conn: ClientConnection, route: str) -> None:
         self.proxy = proxy
@@ -45,7 +44,6 @@ class Relay:
         self.head_sent = False
         self.gone = False
         self.done = False
-        self._timer: asyncio.TimerHandle | None = None
 
     # -- from the proxy ---------------------------------------------------------------
 
@@ -55,10 +53,8 @@ class Relay:
             self.conn.respond(status, error_body(self.route, status, message))
         self._finish(status)
 
-    def send(self, up: UpstreamConnection, head: bytes, body: bytes, timeout_s: float) -> None:
+    def send(self, up: UpstreamConnection, head: bytes, body: bytes) -> None:
         self.up = up
-        if timeout_s > 0:
-            self._timer = asyncio.get_running_loop().call_later(timeout_s, self._timeout)
         up.request(head, body, self)
 
     # -- Exchange (client side) -------------------------------------------------------
@@ -105,8 +101,8 @@ class Relay:
         else:
             self.reject(502, f"upstream unavailable: {reason}")
 
-    def _timeout(self) -> None:
-        self._timer = None
+    def timed_out(self) -> None:
+        """``--upstream-timeout-s`` passed since the request went upstream."""
         up, self.up = self.up, None
         if up is None or self.done:
             return
@@ -122,7 +118,4 @@ class Relay:
         if self.done:
             return
         self.done = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self.proxy.finished(self.route, status)
+        self.proxy.finished(self, status)

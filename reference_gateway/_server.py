@@ -71,6 +71,7 @@ class GatewayServer:
         )
         self.port = int(self._listener.sockets[0].getsockname()[1])
         self._timer = loop.call_later(_SWEEP_S, self._sweep)
+        self.proxy.start_watchdog()
         return self.port
 
     def _sweep(self) -> None:
@@ -102,6 +103,7 @@ class GatewayServer:
             conn.close(abort=not conn.idle)
         if self._timer is not None:
             self._timer.cancel()
+        self.proxy.stop_watchdog()
         self.pool.close()
         await asyncio.sleep(0)  # let the transports report connection_lost
 
