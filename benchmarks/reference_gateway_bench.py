@@ -19,8 +19,15 @@ Scenarios (each variant in turn, order alternating across ``--rounds``):
 
     flock /work/bench.lock .venv/bin/python benchmarks/reference_gateway_bench.py --only max
     flock /work/bench.lock .venv/bin/python benchmarks/reference_gateway_bench.py --only gate
+    for i in 1 2 3 4 5; do flock /work/bench.lock .venv/bin/python \
+        benchmarks/reference_gateway_bench.py --only gate --duration 8 --warmup 2 \
+        --rounds 2 --append; done
 
-Needs wrk (Debian) for ``max``. Writes benchmarks/out/reference_gateway/summary.json.
+Each scenario's rounds are stored in benchmarks/out/reference_gateway/<scenario>.json;
+``--append`` adds to them, so many short invocations (each under the lock) make one
+sample: on a shared box the p99 of one 15 s run moves with whatever else runs, and the
+median of paired ratios (old and new measured back to back) is what stays put.
+Needs wrk (Debian) for ``max``.
 """
 
 from __future__ import annotations
@@ -236,46 +243,74 @@ def zero_latency_stub():  # type: ignore[no-untyped-def]
         proc.wait(15)
 
 
-def ratio(new: float, old: float) -> str:
-    return f"{new / old:.2f}" if old else "—"
+Round = dict[str, dict[str, object]]  # variant name -> figures, both measured back to back
 
 
-def report(res: dict[str, dict[str, list[dict[str, object]]]], a: argparse.Namespace) -> None:
-    def med(xs: list[float]) -> float:
-        s = sorted(xs)
-        return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
+def med(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
 
-    print(f"\nreference gateway, old = {a.baseline} (aiohttp) vs new = this checkout; "
-          f"median of {a.rounds} round(s)")  # fmt: skip
-    print(f"{'scenario':<34}{'figure':<24}{'old':>10}{'new':>10}{'new/old':>9}")
-    rows: list[tuple[str, str, str]] = []
-    if "gate" in res:
-        pin = "pinned gw=CPU1 load+stub=CPU0" if a.pin else "unpinned"
-        sc = f"gate {a.duration}s, {pin}" + (f", noise {a.noise}" if a.noise else "")
-        rows += [(sc, "overhead p50 ms", "overhead_p50_ms"),
-                 ("", "overhead p99 ms", "overhead_p99_ms"),
-                 ("", "  stream p99 ms", "stream_p99_ms"),
-                 ("", "  non-stream p99 ms", "non_stream_p99_ms"),
-                 ("", "gateway CPU µs/req", "gw_cpu_us_per_req"),
-                 ("", "  of it in kernel", "gw_sys_share"),
-                 ("", "req/s", "rps")]  # fmt: skip
-        for k, label, key in rows:
-            o = med([float(r[key]) for r in res["gate"]["old"]])  # type: ignore[arg-type]
-            n = med([float(r[key]) for r in res["gate"]["new"]])  # type: ignore[arg-type]
-            print(f"{k:<34}{label:<24}{o:>10.2f}{n:>10.2f}{ratio(n, o):>9}")
-        for v in ("old", "new"):
-            verdicts = ", ".join(f"{r['verdict']} {r['reasons']}" for r in res["gate"][v])
-            print(f"{'':<34}verdict {v}: {verdicts}")
-    if "max" in res:
-        for mode in ("non_stream", "stream"):
-            for j, (label, key) in enumerate((("max req/s", "rps"),
-                                              ("gateway CPU µs/req", "gw_cpu_us_per_req"),
-                                              ("  of it in kernel", "gw_sys_share"),
-                                              ("gateway CPU share", "gw_cpu_share"))):  # fmt: skip
-                sc = f"max {mode}, wrk, pinned" if j == 0 else ""
-                o = med([float(r[mode][key]) for r in res["max"]["old"]])  # type: ignore[index]
-                n = med([float(r[mode][key]) for r in res["max"]["new"]])  # type: ignore[index]
-                print(f"{sc:<34}{label:<24}{o:>10.2f}{n:>10.2f}{ratio(n, o):>9}")
+
+def figure(r: dict[str, object], key: str) -> float:
+    """``key`` may be dotted (``stream.rps``) into a nested dict."""
+    v: object = r
+    for part in key.split("."):
+        assert isinstance(v, dict)
+        v = v[part]
+    assert isinstance(v, int | float)
+    return float(v)
+
+
+def rows_for(rounds: list[Round], rows: list[tuple[str, str, str]]) -> None:
+    """Medians per variant, and the median of the per-round new/old ratios (paired)."""
+    for scenario, label, key in rows:
+        old = [figure(r["old"], key) for r in rounds]
+        new = [figure(r["new"], key) for r in rounds]
+        paired = [n / o for n, o in zip(new, old, strict=True) if o]
+        pr = f"{med(paired):.2f}" if paired else "—"
+        print(f"{scenario:<36}{label:<22}{med(old):>10.2f}{med(new):>10.2f}{pr:>9}")
+
+
+def report(res: dict[str, list[Round]], a: argparse.Namespace) -> None:
+    print(f"\nreference gateway, old = {a.baseline} (aiohttp) vs new = this checkout; medians "
+          "over rounds; new/old = median of the per-round ratios")  # fmt: skip
+    print(f"{'scenario':<36}{'figure':<22}{'old':>10}{'new':>10}{'new/old':>9}")
+    for key, rounds in res.items():
+        if key.startswith("gate"):
+            title = f"{key} ({len(rounds)} rounds)"
+            rows_for(rounds, [(title, "overhead p50 ms", "overhead_p50_ms"),
+                              ("", "overhead p99 ms", "overhead_p99_ms"),
+                              ("", "  stream p99 ms", "stream_p99_ms"),
+                              ("", "  non-stream p99 ms", "non_stream_p99_ms"),
+                              ("", "harness lag p99 ms", "loop_lag_p99_ms"),
+                              ("", "gateway CPU µs/req", "gw_cpu_us_per_req"),
+                              ("", "  of it in kernel", "gw_sys_share"),
+                              ("", "req/s", "rps")])  # fmt: skip
+            better = sum(figure(r["new"], "overhead_p99_ms") < figure(r["old"], "overhead_p99_ms")
+                         for r in rounds)  # fmt: skip
+            valid = [r for r in rounds if all(r[v]["verdict"] != "invalid" for v in ("old", "new"))]
+            print(f"{'':<36}new p99 below old in {better}/{len(rounds)} rounds")
+            for v in ("old", "new"):
+                verdicts = [str(r[v]["verdict"]) for r in rounds]
+                tally = ", ".join(f"{x} {verdicts.count(x)}" for x in sorted(set(verdicts)))
+                print(f"{'':<36}verdicts {v}: {tally}")
+            if valid and len(valid) < len(rounds):
+                rows_for(valid, [(f"  rounds with both valid ({len(valid)})", "overhead p99 ms",
+                                  "overhead_p99_ms")])  # fmt: skip
+        else:
+            for mode in ("non_stream", "stream"):
+                title = f"{key} {mode} ({len(rounds)} rounds)"
+                rows_for(rounds, [(title, "max req/s", f"{mode}.rps"),
+                                  ("", "gateway CPU µs/req", f"{mode}.gw_cpu_us_per_req"),
+                                  ("", "  of it in kernel", f"{mode}.gw_sys_share"),
+                                  ("", "gateway CPU share", f"{mode}.gw_cpu_share")])  # fmt: skip
+
+
+def scenario_key(kind: str, a: argparse.Namespace) -> str:
+    if kind == "max":
+        return f"max-wrk-{a.max_duration:g}s-pinned"
+    pin = "pinned" if a.pin else "unpinned"
+    return f"gate-{a.duration}s-{pin}" + (f"-noise{a.noise}" if a.noise else "")
 
 
 def main() -> int:
@@ -285,29 +320,39 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=15, help="gate: measured seconds")
     ap.add_argument("--warmup", type=int, default=3, help="gate: warm-up seconds")
     ap.add_argument("--max-duration", type=float, default=5.0, help="max: wrk seconds")
-    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=1, help="old+new pairs, order alternating")
     ap.add_argument("--pin", action="store_true", help="gate: gateway CPU 1, loadgate CPU 0")
     ap.add_argument("--noise", type=int, default=0, help="gate: busy-loop processes")
+    ap.add_argument(
+        "--append",
+        action="store_true",
+        help="add these rounds to the stored ones of the same scenario (several short runs"
+        " under the lock instead of one long one)",
+    )
     a = ap.parse_args()
     HERE.mkdir(parents=True, exist_ok=True)
     variants = {"old": extract_baseline(a.baseline), "new": ROOT}
     for name, path in variants.items():
         check_module(name, path)
-    res: dict[str, dict[str, list[dict[str, object]]]] = {}
-    for rnd in range(a.rounds):
-        order = list(variants) if rnd % 2 == 0 else list(reversed(variants))
-        if a.only in (None, "max"):
-            with zero_latency_stub() as stub_url:
-                for name in order:
-                    r = run_max(variants[name], name, stub_url, a)
-                    res.setdefault("max", {}).setdefault(name, []).append(r)
-                    print(f"max  {name}: {json.dumps(r)}", flush=True)
-        if a.only in (None, "gate"):
+    kinds = [k for k in ("max", "gate") if a.only in (None, k)]
+    res: dict[str, list[Round]] = {}
+    for kind in kinds:
+        key = scenario_key(kind, a)
+        store = HERE / f"{key}.json"
+        res[key] = json.loads(store.read_text()) if a.append and store.exists() else []
+        done = len(res[key])
+        for rnd in range(a.rounds):
+            order = list(variants) if (done + rnd) % 2 == 0 else list(reversed(variants))
+            pair: Round = {}
             for name in order:
-                r = run_gate(variants[name], name, a)
-                res.setdefault("gate", {}).setdefault(name, []).append(r)
-                print(f"gate {name}: {json.dumps(r)}", flush=True)
-    (HERE / "summary.json").write_text(json.dumps({"args": vars(a), "results": res}, indent=1))
+                if kind == "max":
+                    with zero_latency_stub() as stub_url:
+                        pair[name] = run_max(variants[name], name, stub_url, a)
+                else:
+                    pair[name] = run_gate(variants[name], name, a)
+                print(f"{key} {name}: {json.dumps(pair[name])}", flush=True)
+            res[key].append(pair)
+        store.write_text(json.dumps(res[key], indent=1))
     report(res, a)
     return 0
 

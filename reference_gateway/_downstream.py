@@ -274,7 +274,7 @@ class ClientConnection(asyncio.Protocol):
     @property
     def closing(self) -> bool:
         """True when this response is the connection's last."""
-        return not self._keep_alive or self._dispatcher.draining or self._pending_error is not None
+        return not self._keep_alive or self._dispatcher.draining
 
     def _connection_header(self) -> bytes:
         if self.closing:

@@ -227,6 +227,17 @@ async def test_malformed_request_is_400_and_the_connection_closes() -> None:
     assert up.requests == []
 
 
+async def test_a_malformed_request_in_a_pipeline_is_answered_after_the_ones_before_it() -> None:
+    async with upstream() as up, gateway(up) as gw, client(gw) as (r, w):
+        w.write(raw_request("POST", CHAT, b"one") + b"BREW /x HTCPCP/1.0\r\n\r\n")
+        first = await asyncio.wait_for(read_response(r), WAIT)
+        assert first.status == 200 and first.body == b"one"
+        assert first.header("connection") is None
+        second = await asyncio.wait_for(read_response(r), WAIT)
+        assert second.status == 400 and second.header("connection") == "close"
+        assert await asyncio.wait_for(r.read(), WAIT) == b""
+
+
 async def test_oversized_body_is_413_without_reading_it() -> None:
     async with upstream() as up, gateway(up) as gw:
         too_big = {"Content-Length": str(MAX_BODY_BYTES + 1)}
