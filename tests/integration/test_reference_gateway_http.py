@@ -265,6 +265,14 @@ async def test_hop_by_hop_headers_stay_on_their_hop() -> None:
     assert resp.header("x-up-hop") is None and resp.header("keep-alive") is None
 
 
+async def test_upstream_url_path_prefixes_the_request_target() -> None:
+    async with upstream() as up, gateway(up.url + "/base/") as gw:
+        resp = await exchange(gw, raw_request("GET", "/v1/models?x=%20"))
+    assert resp.status == 200
+    assert up.requests[0].target == "/base/v1/models?x=%20"
+    assert "content-length" not in up.requests[0].names()  # a GET without a body
+
+
 async def test_upstream_key_replaces_every_client_key_header() -> None:
     sent = {"x-api-key": "sk-lg-c", "api-key": "sk-lg-c"}
     async with upstream() as up, gateway(up, upstream_key="UP") as gw:
