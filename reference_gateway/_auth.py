@@ -5,6 +5,10 @@ is a dict lookup; a miss pays ``miss_cost_s`` (the simulated lookup) and then ca
 the verdict, negative verdicts included, so a flood of bad keys cannot hammer the
 database. Concurrent misses on one key each pay the cost and each count as a miss,
 as in a cache without request coalescing.
+
+The hit path is synchronous (:meth:`AuthCache.lookup`), so a request whose key is
+cached is forwarded in the same event-loop callback that parsed it; only a miss
+awaits (:meth:`AuthCache.resolve`).
 """
 
 from __future__ import annotations
@@ -78,13 +82,17 @@ class AuthCache:
     def __len__(self) -> int:
         return len(self._lru)
 
-    async def check(self, key: str) -> bool:
+    def lookup(self, key: str) -> bool | None:
+        """The cached verdict (a hit, counted), or None: then :meth:`resolve` (the miss)."""
         verdict = self._lru.get(key)
         if verdict is not None:
             self._lru.move_to_end(key)
             self.hits += 1
             self._on_hit()
-            return verdict
+        return verdict
+
+    async def resolve(self, key: str) -> bool:
+        """A miss: pay the simulated lookup without blocking the loop, then cache the verdict."""
         self.misses += 1
         self._on_miss()
         if self._miss_cost_s > 0:
@@ -95,3 +103,7 @@ class AuthCache:
         while len(self._lru) > self.capacity:
             self._lru.popitem(last=False)
         return verdict
+
+    async def check(self, key: str) -> bool:
+        verdict = self.lookup(key)
+        return verdict if verdict is not None else await self.resolve(key)

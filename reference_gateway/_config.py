@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 __all__ = ["Config", "parse_args"]
 
@@ -48,13 +49,27 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _http_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme != "http" or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"must be an http:// URL, got {text!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bad port in {text!r}") from exc
+    return text.rstrip("/")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> Config:
     p = argparse.ArgumentParser(
         prog="python -m reference_gateway",
         description="Production-shaped OpenAI/Anthropic pass-through proxy (loadgate reference).",
     )
     p.add_argument(
-        "--upstream", required=True, help="upstream base URL, e.g. http://127.0.0.1:18000"
+        "--upstream",
+        required=True,
+        type=_http_url,
+        help="upstream base URL, e.g. http://127.0.0.1:18000",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080, help="0 = any free port (printed on stdout)")
@@ -72,7 +87,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p.add_argument("--backlog", type=_positive_int, default=2048)
     ns = p.parse_args(argv)
     return Config(
-        upstream=ns.upstream.rstrip("/"),
+        upstream=ns.upstream,
         host=ns.host,
         port=ns.port,
         upstream_key=ns.upstream_key,

@@ -1,53 +1,102 @@
-"""The gateway's Prometheus series, on a registry of its own (no process/GC noise).
+"""The gateway's Prometheus series: plain counters on the hot path, exposition at scrape time.
+
+A request only bumps Python ints and dict entries; ``prometheus_client`` turns them into
+the text format when ``/metrics`` is scraped, through a collector on a registry of the
+gateway's own (no process/GC collectors, no per-increment locks).
 
 Names are the contract loadgate's bundled profiles select on:
-``auth_cache_hits_total``, ``auth_cache_misses_total``,
+``auth_cache_hits_total``, ``auth_cache_misses_total``, ``auth_cache_entries``,
 ``gateway_requests_total{route,status}``, ``gateway_requests_in_flight``,
-``gateway_upstream_errors_total{route,reason}``.
+``gateway_upstream_errors_total{route,reason}``, ``gateway_added_delay_seconds_total``,
+``gateway_added_delay_requests_total``.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.cache_hits = Counter("auth_cache_hits", "Auth LRU cache hits.", registry=r)
-        self.cache_misses = Counter(
-            "auth_cache_misses", "Auth LRU cache misses (each paid the lookup cost).", registry=r
+def _zero() -> int:
+    return 0
+
+
+class Metrics(Collector):
+    """Counters the proxy bumps; the callables are read from their owners at scrape time."""
+
+    def __init__(
+        self,
+        cache_hits: Callable[[], int] = _zero,
+        cache_misses: Callable[[], int] = _zero,
+        cache_entries: Callable[[], int] = _zero,
+        in_flight: Callable[[], int] = _zero,
+    ) -> None:
+        self.requests: dict[tuple[str, int], int] = {}
+        self.upstream_errors: dict[tuple[str, str], int] = {}
+        self.added_delay_s = 0.0
+        self.added_delay_count = 0
+        self.cache_hits = cache_hits
+        self.cache_misses = cache_misses
+        self.cache_entries = cache_entries
+        self.in_flight = in_flight
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
+
+    def count_request(self, route: str, status: int) -> None:
+        k = (route, status)
+        self.requests[k] = self.requests.get(k, 0) + 1
+
+    def count_upstream_error(self, route: str, reason: str) -> None:
+        k = (route, reason)
+        self.upstream_errors[k] = self.upstream_errors.get(k, 0) + 1
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "auth_cache_hits", "Auth LRU cache hits.", value=self.cache_hits()
         )
-        self.requests = Counter(
+        yield CounterMetricFamily(
+            "auth_cache_misses",
+            "Auth LRU cache misses (each paid the lookup cost).",
+            value=self.cache_misses(),
+        )
+        yield GaugeMetricFamily(
+            "auth_cache_entries", "Keys currently held by the auth cache.", self.cache_entries()
+        )
+        req = CounterMetricFamily(
             "gateway_requests",
             "Requests answered, by route and HTTP status.",
-            ["route", "status"],
-            registry=r,
+            labels=["route", "status"],
         )
-        self.in_flight = Gauge(
-            "gateway_requests_in_flight", "Proxied requests being served now.", registry=r
+        for (route, status), n in sorted(self.requests.items()):
+            req.add_metric([route, str(status)], n)
+        yield req
+        yield GaugeMetricFamily(
+            "gateway_requests_in_flight", "Proxied requests being served now.", self.in_flight()
         )
-        self.upstream_errors = Counter(
+        err = CounterMetricFamily(
             "gateway_upstream_errors",
             "Upstream calls that failed in transport (before or during the response).",
-            ["route", "reason"],
-            registry=r,
+            labels=["route", "reason"],
         )
-        self.added_delay = Counter(
+        for (route, reason), n in sorted(self.upstream_errors.items()):
+            err.add_metric([route, reason], n)
+        yield err
+        yield CounterMetricFamily(
             "gateway_added_delay_seconds",
             "Delay actually slept for --delay-ms (timers overshoot: the known delay a"
             " benchmark recovers is this sum over its count).",
-            registry=r,
+            value=self.added_delay_s,
         )
-        self.added_delay_count = Counter(
-            "gateway_added_delay_requests", "Requests that slept --delay-ms.", registry=r
-        )
-        self.auth_cache_size = Gauge(
-            "auth_cache_entries", "Keys currently held by the auth cache.", registry=r
+        yield CounterMetricFamily(
+            "gateway_added_delay_requests",
+            "Requests that slept --delay-ms.",
+            value=self.added_delay_count,
         )
 
     def exposition(self) -> bytes:

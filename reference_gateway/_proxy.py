@@ -1,8 +1,21 @@
-"""One request through the gateway: route, authenticate, forward, stream back.
+"""What the gateway does with a request: route, authenticate, delay, forward, count.
 
-Bodies pass through byte for byte in both directions (the upstream session does not
-decompress), and each upstream chunk is written to the client as soon as it arrives,
-so streaming latency is the upstream's plus one hop, never a buffer's.
+:meth:`Proxy.handle` runs in the event-loop callback that parsed the request. A request
+whose key is in the auth cache and that has no ``--delay-ms`` to sleep is forwarded on
+an idle upstream connection right there, with no task; a cache miss, a delay or a new
+upstream connection each take one task (:meth:`Proxy._admit`, :meth:`Proxy._connect`).
+
+Where the next features hook in (each without a rewrite):
+* directive injection into system messages: :meth:`Proxy.upstream_request` is the one
+  place the upstream head and body are built; the body there is the whole buffered
+  request, and ``content-length`` is always computed from the body actually sent;
+* tenant-scoped keys (key → tenant → allowed agent ids vs ``x-agent-id``): the auth
+  cache's cached value becomes the principal instead of a bool, checked in
+  :meth:`Proxy.handle` / :meth:`Proxy._admit` beside the verdict;
+* a revoke endpoint: a route in :meth:`Proxy._control` that evicts from the cache
+  (after its propagation delay, or from a Redis subscriber task started in ``serve``);
+* one trace row per request: :meth:`Proxy.finished` runs exactly once per proxied
+  request with its route and final status; a batch writer's queue is appended there.
 """
 
 from __future__ import annotations
@@ -10,18 +23,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
-
-import aiohttp
-from aiohttp import web
-from multidict import CIMultiDict
-from yarl import URL
+from collections.abc import Coroutine
+from typing import Any
+from urllib.parse import urlsplit
 
 from reference_gateway._auth import AuthCache
 from reference_gateway._config import Config
+from reference_gateway._downstream import ClientConnection, Request
 from reference_gateway._metrics import CONTENT_TYPE_LATEST, Metrics
+from reference_gateway._relay import Relay
+from reference_gateway._upstream import UpstreamConnection, UpstreamPool
+from reference_gateway._wire import Headers, error_body, filter_headers, header_block
 
-__all__ = ["ROUTES", "Proxy", "client_key", "error_response"]
+__all__ = ["ROUTES", "Proxy", "client_key"]
 
 ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/chat/completions"): "chat",
@@ -31,80 +45,122 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/models"): "models",
 }
 
-# Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones aiohttp recomputes per hop.
-_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-    }
-)
-_AUTH = frozenset({"authorization", "x-api-key", "api-key"})
-_UPSTREAM_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
-# Status label for a client that went away before its response was complete (nginx's).
-_CLIENT_GONE = 499
+_AUTH = frozenset({b"authorization", b"x-api-key", b"api-key"})
+_NO_DROP: frozenset[bytes] = frozenset()
+_HEALTH_OK = json.dumps({"status": "ok"}).encode()
+_HEALTH_DRAINING = json.dumps({"status": "draining"}).encode()
+_METRICS_TYPE = CONTENT_TYPE_LATEST.encode()
 
 
-def client_key(h: Mapping[str, str]) -> str | None:
+def client_key(req: Request) -> str | None:
     """The client's key from ``Authorization: Bearer``, ``x-api-key`` or ``api-key``."""
-    auth = h.get("authorization")
+    auth = req.header(b"authorization")
     if auth is not None:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    for name in ("x-api-key", "api-key"):
-        raw = h.get(name)
-        if raw:
-            return raw.strip()
+        scheme, _, value = auth.partition(b" ")
+        if scheme.lower() == b"bearer" and value.strip():
+            return value.strip().decode("latin-1")
+    for name in (b"x-api-key", b"api-key"):
+        raw = req.header(name)
+        if raw and raw.strip():
+            return raw.strip().decode("latin-1")
     return None
 
 
-_OPENAI_TYPES = {
-    401: ("invalid_request_error", "invalid_api_key"),
-    404: ("invalid_request_error", "not_found"),
-    502: ("server_error", "bad_gateway"),
-}
-_ANTHROPIC_TYPES = {401: "authentication_error", 404: "not_found_error", 502: "api_error"}
+class Upstream:
+    """The parsed ``--upstream`` URL: where to connect and what to prefix."""
 
-
-def error_response(route: str, status: int, message: str) -> web.Response:
-    """An error body in the shape the route's provider SDK parses (WIRE.md, Errors)."""
-    if route == "messages":
-        body: dict[str, object] = {
-            "type": "error",
-            "error": {"type": _ANTHROPIC_TYPES[status], "message": message},
-        }
-    else:
-        etype, code = _OPENAI_TYPES[status]
-        body = {"error": {"message": message, "type": etype, "param": None, "code": code}}
-    return web.Response(
-        status=status, body=json.dumps(body).encode(), content_type="application/json"
-    )
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"--upstream must be an http:// URL, got {url!r}")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.prefix = parts.path.rstrip("/").encode()
+        self.host_header = parts.netloc.encode()
 
 
 class Proxy:
-    """The request handler, with the in-flight count the drain waits on."""
+    """The dispatcher the client connections call, with the in-flight count the drain waits on."""
 
-    def __init__(
-        self, cfg: Config, metrics: Metrics, session: aiohttp.ClientSession, cache: AuthCache
-    ) -> None:
-        self._cfg = cfg
-        self._metrics = metrics
-        self._session = session
+    def __init__(self, cfg: Config, metrics: Metrics, cache: AuthCache, pool: UpstreamPool) -> None:
+        self.cfg = cfg
+        self.metrics = metrics
         self._cache = cache
-        self._upstream = cfg.upstream
+        self._pool = pool
+        up = Upstream(cfg.upstream)
+        self._prefix = up.prefix
+        self._host = b"host: %s\r\n" % up.host_header
         self._delay_s = cfg.delay_ms / 1000.0
+        self._timeout_s = cfg.upstream_timeout_s
+        self._drop = _AUTH if cfg.upstream_key is not None else _NO_DROP
+        key = (cfg.upstream_key or "").encode("latin-1")
+        self._key_openai = b"authorization: Bearer %s\r\n" % key if cfg.upstream_key else b""
+        self._key_anthropic = b"x-api-key: %s\r\n" % key if cfg.upstream_key else b""
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Upstream deadlines, checked by one coarse timer instead of a timer per request
+        # (a TimerHandle per request costs more than the rest of a cached-key forward).
+        self._deadlines: dict[Relay, float] = {}
+        self._watchdog: asyncio.TimerHandle | None = None
         self.draining = False
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+
+    # -- Dispatcher -------------------------------------------------------------------
+
+    def handle(self, req: Request, conn: ClientConnection) -> None:
+        route = ROUTES.get((req.method, req.path))
+        if route is None:
+            self._control(req, conn)
+            return
+        self.in_flight += 1
+        self._idle.clear()
+        relay = Relay(self, conn, route)
+        conn.exchange = relay
+        key = client_key(req)
+        if key is None:
+            relay.reject(401, "missing API key")
+            return
+        verdict = self._cache.lookup(key)
+        if verdict is None or self._delay_s > 0:
+            self._spawn(self._admit(req, relay, key, verdict))
+        elif not verdict:
+            relay.reject(401, "invalid API key")
+        else:
+            self._forward(req, relay)
+
+    def bad_request(self, conn: ClientConnection, status: int, message: str) -> None:
+        self.metrics.count_request("other", status)
+        conn.respond(status, error_body("other", status, message))
+
+    def finished(self, relay: Relay, status: int) -> None:
+        """Exactly once per proxied request, when its answer is complete or abandoned."""
+        self.metrics.count_request(relay.route, status)
+        self._deadlines.pop(relay, None)
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    def start_watchdog(self) -> None:
+        """Check upstream deadlines every ``timeout / 4`` (at most 1 s): that is the lateness."""
+        if self._timeout_s <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        tick = min(1.0, self._timeout_s / 4)
+
+        def check() -> None:
+            now = loop.time()
+            for relay in [r for r, t in self._deadlines.items() if t <= now]:
+                self._deadlines.pop(relay, None)
+                relay.timed_out()
+            self._watchdog = loop.call_later(tick, check)
+
+        self._watchdog = loop.call_later(tick, check)
+
+    def stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
 
     async def wait_idle(self, timeout_s: float) -> bool:
         """True when no proxied request is in flight within ``timeout_s``."""
@@ -114,119 +170,88 @@ class Proxy:
             return False
         return True
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        route = ROUTES.get((request.method, request.path))
-        if route is None:
-            return self._control(request)
-        self.in_flight += 1
-        self._idle.clear()
-        self._metrics.in_flight.inc()
-        status = _CLIENT_GONE
-        try:
-            resp, status = await self._forward(request, route)
-            return resp
-        finally:
-            self.in_flight -= 1
-            self._metrics.in_flight.dec()
-            self._metrics.requests.labels(route, str(status)).inc()
-            if self.in_flight == 0:
-                self._idle.set()
+    # -- the request's way ------------------------------------------------------------
 
-    def _control(self, request: web.BaseRequest) -> web.StreamResponse:
-        if request.method == "GET" and request.path == "/health":
-            if self.draining:
-                return web.json_response({"status": "draining"}, status=503)
-            return web.json_response({"status": "ok"})
-        if request.method == "GET" and request.path == "/metrics":
-            self._metrics.auth_cache_size.set(len(self._cache))
-            return web.Response(
-                body=self._metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
-            )
-        self._metrics.requests.labels("other", "404").inc()
-        return error_response("other", 404, f"no route for {request.method} {request.path}")
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    def _upstream_headers(self, request: web.BaseRequest, route: str) -> CIMultiDict[str]:
-        key = self._cfg.upstream_key
-        out: CIMultiDict[str] = CIMultiDict()
-        for name, value in request.headers.items():
-            low = name.lower()
-            if low in _HOP or (key is not None and low in _AUTH):
-                continue
-            out.add(name, value)
-        if key is not None:
-            if route == "messages":
-                out["x-api-key"] = key
-            else:
-                out["Authorization"] = f"Bearer {key}"
-        return out
-
-    async def _forward(
-        self, request: web.BaseRequest, route: str
-    ) -> tuple[web.StreamResponse, int]:
-        """The response and the status to count it under (499: client went away)."""
-        key = client_key(request.headers)
-        if key is None:
-            return error_response(route, 401, "missing API key"), 401
-        if not await self._cache.check(key):
-            return error_response(route, 401, "invalid API key"), 401
+    async def _admit(self, req: Request, relay: Relay, key: str, verdict: bool | None) -> None:
+        if verdict is None:
+            verdict = await self._cache.resolve(key)
+        if relay.gone:
+            return
+        if not verdict:
+            relay.reject(401, "invalid API key")
+            return
         if self._delay_s > 0:
             t0 = time.monotonic()
             await asyncio.sleep(self._delay_s)
-            self._metrics.added_delay.inc(time.monotonic() - t0)
-            self._metrics.added_delay_count.inc()
-        body = await request.read()
-        url = URL(self._upstream + request.raw_path, encoded=True)
-        try:
-            up_cm = self._session.request(
-                request.method,
-                url,
-                data=body if body else None,
-                headers=self._upstream_headers(request, route),
-                allow_redirects=False,
-            )
-            up = await up_cm.__aenter__()
-        except _UPSTREAM_ERRORS as exc:
-            reason = type(exc).__name__
-            self._metrics.upstream_errors.labels(route, reason).inc()
-            return error_response(route, 502, f"upstream unavailable: {reason}"), 502
-        try:
-            return await self._relay(request, route, up)
-        finally:
-            await up_cm.__aexit__(None, None, None)
+            self.metrics.added_delay_s += time.monotonic() - t0
+            self.metrics.added_delay_count += 1
+            if relay.gone:
+                return
+        self._forward(req, relay)
 
-    async def _relay(
-        self, request: web.BaseRequest, route: str, up: aiohttp.ClientResponse
-    ) -> tuple[web.StreamResponse, int]:
-        resp = web.StreamResponse(status=up.status, reason=up.reason)
-        for name, value in up.headers.items():
-            low = name.lower()
-            # Content-Length is kept: the body is relayed undecoded, so it stays exact.
-            if low in _HOP and low != "content-length":
-                continue
-            resp.headers.add(name, value)
-        if self.draining:
-            resp.force_close()
+    def upstream_request(self, req: Request, route: str) -> tuple[bytes, bytes]:
+        """The upstream request head and body for ``req`` (the body passes unchanged)."""
+        body = req.body
+        headers: Headers = filter_headers(req.headers, self._drop)
+        key = self._key_anthropic if route == "messages" else self._key_openai
+        length = b"content-length: %d\r\n" % len(body) if body or req.method == "POST" else b""
+        head = b"%s %s%s HTTP/1.1\r\n%s%s%s%s\r\n" % (
+            req.method.encode(),
+            self._prefix,
+            req.target,
+            self._host,
+            header_block(headers),
+            key,
+            length,
+        )
+        return head, body
+
+    def _forward(self, req: Request, relay: Relay) -> None:
+        head, body = self.upstream_request(req, relay.route)
+        up = self._pool.take()
+        if up is None:
+            self._spawn(self._connect(head, body, relay))
+        else:
+            self._send(relay, up, head, body)
+
+    def _send(self, relay: Relay, up: UpstreamConnection, head: bytes, body: bytes) -> None:
+        if self._timeout_s > 0:
+            self._deadlines[relay] = asyncio.get_running_loop().time() + self._timeout_s
+        relay.send(up, head, body)
+
+    async def _connect(self, head: bytes, body: bytes, relay: Relay) -> None:
         try:
-            await resp.prepare(request)
-        except ConnectionError:
-            return resp, _CLIENT_GONE
-        while True:
-            try:
-                chunk = await up.content.readany()
-            except _UPSTREAM_ERRORS as exc:
-                # Headers are gone already: the only honest signal left is a cut connection.
-                self._metrics.upstream_errors.labels(route, type(exc).__name__).inc()
-                if request.transport is not None:
-                    request.transport.close()
-                return resp, up.status
-            if not chunk:
-                break
-            try:
-                await resp.write(chunk)
-            except ConnectionError:
-                return resp, _CLIENT_GONE
-        try:
-            await resp.write_eof()
-        except ConnectionError:
-            return resp, _CLIENT_GONE
-        return resp, up.status
+            up = await self._pool.acquire()
+        except TimeoutError:
+            self.metrics.count_upstream_error(relay.route, "TimeoutError")
+            relay.reject(504, "upstream connect timed out")
+            return
+        except OSError as exc:
+            reason = type(exc).__name__
+            self.metrics.count_upstream_error(relay.route, reason)
+            relay.reject(502, f"upstream unavailable: {reason}")
+            return
+        if relay.gone:
+            self._pool.release(up)
+            return
+        self._send(relay, up, head, body)
+
+    # -- the gateway's own endpoints --------------------------------------------------
+
+    def _control(self, req: Request, conn: ClientConnection) -> None:
+        if req.method == "GET" and req.path == "/health":
+            if self.draining:
+                conn.respond(503, _HEALTH_DRAINING)
+            else:
+                conn.respond(200, _HEALTH_OK)
+            return
+        if req.method == "GET" and req.path == "/metrics":
+            conn.respond(200, self.metrics.exposition(), _METRICS_TYPE)
+            return
+        self.metrics.count_request("other", 404)
+        conn.respond(404, error_body("other", 404, f"no route for {req.method} {req.path}"))

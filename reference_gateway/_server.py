@@ -5,9 +5,9 @@ Drain order: stop accepting (close the listener), mark responses
 included) up to ``--drain-timeout-s``, then close the remaining connections and
 the upstream pool. Every step is logged on stderr.
 
-Single process by design: Prometheus counters live in this process, so one
-``/metrics`` scrape sees every request; a multi-process variant would need
-prometheus-client's multiprocess mode and is not needed to saturate loopback tests.
+Single process by design: the counters live in this process, so one ``/metrics``
+scrape sees every request (a multi-worker variant would share the auth-cache
+revocations over Redis pub/sub and sum the counters per worker).
 """
 
 from __future__ import annotations
@@ -18,51 +18,100 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-import aiohttp
-from aiohttp import web
-
 from reference_gateway._auth import AuthCache, KeyValidator
 from reference_gateway._config import Config, parse_args
+from reference_gateway._downstream import ClientConnection
 from reference_gateway._metrics import Metrics
-from reference_gateway._proxy import Proxy
+from reference_gateway._proxy import Proxy, Upstream
+from reference_gateway._upstream import UpstreamPool
 
-__all__ = ["main", "serve"]
+__all__ = ["GatewayServer", "main", "serve"]
 
 log = logging.getLogger("reference_gateway")
 
+#: Idle keep-alive connections (either side) are closed after this many idle sweeps.
+_SWEEP_S = 25.0
+_IDLE_SWEEPS = 3  # 50-75 s, about aiohttp's and nginx's keep-alive timeouts
 
-def _upstream_session(cfg: Config) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(
-        limit=cfg.pool_size, limit_per_host=0, keepalive_timeout=75.0, ttl_dns_cache=300
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        # Pass-through: never decode bodies, never add headers the client did not send.
-        auto_decompress=False,
-        skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
-        cookie_jar=aiohttp.DummyCookieJar(),
-        timeout=aiohttp.ClientTimeout(total=cfg.upstream_timeout_s, sock_connect=10.0),
-        trust_env=False,
-    )
+
+class GatewayServer:
+    """The gateway as an object: :meth:`start` binds, :meth:`drain` and :meth:`close` end it.
+
+    ``serve`` (the CLI) wraps it with the ready line and the signal handlers; tests run
+    it in their own event loop.
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        validator = KeyValidator(cfg.key_prefix, cfg.keys_file)
+        self.cache = cache = AuthCache(cfg.cache_size, cfg.miss_cost_ms / 1000.0, validator)
+        up = Upstream(cfg.upstream)
+        self.pool = UpstreamPool(up.host, up.port, cfg.pool_size)
+        self.metrics = Metrics(
+            cache_hits=lambda: cache.hits,
+            cache_misses=lambda: cache.misses,
+            cache_entries=lambda: len(cache),
+        )
+        self.proxy = proxy = Proxy(cfg, self.metrics, cache, self.pool)
+        self.metrics.in_flight = lambda: proxy.in_flight
+        self.connections: set[ClientConnection] = set()
+        self._listener: asyncio.Server | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.port = 0
+
+    async def start(self) -> int:
+        """Bind and start accepting; returns the bound port."""
+        loop = asyncio.get_running_loop()
+        self._listener = await loop.create_server(
+            lambda: ClientConnection(self.proxy, self.connections),
+            self.cfg.host,
+            self.cfg.port,
+            backlog=self.cfg.backlog,
+            reuse_address=True,
+        )
+        self.port = int(self._listener.sockets[0].getsockname()[1])
+        self._timer = loop.call_later(_SWEEP_S, self._sweep)
+        self.proxy.start_watchdog()
+        return self.port
+
+    def _sweep(self) -> None:
+        for conn in list(self.connections):
+            if conn.idle:
+                conn.idle_marks += 1
+                if conn.idle_marks >= _IDLE_SWEEPS:
+                    conn.close()
+        self.pool.sweep(_IDLE_SWEEPS)
+        self._timer = asyncio.get_running_loop().call_later(_SWEEP_S, self._sweep)
+
+    async def drain(self, timeout_s: float) -> tuple[bool, int]:
+        """Stop accepting, answer with ``Connection: close``, wait for in-flight requests.
+
+        Returns (drained within ``timeout_s``, requests still in flight). The caller
+        then calls :meth:`close`.
+        """
+        self.proxy.draining = True
+        if self._listener is not None:
+            self._listener.close()
+        drained = await self.proxy.wait_idle(timeout_s)
+        return drained, self.proxy.in_flight
+
+    async def close(self) -> None:
+        """Close every connection (a request still running is cut) and the upstream pool."""
+        if self._listener is not None:
+            self._listener.close()
+        for conn in list(self.connections):
+            conn.close(abort=not conn.idle)
+        if self._timer is not None:
+            self._timer.cancel()
+        self.proxy.stop_watchdog()
+        self.pool.close()
+        await asyncio.sleep(0)  # let the transports report connection_lost
 
 
 async def serve(cfg: Config) -> int:
     loop = asyncio.get_running_loop()
-    metrics = Metrics()
-    cache = AuthCache(
-        cfg.cache_size,
-        cfg.miss_cost_ms / 1000.0,
-        KeyValidator(cfg.key_prefix, cfg.keys_file),
-        on_hit=metrics.cache_hits.inc,
-        on_miss=metrics.cache_misses.inc,
-    )
-    session = _upstream_session(cfg)
-    proxy = Proxy(cfg, metrics, session, cache)
-    server = web.Server(proxy.handle, access_log=None)
-    listener = await loop.create_server(
-        server, cfg.host, cfg.port, backlog=cfg.backlog, reuse_address=True
-    )
-    port = listener.sockets[0].getsockname()[1]
+    server = GatewayServer(cfg)
+    port = await server.start()
     shown = "127.0.0.1" if cfg.host in ("0.0.0.0", "") else cfg.host
     print(f"reference_gateway listening on http://{shown}:{port}", flush=True)
     log.info(
@@ -72,7 +121,6 @@ async def serve(cfg: Config) -> int:
         cfg.miss_cost_ms,
         cfg.delay_ms,
     )
-
     stop = asyncio.Event()
     received: list[str] = []
 
@@ -84,20 +132,15 @@ async def serve(cfg: Config) -> int:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         await stop.wait()
-        at_term = proxy.in_flight
+        at_term = server.proxy.in_flight
         log.info(
             "%s: listener closed, draining %d in-flight request(s) (timeout %g s)",
             received[0],
             at_term,
             cfg.drain_timeout_s,
         )
-        proxy.draining = True
-        listener.close()
         t0 = loop.time()
-        drained = await proxy.wait_idle(cfg.drain_timeout_s)
-        left = proxy.in_flight
-        # Idle keep-alive connections close now; a handler still running is cancelled.
-        await server.shutdown(timeout=1.0)
+        drained, left = await server.drain(cfg.drain_timeout_s)
         log.info(
             "drain %s in %.3f s: %d request(s) in flight at %s, %d abandoned; exiting 0",
             "complete" if drained else "timed out",
@@ -107,7 +150,7 @@ async def serve(cfg: Config) -> int:
             left,
         )
     finally:
-        await session.close()
+        await server.close()
     return 0
 
 
