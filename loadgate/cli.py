@@ -466,9 +466,8 @@ def sweep(
     prof = load_profile(profile, profile_sets)
     if out is not None:
         check_writable(out, "--out")  # found now, not after the last step
-    import uvloop
-
     from loadgate.pipeline.run import raise_open_file_limit
+    from loadgate.pipeline.stopping import run_on_uvloop
     from loadgate.pipeline.sweep import plan_mode, run_sweep, step_line
     from loadgate.result import write_result
     from loadgate.rundir import new_run_dir
@@ -479,7 +478,7 @@ def sweep(
     from loadgate.interrupts import Interrupts
 
     with Interrupts(restore=not _OWN_PROCESS[0]) as interrupts:
-        result = uvloop.run(
+        result = run_on_uvloop(
             run_sweep(
                 prof,
                 mode,
@@ -543,22 +542,25 @@ def _error(message: str, code: int) -> NoReturn:
 _OWN_PROCESS = [False]
 
 
-def _block_stop_signals() -> None:
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+def _ignore_stop_signals() -> None:
+    # Ignored, not blocked: blocking is per thread, and a helper thread still
+    # alive during shutdown would take the signal with the default action.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console-script entry point: run the CLI, turn user errors into one line + exit code.
 
     As a process of its own (``argv`` None), the exit code is final once decided:
-    SIGINT/SIGTERM are blocked for the last moments, because the interpreter resets
+    SIGINT/SIGTERM are ignored for the last moments, because the interpreter resets
     signal handlers while it shuts down and a late Ctrl-C would turn a written
     result's exit 3 into death by signal.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if argv is None:
         _OWN_PROCESS[0] = True
-        atexit.register(_block_stop_signals)
+        atexit.register(_ignore_stop_signals)
     try:
         rv = app(args=args, prog_name="loadgate", standalone_mode=False)
     except LoadgateError as exc:

@@ -48,7 +48,7 @@ from loadgate.load.keys import KeyPool, run_provisioning
 from loadgate.load.parallel import run_workers
 from loadgate.load.schedule import Windows
 from loadgate.observe.observer import RunObserver
-from loadgate.pipeline.stopping import LibrarySignals, StopRequest
+from loadgate.pipeline.stopping import LibrarySignals, StopRequest, run_on_uvloop
 from loadgate.pipeline.window import RunState, drain_figures, mark_edges, watch
 from loadgate.profile import Profile
 from loadgate.result.build import GatewayFacts, RunFacts, build_result
@@ -90,10 +90,8 @@ class RunOptions:
 
 def run(profile: Profile, options: RunOptions | None = None) -> Result:
     """Synchronous entry point: installs uvloop (at run time, not import) and runs."""
-    import uvloop
-
     raise_open_file_limit()
-    return uvloop.run(run_profile(profile, options))
+    return run_on_uvloop(run_profile(profile, options))
 
 
 def raise_open_file_limit() -> int:

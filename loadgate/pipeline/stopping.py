@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Coroutine
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["LibrarySignals", "StopRequest"]
+T = TypeVar("T")
+
+__all__ = ["LibrarySignals", "StopRequest", "run_on_uvloop"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -78,3 +81,24 @@ class LibrarySignals:
             loop.remove_signal_handler(sig)
             signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
         self._previous.clear()
+
+
+def run_on_uvloop(coro: Coroutine[Any, Any, T]) -> T:
+    """``uvloop.run(coro)``, and the process's SIGINT/SIGTERM handlers as they were.
+
+    Closing a uvloop loop resets SIGINT and SIGTERM to their defaults in the
+    kernel (libuv's signal teardown) while Python's ``signal.getsignal`` still
+    names the old handler: a Ctrl-C after a run would then kill the process
+    outright, result unwritten. Installing the same handlers again fixes both.
+    """
+    import uvloop
+
+    if threading.current_thread() is not threading.main_thread():
+        return uvloop.run(coro)
+    saved = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    try:
+        return uvloop.run(coro)
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)
