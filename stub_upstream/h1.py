@@ -44,6 +44,10 @@ IDLE, HEAD, BODY, DEAD = range(4)
 
 _METHODS = {m.encode(): m for m in ("GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH")}
 _NO_REQUESTS: list[Request] = []  # returned (never mutated) by a dead parser
+# Header names as the handler sees them (lower-case str), by their wire spelling:
+# clients repeat the same few, and a lookup is cheaper than decode + lower.
+_NAMES: dict[bytes, str] = {}
+_NAMES_MAX = 512
 
 
 class Request:
@@ -226,8 +230,12 @@ class RequestParser:
                 self._stop = (431, "trailer fields too large")
                 raise _Stop
             return
-        key = name.decode("latin-1").lower()
-        text = value.decode("utf-8", "replace").rstrip(" \t")
+        key = _NAMES.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(_NAMES) < _NAMES_MAX:
+                _NAMES[name] = key
+        text = value.rstrip(b" \t").decode("utf-8", "replace")
         old = self._headers.get(key)
         self._headers[key] = text if old is None else old + ", " + text
 
@@ -243,10 +251,13 @@ class RequestParser:
         self._req = req
         if version != "1.1" and version != "1.0":
             self._fail(400, f"unsupported protocol version HTTP/{version}")
-        path = _path_of(target)
-        if path is None:
-            self._fail(400, "invalid request target")
-        req.path = path
+        if target[:1] == "/" and "%" not in target and "?" not in target and "#" not in target:
+            req.path = target  # the usual origin-form target is its own path
+        else:
+            path = _path_of(target)
+            if path is None:
+                self._fail(400, "invalid request target")
+            req.path = path
         line = raw_method + b" " + url + b" HTTP/"
         head = self._begin_data
         if self._head_parts:
@@ -323,12 +334,8 @@ class RequestParser:
 
     def _hand_over(self, req: Request, phase: int) -> Request:
         """Stamp ``t_recv`` (the request is fully read) and reset for what comes next."""
-        req.t_recv = self._t
-        self._body = []
+        req.t_recv = self.since = self._t
         self._req = None
         self.phase = phase
-        self.since = self._t
         self.want_continue = False
-        self._begin_data = b""
-        self._head_parts = []
         return req
