@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from stub_upstream.stamped._socket import (
     StampMode,
     enable_rx_timestamps,
+    hold_stamping_on,
     rx_timestamps_enabled,
     user_stamps_forced,
 )
@@ -39,7 +40,10 @@ _RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 def _mode_for(sock: socket.socket, force_user: bool | None) -> StampMode:
     if user_stamps_forced(force_user):
         return "user"
-    return "kernel" if enable_rx_timestamps(sock) else "user"
+    if not enable_rx_timestamps(sock):
+        return "user"
+    hold_stamping_on()
+    return "kernel"
 
 
 def _tune(sock: socket.socket) -> None:

@@ -14,6 +14,13 @@ socket it is inherited by every accepted socket (the kernel clones the option
 with the socket; checked by tests/unit/stub_upstream/test_stamped_socket.py),
 so the first segment of a connection is already stamped.
 
+The kernel only stamps segments while some socket on the host wants stamps,
+and it turns stamping on *lazily* (a static key flipped from a workqueue): for
+a moment after the first socket asks, segments still arrive unstamped.
+:func:`hold_stamping_on` therefore keeps one stamped UDP socket per process and
+waits (once, at most ~0.2 s) until a datagram to itself comes back stamped, so
+the first connection's bytes are stamped too.
+
 Python's ``socket`` module defines none of these names; the numbers are Linux's
 asm-generic ones (x86-64, arm64, riscv). Elsewhere ``enable_rx_timestamps``
 refuses and callers fall back to user-space stamps (``"user"`` mode).
@@ -25,6 +32,7 @@ import os
 import socket
 import struct
 import sys
+import time
 from typing import Literal
 
 __all__ = [
@@ -33,6 +41,7 @@ __all__ = [
     "SO_TIMESTAMPNS",
     "StampMode",
     "enable_rx_timestamps",
+    "hold_stamping_on",
     "kernel_stamps_supported",
     "rx_timestamps_enabled",
     "stamp_of",
@@ -77,6 +86,47 @@ def enable_rx_timestamps(sock: socket.socket) -> bool:
     except OSError:
         return False
     return True
+
+
+_keeper: socket.socket | None = None
+_keeper_pid = 0
+_PROBE_TRIES = 40
+_PROBE_WAIT_S = 0.005
+
+
+def hold_stamping_on() -> bool:
+    """Keep kernel stamping on for this process; True once a probe came back stamped.
+
+    Idempotent (the work is done once per process); False if stamps are refused
+    or never appeared, in which case reads are stamped in user space as usual.
+    """
+    global _keeper, _keeper_pid
+    if _keeper is not None and _keeper_pid == os.getpid():
+        return True
+    if not kernel_stamps_supported():
+        return False
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.bind(("127.0.0.1", 0))
+        if not enable_rx_timestamps(probe):
+            probe.close()
+            return False
+        probe.settimeout(_PROBE_WAIT_S)
+        here = probe.getsockname()
+        for _ in range(_PROBE_TRIES):
+            probe.sendto(b"?", here)
+            try:
+                _, anc, _, _ = probe.recvmsg(1, ANCILLARY_BUFSIZE)
+            except TimeoutError:
+                continue
+            if stamp_of(anc):
+                _keeper, _keeper_pid = probe, os.getpid()
+                return True
+            time.sleep(_PROBE_WAIT_S)
+    except OSError:
+        pass
+    probe.close()
+    return False
 
 
 def rx_timestamps_enabled(sock: socket.socket) -> bool:
