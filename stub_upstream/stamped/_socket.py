@@ -90,7 +90,7 @@ def enable_rx_timestamps(sock: socket.socket) -> bool:
 
 _keeper: socket.socket | None = None
 _keeper_pid = 0
-_PROBE_TRIES = 40
+_PROBE_TRIES = 20
 _PROBE_WAIT_S = 0.005
 
 
