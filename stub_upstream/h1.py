@@ -114,10 +114,9 @@ class RequestParser:
     """Incremental HTTP/1.x request parser over llhttp; see the module docstring."""
 
     __slots__ = (
-        "_begin_data", "_body", "_body_size", "_chunks", "_data", "_head_parts", "_head_seen",
-        "_head_size",
-        "_headers", "_max_body", "_max_head", "_out", "_parser", "_req", "_stop", "_t",
-        "_transport", "_url", "_wire", "phase", "since", "want_continue",
+        "_at_start", "_begin_data", "_body", "_body_size", "_chunks", "_data", "_head_parts",
+        "_head_seen", "_head_size", "_headers", "_max_body", "_max_head", "_out", "_parser",
+        "_req", "_stop", "_t", "_transport", "_url", "_wire", "phase", "since", "want_continue",
     )  # fmt: skip
 
     def __init__(self, transport: Any, max_body: int, max_head: int = MAX_HEAD_BYTES) -> None:
@@ -137,6 +136,7 @@ class RequestParser:
         self._headers: dict[str, str] = {}
         self._head_size = 0
         self._begin_data = b""  # the read in which the current head began
+        self._at_start = False  # ... and it began that read
         self._head_parts: list[bytes] = []  # later reads while the head is incomplete
         self._head_seen = 0  # wire bytes the incomplete head may span so far
         self._body: list[bytes] = []
@@ -216,9 +216,11 @@ class RequestParser:
         self._head_size = 0
         self._begin_data = self._data
         self._head_parts = []
-        # A head begun by a read's first bytes counts that whole read toward the
-        # limit; one begun after other requests in the same read, from the next.
-        self._head_seen = 0 if self._out else len(self._data)
+        # A head that began a read starts at its first byte and counts the whole
+        # read toward the limit; one after other requests in the same read
+        # counts from the next read on.
+        self._at_start = not self._out
+        self._head_seen = len(self._data) if self._at_start else 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -246,11 +248,24 @@ class RequestParser:
         url = self._url
         target = url.decode("latin-1")
         headers = self._headers
-        version = p.get_http_version()
+        # The request line as a strict client writes it; one with runs of spaces
+        # (which llhttp accepts) is not in the bytes read. The usual case, an
+        # HTTP/1.1 request that began the read, costs one startswith.
+        line = raw_method + b" " + url + b" HTTP/1.1\r\n"
+        head = self._begin_data
+        if self._head_parts:
+            head = b"".join([head, *self._head_parts])
+        if self._at_start and head.startswith(line):
+            version = "1.1"
+        else:
+            version = p.get_http_version()
+            line = line[:-5] + version.encode() + b"\r\n"
         req = Request(method, target, "", headers, version == "1.0", False, self._transport)
         self._req = req
         if version != "1.1" and version != "1.0":
             self._fail(400, f"unsupported protocol version HTTP/{version}")
+        if line not in head:
+            self._fail(400, "malformed request line")
         if target[:1] == "/" and "%" not in target and "?" not in target and "#" not in target:
             req.path = target  # the usual origin-form target is its own path
         else:
@@ -258,13 +273,7 @@ class RequestParser:
             if path is None:
                 self._fail(400, "invalid request target")
             req.path = path
-        line = raw_method + b" " + url + b" HTTP/"
-        head = self._begin_data
-        if self._head_parts:
-            head = b"".join([head, *self._head_parts])
-        if line not in head:
-            self._fail(400, "malformed request line")
-        self._head_size += len(line) + 5
+        self._head_size += len(line)
         if self._head_size > self._max_head:
             self._fail(431, "request header fields too large")
         req.keep_alive = p.should_keep_alive()

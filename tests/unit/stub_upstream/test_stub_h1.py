@@ -102,6 +102,14 @@ def test_http10_keep_alive_semantics() -> None:
     assert [(r.http10, r.keep_alive) for r in reqs] == [(True, True), (True, False)]
 
 
+def test_pipelined_requests_differing_only_in_version() -> None:
+    g10 = GET.replace(b"HTTP/1.1", b"HTTP/1.0")
+    reqs = feed_parts([GET + g10[:20], g10[20:]])  # the 1.0 head begins after a 1.1 one
+    assert [(r.http10, r.keep_alive) for r in reqs] == [(False, True), (True, False)]
+    reqs = feed_parts([GET + g10])
+    assert [(r.http10, r.keep_alive) for r in reqs] == [(False, True), (True, False)]
+
+
 def test_headers_lower_case_and_repeated_fields_joined() -> None:
     (r,) = feed_parts([b"GET / HTTP/1.1\r\nX-A: 1\r\nx-a:  2 \r\nAuthorization: Bearer k\r\n\r\n"])
     assert r.headers == {"x-a": "1, 2", "authorization": "Bearer k"}
