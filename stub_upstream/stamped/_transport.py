@@ -90,7 +90,7 @@ class StampedTransport(asyncio.Transport):
         self._closing = False
         self._eof_asked = False
         self._lost = False
-        self._writes_after_close = 0
+        self.dropped_writes = 0  # write() after close() or write_eof(): ignored, counted
 
     @staticmethod
     def _delivery(protocol: asyncio.BaseProtocol) -> Callable[[bytes, int], None]:
@@ -177,7 +177,7 @@ class StampedTransport(asyncio.Transport):
         if not data:
             return
         if self._closing or self._eof_asked:
-            self._writes_after_close += 1  # asyncio drops these too
+            self.dropped_writes += 1
             return
         if not self._buffer:
             try:

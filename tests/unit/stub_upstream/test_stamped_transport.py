@@ -266,7 +266,8 @@ async def test_close_flushes_the_queue_then_loses_the_connection_once(
     t.close()
     t.close()
     assert t.is_closing() and proto.lost == []
-    t.write(b"dropped")  # after close: ignored, as asyncio's transports do
+    t.write(b"dropped")  # after close: ignored, as asyncio's transports do, and counted
+    assert t.dropped_writes == 1
     got = bytearray()
     async with asyncio.timeout(10):
         while not proto.closed.done():
