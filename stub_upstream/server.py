@@ -47,7 +47,7 @@ from stub_upstream.ledger import LedgerRing
 from stub_upstream.metrics import WorkerMetrics
 from stub_upstream.ticker import Ticker
 
-__all__ = ["WorkerServer", "bind_sockets", "run_stub", "start_worker"]
+__all__ = ["WorkerServer", "bind_sockets", "run_stub"]
 
 _PR_SET_PDEATHSIG = 1
 _SHUTDOWN_GRACE_S = 0.5
@@ -104,8 +104,6 @@ class WorkerServer:
         metrics: list[WorkerMetrics],
         instance: str,
         sock: socket.socket,
-        *,
-        force_user_stamps: bool | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
@@ -119,9 +117,7 @@ class WorkerServer:
         )
         self.conns: set[Connection] = set()
         conns, handle, ticker = self.conns, self.worker.handle, self.ticker
-        self.server = stamped.serve(
-            sock, lambda: Connection(handle, ticker, limits, conns), force_user=force_user_stamps
-        )
+        self.server = stamped.serve(sock, lambda: Connection(handle, ticker, limits, conns))
         shortest = min(cfg.head_timeout_s, cfg.body_timeout_s, cfg.keepalive_timeout_s)
         self._sweep_s = min(1.0, max(shortest / 4, 0.01))
         self._sweeper = loop.call_later(self._sweep_s, self._sweep)
@@ -138,19 +134,6 @@ class WorkerServer:
         self.server.close()
         await _drain(self.conns, grace_s)
         self.ticker.close()
-
-
-def start_worker(
-    cfg: StubConfig,
-    sock: socket.socket,
-    *,
-    force_user_stamps: bool | None = None,
-) -> WorkerServer:
-    """A single worker with its own ledger ring, in the running loop (tests, embedding)."""
-    return WorkerServer(
-        cfg, 0, [LedgerRing(cfg.ledger_capacity)], [WorkerMetrics()], secrets.token_hex(6), sock,
-        force_user_stamps=force_user_stamps,
-    )  # fmt: skip
 
 
 async def _serve(

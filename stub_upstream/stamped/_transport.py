@@ -79,7 +79,7 @@ class StampedTransport(asyncio.Transport):
         self.user_reads = 0
         self._protocol = protocol
         self._deliver = self._delivery(protocol)
-        self._read = self._read_kernel if mode == "kernel" else self._read_user
+        self._kernel = mode == "kernel"
         self._buffer: collections.deque[bytes | memoryview] = collections.deque()
         self._buffered = 0
         self._high = _HIGH_WATER
@@ -111,9 +111,12 @@ class StampedTransport(asyncio.Transport):
 
     # -------------------------------------------------------------- reading
 
-    def _read_kernel(self) -> None:
+    def _read(self) -> None:
         try:
-            data, anc, _flags, _addr = self._sock.recvmsg(READ_SIZE, ANCILLARY_BUFSIZE)
+            if self._kernel:
+                data, anc, _flags, _addr = self._sock.recvmsg(READ_SIZE, ANCILLARY_BUFSIZE)
+            else:  # user mode: no control message to ask for (0.3 us cheaper)
+                data, anc = self._sock.recv(READ_SIZE), None
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -127,26 +130,10 @@ class StampedTransport(asyncio.Transport):
         if anc and anc[0][1] == SO_TIMESTAMPNS and anc[0][0] == _SOL_SOCKET:
             sec, nsec = _TIMESPEC.unpack_from(anc[0][2])
             t = self._bridge.to_monotonic(sec * 1_000_000_000 + nsec, now)
-        else:  # no stamp on this read (the segment came before the option was on)
+        else:  # user mode, or a segment that came before stamping was on
             t = now
             self.user_reads += 1
         self._deliver(data, t)
-
-    def _read_user(self) -> None:
-        try:
-            data = self._sock.recv(READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._fatal(exc)
-            return
-        now = _monotonic_ns()
-        if not data:
-            self._on_eof()
-            return
-        self.reads += 1
-        self.user_reads += 1
-        self._deliver(data, now)
 
     def _on_eof(self) -> None:
         self._stop_reading()

@@ -236,6 +236,17 @@ def drain(peer: socket.socket, into: bytearray) -> None:
             into += chunk
 
 
+async def read_until_lost(peer: socket.socket, proto: Recorder) -> bytes:
+    """Everything the peer receives until our side's connection_lost (bounded)."""
+    got = bytearray()
+    async with asyncio.timeout(10):
+        while not proto.closed.done():
+            drain(peer, got)
+            await asyncio.sleep(0.001)
+    drain(peer, got)
+    return bytes(got)
+
+
 async def test_unsent_data_is_queued_in_order_with_pause_and_resume(
     slow_reader: tuple[StampedTransport, Recorder, socket.socket],
 ) -> None:
@@ -268,13 +279,8 @@ async def test_close_flushes_the_queue_then_loses_the_connection_once(
     assert t.is_closing() and proto.lost == []
     t.write(b"dropped")  # after close: ignored, as asyncio's transports do, and counted
     assert t.dropped_writes == 1
-    got = bytearray()
-    async with asyncio.timeout(10):
-        while not proto.closed.done():
-            drain(peer, got)
-            await asyncio.sleep(0.001)
-    drain(peer, got)
-    assert bytes(got) == payload and proto.lost == [None]
+    got = await read_until_lost(peer, proto)
+    assert got == payload and proto.lost == [None]
     t.abort()
     await asyncio.sleep(0.01)
     assert proto.events.count("lost") == 1
@@ -396,12 +402,7 @@ def test_the_same_on_uvloop() -> None:
             assert t.get_write_buffer_size() > 0
             t.close()
             peer.setblocking(False)
-            got = bytearray()
-            async with asyncio.timeout(10):
-                while not proto.closed.done():
-                    drain(peer, got)
-                    await asyncio.sleep(0.001)
-            drain(peer, got)
+            got = await read_until_lost(peer, proto)
             assert len(got) == 1_000_000 and proto.lost == [None]
 
     uvloop.run(scenario())
