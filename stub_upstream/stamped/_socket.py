@@ -11,7 +11,7 @@ deliver the same ``skb->tstamp`` (same value, same ns resolution) and cost the
 same per ``recvmsg`` here (docs/timestamps.md); the ``SO_TIMESTAMPNS`` control
 message is 16 bytes instead of 48 and needs no flag word. Set on a listening
 socket it is inherited by every accepted socket (the kernel clones the option
-with the socket; checked by tests/unit/stub_upstream/test_stamped_socket.py),
+with the socket; checked by tests/unit/stub_upstream/test_stamped_transport.py),
 so the first segment of a connection is already stamped.
 
 The kernel only stamps segments while some socket on the host wants stamps,
