@@ -28,6 +28,7 @@ refuses and callers fall back to user-space stamps (``"user"`` mode).
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import struct
@@ -65,6 +66,7 @@ _TIMESPEC = struct.Struct("@ll")  # __kernel_old_timespec: two longs
 _GENERIC_ARCH = ("x86_64", "aarch64", "arm64", "riscv64", "amd64")
 
 
+@functools.cache
 def kernel_stamps_supported() -> bool:
     """This platform has the asm-generic socket option numbers we use."""
     return sys.platform == "linux" and os.uname().machine.lower() in _GENERIC_ARCH
@@ -89,7 +91,7 @@ def enable_rx_timestamps(sock: socket.socket) -> bool:
 
 
 _keeper: socket.socket | None = None
-_keeper_pid = 0
+_held: tuple[int, bool] = (0, False)  # (pid, result) of the last hold_stamping_on
 _PROBE_TRIES = 20
 _PROBE_WAIT_S = 0.005
 
@@ -97,12 +99,19 @@ _PROBE_WAIT_S = 0.005
 def hold_stamping_on() -> bool:
     """Keep kernel stamping on for this process; True once a probe came back stamped.
 
-    Idempotent (the work is done once per process); False if stamps are refused
-    or never appeared, in which case reads are stamped in user space as usual.
+    The work is done once per process (a forked child probes again); False if
+    stamps are refused or never appeared, and then reads without a stamp are
+    stamped in user space and counted, as always.
     """
-    global _keeper, _keeper_pid
-    if _keeper is not None and _keeper_pid == os.getpid():
-        return True
+    global _held
+    pid = os.getpid()
+    if _held[0] != pid:
+        _held = (pid, _probe())
+    return _held[1]
+
+
+def _probe() -> bool:
+    global _keeper
     if not kernel_stamps_supported():
         return False
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -120,7 +129,9 @@ def hold_stamping_on() -> bool:
             except TimeoutError:
                 continue
             if stamp_of(anc):
-                _keeper, _keeper_pid = probe, os.getpid()
+                if _keeper is not None:
+                    _keeper.close()  # the parent's, inherited over fork
+                _keeper = probe
                 return True
             time.sleep(_PROBE_WAIT_S)
     except OSError:
