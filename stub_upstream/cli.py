@@ -51,6 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedding-dims", type=int, default=d.embedding_dims)
     p.add_argument("--ledger-capacity", type=int, default=d.ledger_capacity)
     p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
+    p.add_argument(
+        "--head-timeout-s",
+        type=float,
+        default=d.head_timeout_s,
+        help="a request head must arrive within this (else 408)",
+    )
+    p.add_argument(
+        "--body-timeout-s",
+        type=float,
+        default=d.body_timeout_s,
+        help="a request body must arrive within this after its head (else 408)",
+    )
+    p.add_argument(
+        "--keepalive-timeout-s",
+        type=float,
+        default=d.keepalive_timeout_s,
+        help="close a keep-alive connection idle this long",
+    )
     p.add_argument("--ready-file", type=Path, default=None, help="write the bound port here")
     p.add_argument("--die-with-parent", action="store_true", help=argparse.SUPPRESS)
     return p
@@ -74,6 +92,9 @@ def config_from_args(ns: argparse.Namespace) -> StubConfig:
         embedding_dims=ns.embedding_dims,
         ledger_capacity=ns.ledger_capacity,
         max_body_bytes=ns.max_body_bytes,
+        head_timeout_s=ns.head_timeout_s,
+        body_timeout_s=ns.body_timeout_s,
+        keepalive_timeout_s=ns.keepalive_timeout_s,
     )
 
 

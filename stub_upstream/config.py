@@ -37,6 +37,12 @@ class StubConfig:
     embedding_dims: int = 16
     ledger_capacity: int = 1_048_576  # records per worker ring
     max_body_bytes: int = 4 * 1024 * 1024
+    # Read timeouts: a request head must arrive within head_timeout_s of its first
+    # byte, its body within body_timeout_s of the head (else 408 and close); an idle
+    # keep-alive connection closes after keepalive_timeout_s.
+    head_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keepalive_timeout_s: float = 75.0
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -55,6 +61,9 @@ class StubConfig:
             raise ValueError("ledger_capacity: must be >= 1")
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes: must be >= 1")
+        for name in ("head_timeout_s", "body_timeout_s", "keepalive_timeout_s"):
+            if not getattr(self, name) > 0:  # also rejects NaN
+                raise ValueError(f"{name}: must be > 0")
         for name, rate in self.faults.items():
             if name not in INJECTABLE_FAULTS:
                 raise ValueError(f"faults.{name}: unknown fault (one of {INJECTABLE_FAULTS})")

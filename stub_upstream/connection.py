@@ -2,13 +2,21 @@
 and running the worker's handler for each request, strictly in order.
 
 Why not aiohttp's server: its parser, request object and per-request task cost
-more than the stub's whole answer, and they sit between the bytes arriving and
-the ``t_recv`` stamp. Here ``t_recv`` is taken in ``data_received`` and the
-handler coroutine is stepped directly (no task): an answer that is due at once
-is written before ``data_received`` returns. A handler that waits (a deadline,
-a stream) resumes from its future's done-callback. Only ``asyncio.Future``
-awaits are supported in the handler (it uses nothing else; ``current_task()``
-is ``None`` inside it).
+more than the stub's whole answer. Here the transport is a
+:class:`~stub_upstream.stamped.StampedTransport`: each read arrives in
+``stamped_data_received`` with the kernel's arrival stamp, which becomes the
+``t_recv`` of the requests that read completed, and the handler coroutine is
+stepped directly (no task): an answer that is due at once is written before the
+callback returns. A handler that waits (a deadline, a stream) resumes from its
+future's done-callback. Only ``asyncio.Future`` awaits are supported in the
+handler (it uses nothing else; ``current_task()`` is ``None`` inside it).
+
+Read timeouts (:class:`Limits`, checked by the worker's sweep through
+:meth:`Connection.check_timeouts`): while the connection waits for its client,
+a head must complete within ``head_timeout_ns`` of its first byte and a body
+within ``body_timeout_ns`` of its head (else 408, then close), and an idle
+keep-alive connection is closed after ``idle_timeout_ns``. The clock does not
+run while the stub itself is answering.
 
 Pipelined requests queue and are answered one after the other. Writing follows
 the transport's flow control: while it is paused no next request starts and a
@@ -23,14 +31,15 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, cast
 
 from stub_upstream import wire
-from stub_upstream.h1 import Request, RequestParser
+from stub_upstream.h1 import BODY, HEAD, IDLE, Request, RequestParser
 from stub_upstream.rawhttp import Written, head
 from stub_upstream.ticker import Ticker, Timed
 
-__all__ = ["Connection", "Handler"]
+__all__ = ["Connection", "Handler", "Limits"]
 
 Handler = Callable[[Request], Coroutine[Any, Any, Written]]
 
@@ -38,17 +47,28 @@ _LINGER_S = 2.0  # after an error answer: how long to drain the client's input
 _QUEUE_HIGH = 64  # pipelined requests waiting before reading pauses
 _QUEUE_LOW = 8
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_S = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-connection input limits (from StubConfig)."""
+
+    max_body: int
+    head_timeout_ns: int = 10 * _S
+    body_timeout_ns: int = 30 * _S
+    idle_timeout_ns: int = 75 * _S
 
 
 class Connection(asyncio.Protocol):
-    """Per-connection protocol; ``conns`` tracks live ones for shutdown."""
+    """Per-connection protocol; ``conns`` tracks live ones for shutdown and timeouts."""
 
     def __init__(
-        self, handler: Handler, ticker: Ticker, max_body: int, conns: set[Connection]
+        self, handler: Handler, ticker: Ticker, limits: Limits, conns: set[Connection]
     ) -> None:
         self._handler = handler
         self._ticker = ticker
-        self._max_body = max_body
+        self._limits = limits
         self._conns = conns
         self._transport: asyncio.Transport | None = None
         self._parser: RequestParser | None = None
@@ -58,6 +78,7 @@ class Connection(asyncio.Protocol):
         self._eof = False
         self._reading_paused = False
         self._linger: asyncio.TimerHandle | None = None
+        self._ready_since = 0  # when it last began waiting for its client (monotonic ns)
         #: True while the transport's write buffer is over its high-water mark.
         self.paused = False
         #: A stream that held its events while writing was paused.
@@ -73,13 +94,18 @@ class Connection(asyncio.Protocol):
         # uvloop's TCPTransport implements asyncio.Transport without subclassing it.
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
-        self._parser = RequestParser(transport, self._max_body)
+        self._parser = RequestParser(transport, self._limits.max_body)
+        self._ready_since = time.monotonic_ns()
         self._conns.add(self)
 
     def data_received(self, data: bytes) -> None:
+        """A transport without arrival stamps: the read time is the best there is."""
+        self.stamped_data_received(data, time.monotonic_ns())
+
+    def stamped_data_received(self, data: bytes, t_ns: int) -> None:
         parser = self._parser
         assert parser is not None
-        reqs = parser.feed(data)
+        reqs = parser.feed(data, t_ns)
         if reqs:
             self._queue.extend(reqs)
             if len(self._queue) > _QUEUE_HIGH and not self._reading_paused:
@@ -138,7 +164,8 @@ class Connection(asyncio.Protocol):
                 transport.resume_reading()
             self._busy = True
             self._step(self._handler(req))
-        if not self._busy and not self._closed:
+        if not self._busy and not self._closed and self._linger is None:
+            self._ready_since = time.monotonic_ns()
             parser = self._parser
             assert parser is not None
             if self._eof:
@@ -229,8 +256,32 @@ class Connection(asyncio.Protocol):
             transport.close()
             return
         transport.write_eof()
-        self._eof = True
         self._linger = asyncio.get_running_loop().call_later(_LINGER_S, transport.close)
+
+    def check_timeouts(self, now_ns: int) -> None:
+        """The worker's periodic sweep: enforce the read timeouts (module docstring)."""
+        parser = self._parser
+        if parser is None or self._closed or self._busy or self._queue:
+            return
+        phase = parser.phase
+        limits = self._limits
+        if phase == IDLE:
+            limit = limits.idle_timeout_ns
+        elif phase == HEAD:
+            limit = limits.head_timeout_ns
+        elif phase == BODY:
+            limit = limits.body_timeout_ns
+        else:
+            return  # dead: its answer is out or going out, then it closes
+        if now_ns - max(parser.since, self._ready_since) <= limit:
+            return
+        if phase == IDLE:
+            self._close()
+            return
+        timed_out = parser.expire(now_ns)
+        assert timed_out is not None
+        self._queue.append(timed_out)
+        self._run_queue()
 
     def close_idle(self) -> bool:
         """Shutdown: close now if no request is in progress; True if closed."""

@@ -33,7 +33,7 @@ from stub_upstream.h1 import Request
 from stub_upstream.ledger import LedgerRing, read_all, reset_all
 from stub_upstream.ledger_format import CONTROL_PREFIX, ENDPOINT_CODES, FAULT_CODES
 from stub_upstream.metrics import WorkerMetrics, render
-from stub_upstream.rawhttp import Written, head
+from stub_upstream.rawhttp import Written, head, json_ok_head
 from stub_upstream.streaming import RESET, SseStream, abort_with_rst, frame
 from stub_upstream.ticker import Ticker
 
@@ -331,9 +331,12 @@ class Worker:
 
     # ------------------------------------------------------------ answers
 
-    def _headers(self, call: _Call, processing_ns: int) -> dict[str, str]:
+    def _request_id(self, call: _Call) -> str:
         self._seq += 1
-        rid = f"req_{call.cid:016x}{self.index:02x}{self._seq:08x}"
+        return f"req_{call.cid:016x}{self.index:02x}{self._seq:08x}"
+
+    def _headers(self, call: _Call, processing_ns: int) -> dict[str, str]:
+        rid = self._request_id(call)
         headers = {
             "x-request-id": rid,
             "openai-processing-ms": str(max(processing_ns, 0) // _MS),
@@ -357,15 +360,27 @@ class Worker:
         harness's ledger join relies on it), so the stamp is taken and the record
         published immediately before ``transport.write``.
         """
+        hdr = head(
+            status, headers, length=len(payload), keep_alive=keep_alive, http10=request.http10
+        )
+        return self._write_head(request, call, status, hdr, payload, keep_alive)
+
+    def _write_head(
+        self,
+        request: Request,
+        call: _Call,
+        status: int,
+        hdr: bytes,
+        payload: bytes,
+        keep_alive: bool,
+    ) -> Written:
+        """:meth:`_write` with the head already serialised."""
         call.status = status
         transport = request.transport
         if transport is None or transport.is_closing():
             self._record(call)
             return Written(False)
-        data = (
-            head(status, headers, length=len(payload), keep_alive=keep_alive, http10=request.http10)
-            + payload
-        )
+        data = hdr + payload
         reset = call.fault == "reset" and status == 200
         if reset:  # headers and half the body, then RST: a crashed upstream
             data = data[: len(data) - len(payload) + len(payload) // 2]
@@ -387,11 +402,15 @@ class Worker:
         self, request: Request, call: _Call, payload: bytes, due: int, sched: int
     ) -> Written:
         """A complete JSON answer, written at ``due`` (absolute ns)."""
-        await self.ticker.sleep_until(due)
-        headers = self._headers(call, due - call.t_recv)
-        headers["content-type"] = _JSON
+        if due > time.monotonic_ns():
+            await self.ticker.sleep_until(due)
         call.t_sched = sched
-        return self._write(request, call, 200, headers, payload, request.keep_alive)
+        keep_alive = request.keep_alive
+        hdr = json_ok_head(
+            self._request_id(call), call.anthropic, max(due - call.t_recv, 0) // _MS,
+            len(payload), keep_alive, request.http10,
+        )  # fmt: skip
+        return self._write_head(request, call, 200, hdr, payload, keep_alive)
 
     async def _embeddings(
         self, request: Request, call: _Call, body: validate.Body, due: int, stall_ns: int

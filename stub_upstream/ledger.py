@@ -33,6 +33,7 @@ RECORD = struct.Struct("<QqqqqQIIHBBBB18s")
 assert RECORD.size == LEDGER_DTYPE.itemsize
 
 _HEADER = struct.Struct("<QQ")
+_SEQ = struct.Struct("<Q")
 _HEADER_SIZE = 64  # keep records cache-line aligned
 
 
@@ -85,7 +86,7 @@ class LedgerRing:
             model,
         )
         self.seq = seq + 1
-        struct.pack_into("<Q", self._buf, 0, seq + 1)
+        _SEQ.pack_into(self._buf, 0, seq + 1)
 
     def header(self) -> tuple[int, int]:
         """(seq, base) as every process sees them."""

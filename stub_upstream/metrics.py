@@ -14,6 +14,7 @@ Exposed families:
 
 from __future__ import annotations
 
+import bisect
 import mmap
 from collections.abc import Iterator
 
@@ -66,12 +67,8 @@ class WorkerMetrics:
         self.slots[_OFF_INFLIGHT] += delta
 
     def lateness(self, ns: int) -> None:
-        b = 0
-        for bound in LATENESS_BOUNDS_NS:
-            if ns <= bound:
-                break
-            b += 1
-        self.slots[_OFF_BUCKET + b] += 1
+        # bisect_left: the first bucket whose upper bound is >= ns (le semantics)
+        self.slots[_OFF_BUCKET + bisect.bisect_left(LATENESS_BOUNDS_NS, ns)] += 1
         self.slots[_OFF_SUM] += ns
 
 

@@ -40,6 +40,9 @@ def stub_argv(cfg: StubConfig) -> list[str]:
         "--embedding-dims", str(cfg.embedding_dims),
         "--ledger-capacity", str(cfg.ledger_capacity),
         "--max-body-bytes", str(cfg.max_body_bytes),
+        "--head-timeout-s", repr(cfg.head_timeout_s),
+        "--body-timeout-s", repr(cfg.body_timeout_s),
+        "--keepalive-timeout-s", repr(cfg.keepalive_timeout_s),
     ]  # fmt: skip
     for name, rate in cfg.faults.items():
         argv += ["--fault", f"{name}={rate!r}"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from email.utils import formatdate
 
-__all__ = ["Written", "head"]
+__all__ = ["Written", "head", "json_ok_head"]
 
 _REASONS = {
     200: "OK",
@@ -19,6 +19,7 @@ _REASONS = {
     401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     413: "Payload Too Large",
     429: "Too Many Requests",
     431: "Request Header Fields Too Large",
@@ -46,6 +47,28 @@ def _tail() -> bytes:
         date = formatdate(now, usegmt=True)
         _tail_cache = (now, f"date: {date}\r\nserver: stub_upstream\r\n\r\n".encode())
     return _tail_cache[1]
+
+
+_JSON_OK = (
+    "HTTP/1.1 200 OK\r\nx-request-id: %s\r\nopenai-processing-ms: %d\r\n%s"
+    "content-type: application/json\r\ncontent-length: %d\r\n%s"
+)
+_CONNECTION = ("connection: close\r\n", "", "connection: keep-alive\r\n")
+
+
+def json_ok_head(
+    request_id: str, anthropic: bool, processing_ms: int, length: int, keep_alive: bool,
+    http10: bool,
+) -> bytes:  # fmt: skip
+    """``head(200, ...)`` of a JSON answer, from one template (every answer's hot path).
+
+    Same bytes as ``head`` with headers ``x-request-id``, (Anthropic) ``request-id``,
+    ``openai-processing-ms`` and ``content-type: application/json``.
+    """
+    rid = f"request-id: {request_id}\r\n" if anthropic else ""
+    conn = _CONNECTION[(1 + http10) if keep_alive else 0]
+    text = _JSON_OK % (request_id, processing_ms, rid, length, conn)
+    return text.encode() + _tail()
 
 
 def head(

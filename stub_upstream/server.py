@@ -8,7 +8,15 @@ stopped too (a half-dead stub would skew every figure). The ledger rings and
 metric slots are mapped before the fork, so every worker sees all of them.
 
 Each worker serves HTTP/1.1 with :class:`~stub_upstream.connection.Connection`
-(an ``asyncio.Protocol`` on uvloop), not aiohttp.
+(an ``asyncio.Protocol`` on uvloop), not aiohttp, over kernel-timestamped
+transports (:mod:`stub_upstream.stamped`): ``t_recv`` is when the bytes arrived,
+not when the loop read them. A sweep every ``_sweep_s`` enforces the read
+timeouts.
+
+Shutdown: on SIGTERM/SIGINT a worker stops accepting, closes idle connections,
+gives answers in progress ``_SHUTDOWN_GRACE_S`` and then aborts what is left, so
+the stub is gone within a second whatever it was doing. The supervisor of N
+workers kills a worker that is still there ``_KILL_AFTER_S`` after the signal.
 
 Readiness: once every worker accepts, the bound port is written to
 ``ready_file`` (atomically) and a ``listening on`` line is printed to stdout.
@@ -19,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import errno
 import gc
 import os
 import secrets
@@ -32,18 +39,21 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from stub_upstream import stamped
 from stub_upstream.config import StubConfig
-from stub_upstream.connection import Connection
+from stub_upstream.connection import Connection, Limits
 from stub_upstream.handler import Worker
 from stub_upstream.ledger import LedgerRing
 from stub_upstream.metrics import WorkerMetrics
 from stub_upstream.ticker import Ticker
 
-__all__ = ["bind_sockets", "run_stub"]
+__all__ = ["WorkerServer", "bind_sockets", "run_stub"]
 
 _PR_SET_PDEATHSIG = 1
-_SHUTDOWN_GRACE_S = 2.0
+_SHUTDOWN_GRACE_S = 0.5
+_KILL_AFTER_S = 0.9
 _GC_FULL_S = 60.0
+_S = 1_000_000_000
 
 
 def _die_with_parent() -> None:
@@ -83,6 +93,49 @@ def bind_sockets(host: str, port: int, n: int) -> list[socket.socket]:
     return socks
 
 
+class WorkerServer:
+    """One worker serving one listening socket in the running loop."""
+
+    def __init__(
+        self,
+        cfg: StubConfig,
+        index: int,
+        rings: list[LedgerRing],
+        metrics: list[WorkerMetrics],
+        instance: str,
+        sock: socket.socket,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self.ticker = Ticker(loop)
+        self.worker = Worker(cfg, index, rings, metrics, instance, self.ticker)
+        limits = Limits(
+            max_body=cfg.max_body_bytes,
+            head_timeout_ns=int(cfg.head_timeout_s * _S),
+            body_timeout_ns=int(cfg.body_timeout_s * _S),
+            idle_timeout_ns=int(cfg.keepalive_timeout_s * _S),
+        )
+        self.conns: set[Connection] = set()
+        conns, handle, ticker = self.conns, self.worker.handle, self.ticker
+        self.server = stamped.serve(sock, lambda: Connection(handle, ticker, limits, conns))
+        shortest = min(cfg.head_timeout_s, cfg.body_timeout_s, cfg.keepalive_timeout_s)
+        self._sweep_s = min(1.0, max(shortest / 4, 0.01))
+        self._sweeper = loop.call_later(self._sweep_s, self._sweep)
+
+    def _sweep(self) -> None:
+        now = time.monotonic_ns()
+        for c in list(self.conns):
+            c.check_timeouts(now)
+        self._sweeper = self._loop.call_later(self._sweep_s, self._sweep)
+
+    async def close(self, grace_s: float = _SHUTDOWN_GRACE_S) -> None:
+        """Stop accepting, let answers in progress finish for ``grace_s``, abort the rest."""
+        self._sweeper.cancel()
+        self.server.close()
+        await _drain(self.conns, grace_s)
+        self.ticker.close()
+
+
 async def _serve(
     cfg: StubConfig,
     index: int,
@@ -93,14 +146,7 @@ async def _serve(
     on_ready: Callable[[], None],
 ) -> None:
     loop = asyncio.get_running_loop()
-    ticker = Ticker(loop)
-    worker = Worker(cfg, index, rings, metrics, instance, ticker)
-    max_body = cfg.max_body_bytes
-    conns: set[Connection] = set()
-    handle = worker.handle
-    srv = await loop.create_server(
-        lambda: Connection(handle, ticker, max_body, conns), sock=sock, backlog=4096
-    )
+    srv = WorkerServer(cfg, index, rings, metrics, instance, sock)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -108,9 +154,7 @@ async def _serve(
     on_ready()
     await stop.wait()
     pacer.close()
-    srv.close()
-    await _drain(conns, _SHUTDOWN_GRACE_S)
-    ticker.close()
+    await srv.close()
 
 
 async def _drain(conns: set[Connection], grace_s: float) -> None:
@@ -239,9 +283,12 @@ def _supervise(
         sock.close()
 
     stopping = False
+    stop_t = 0.0
 
     def forward(signum: int, _frame: object) -> None:
-        nonlocal stopping
+        nonlocal stopping, stop_t
+        if not stopping:
+            stop_t = time.monotonic()
         stopping = True
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
@@ -260,17 +307,23 @@ def _supervise(
             if not chunk:
                 break  # every worker closed its end: they died
             ready += len(chunk)
-        if _reap(pids, block=False):
+        if _reap(pids):
             break
     os.close(r)
     if ready == len(pids) and not stopping:
         _announce(cfg, port, ready_file)
     failed = ready < len(pids) and not stopping
-    while pids:
-        dead = _reap(pids, block=True)
-        if dead and not stopping:
+    killed = False
+    while pids:  # polled, not a blocking wait: a worker that hangs must still be killed
+        if _reap(pids) and not stopping:
             failed = True
             forward(signal.SIGTERM, None)
+        if pids and stopping and not killed and time.monotonic() - stop_t > _KILL_AFTER_S:
+            killed = True
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
     if failed:
         raise SystemExit(1)
 
@@ -279,27 +332,20 @@ def _notify(fd: int) -> None:
     os.write(fd, b".")
 
 
-def _reap(pids: list[int], block: bool) -> bool:
-    """Remove exited workers from ``pids``; True if any exited."""
+def _reap(pids: list[int]) -> bool:
+    """Remove exited workers from ``pids`` without waiting; True if any exited."""
     any_dead = False
     while pids:
         try:
-            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+            pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             pids.clear()
             return True
         except InterruptedError:
             continue
-        except OSError as e:  # pragma: no cover - defensive
-            if e.errno == errno.EINTR:
-                continue
-            raise
         if pid == 0:
-            return any_dead
+            break
         if pid in pids:
             pids.remove(pid)
             any_dead = True
-        if block:
-            return any_dead
-    time.sleep(0)
     return any_dead

@@ -24,6 +24,7 @@ def test_defaults_match_the_contract() -> None:
     assert (c.jitter_ms, c.workers, c.seed, c.faults, c.stall_ms) == (0.0, 1, 1, {}, 2000.0)
     assert (c.retry_after_s, c.no_retry, c.expected_keys) == (1.0, False, [])
     assert (c.embedding_dims, c.ledger_capacity, c.max_body_bytes) == (16, 1_048_576, 4 << 20)
+    assert (c.head_timeout_s, c.body_timeout_s, c.keepalive_timeout_s) == (10.0, 30.0, 75.0)
     c.validate()
 
 
@@ -38,6 +39,9 @@ def test_defaults_match_the_contract() -> None:
         ({"faults": {"500": 1.5}}, "faults.500"),
         ({"faults": {"500": 0.6, "429": 0.6}}, "faults"),
         ({"faults": {"auth": 0.1}}, "faults.auth"),
+        ({"head_timeout_s": 0.0}, "head_timeout_s"),
+        ({"body_timeout_s": -1.0}, "body_timeout_s"),
+        ({"keepalive_timeout_s": float("nan")}, "keepalive_timeout_s"),
     ],
 )
 def test_validate_names_the_field(kw: dict[str, object], field: str) -> None:
@@ -54,6 +58,7 @@ def test_cli_round_trips_a_config_through_stub_argv() -> None:
         port=0, ttft_ms=1.5, itl_ms=0.25, output_tokens=7, workers=3, jitter_ms=0.5, seed=9,
         faults={"500": 0.1, "stall": 0.2}, stall_ms=30.0, retry_after_s=4.0, no_retry=True,
         expected_keys=["a", "b"], embedding_dims=5, ledger_capacity=99, max_body_bytes=1234,
+        head_timeout_s=1.5, body_timeout_s=2.5, keepalive_timeout_s=3.5,
     )  # fmt: skip
     argv = stub_argv(cfg)
     assert argv[1:3] == ["-m", "stub_upstream"]

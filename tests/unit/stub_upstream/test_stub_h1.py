@@ -1,5 +1,6 @@
 """The stub's HTTP/1.1 request parser: any split of the input, pipelining, chunked
-bodies, limits and garbage. A fake clock shows which read completed each request.
+bodies, limits and garbage. Each read is fed with its own arrival stamp (its index),
+which shows which read completed each request.
 """
 
 from __future__ import annotations
@@ -34,22 +35,12 @@ EXPECTED = [
 ]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0
-
-    def __call__(self) -> int:
-        return self.now
-
-
 def feed_parts(parts: list[bytes], max_body: int = 1 << 20) -> list[Request]:
-    """Feed ``parts`` one read at a time; the clock reads the index of the read."""
-    clock = Clock()
-    p = RequestParser(None, max_body, clock=clock)
+    """Feed ``parts`` one read at a time, each stamped with its (1-based) index."""
+    p = RequestParser(None, max_body)
     out: list[Request] = []
     for i, part in enumerate(parts):
-        clock.now = i + 1
-        out.extend(p.feed(part))
+        out.extend(p.feed(part, i + 1))
     return out
 
 
@@ -98,14 +89,25 @@ def test_any_split(cuts: list[int]) -> None:
 
 def test_pipelined_keep_alive_and_close() -> None:
     data = GET + b"GET /a HTTP/1.1\r\nConnection: close\r\n\r\n" + GET
-    reqs = feed_parts([data])
-    assert [r.path for r in reqs] == ["/health", "/a", "/health"]
-    assert [r.keep_alive for r in reqs] == [True, False, True]
+    p = RequestParser(None, 1 << 20)
+    reqs = p.feed(data, 1)
+    # The closing request ends the connection's input: what follows it is never read.
+    assert [r.path for r in reqs] == ["/health", "/a"]
+    assert [r.keep_alive for r in reqs] == [True, False]
+    assert p.dead and p.feed(GET, 2) == []
 
 
 def test_http10_keep_alive_semantics() -> None:
-    reqs = feed_parts([b"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"])
-    assert [(r.http10, r.keep_alive) for r in reqs] == [(True, False), (True, True)]
+    reqs = feed_parts([b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\nGET / HTTP/1.0\r\n\r\n"])
+    assert [(r.http10, r.keep_alive) for r in reqs] == [(True, True), (True, False)]
+
+
+def test_pipelined_requests_differing_only_in_version() -> None:
+    g10 = GET.replace(b"HTTP/1.1", b"HTTP/1.0")
+    reqs = feed_parts([GET + g10[:20], g10[20:]])  # the 1.0 head begins after a 1.1 one
+    assert [(r.http10, r.keep_alive) for r in reqs] == [(False, True), (True, False)]
+    reqs = feed_parts([GET + g10])
+    assert [(r.http10, r.keep_alive) for r in reqs] == [(False, True), (True, False)]
 
 
 def test_headers_lower_case_and_repeated_fields_joined() -> None:
@@ -142,29 +144,29 @@ def test_chunked_body_with_many_small_chunks() -> None:
 def test_expect_100_continue() -> None:
     p = RequestParser(None, 1 << 20)
     head = POST_CL[: POST_CL.index(b"\r\n\r\n")] + b"\r\nExpect: 100-continue\r\n\r\n"
-    assert p.feed(head) == [] and p.want_continue
-    (r,) = p.feed(BODY)
+    assert p.feed(head, 1) == [] and p.want_continue
+    (r,) = p.feed(BODY, 1)
     assert r.body == BODY and not p.want_continue
     p10 = RequestParser(None, 1 << 20)
-    assert p10.feed(head.replace(b"HTTP/1.1", b"HTTP/1.0")) == [] and not p10.want_continue
+    assert p10.feed(head.replace(b"HTTP/1.1", b"HTTP/1.0"), 1) == [] and not p10.want_continue
     small = RequestParser(None, 10)
-    (big,) = small.feed(head)
+    (big,) = small.feed(head, 1)
     assert big.too_big and not small.want_continue
 
 
 def test_declared_body_over_limit_is_too_big_without_reading() -> None:
     p = RequestParser(None, len(BODY) - 1)
-    (r,) = p.feed(POST_CL[:-10])
+    (r,) = p.feed(POST_CL[:-10], 1)
     assert r.too_big and not r.keep_alive and r.body == b"" and p.dead
     assert r.headers["x-loadgate-id"] == "00000000000000ff"
-    assert p.feed(POST_CL[-10:] + GET) == []  # everything after is discarded
+    assert p.feed(POST_CL[-10:] + GET, 1) == []  # everything after is discarded
 
 
 def test_chunked_body_over_limit() -> None:
     p = RequestParser(None, 30)
-    reqs = p.feed(POST_CHUNKED)
+    reqs = p.feed(POST_CHUNKED, 1)
     assert [(r.path, r.too_big, r.keep_alive) for r in reqs] == [("/v1/messages", True, False)]
-    assert p.dead and p.feed(GET) == []
+    assert p.dead and p.feed(GET, 1) == []
 
 
 def test_body_exactly_at_limit_is_fine() -> None:
@@ -179,7 +181,7 @@ def test_head_over_limit_is_431() -> None:
     p = RequestParser(None, 1 << 20)
     reqs: list[Request] = []
     for i in range(0, len(big), 1000):  # no end of head in sight: refused while reading
-        reqs += p.feed(big[i : i + 1000])
+        reqs += p.feed(big[i : i + 1000], 1)
     assert [r.bad_status for r in reqs] == [431] and p.dead
     (r,) = feed_parts([big + b"\r\n\r\n"])  # complete but too large
     assert r.bad_status == 431
@@ -224,10 +226,10 @@ GARBAGE = [
 @pytest.mark.parametrize("data", GARBAGE)
 def test_garbage_is_400_then_dead(data: bytes) -> None:
     p = RequestParser(None, 1 << 30)
-    reqs = p.feed(GET + data)
+    reqs = p.feed(GET + data, 1)
     assert [r.bad_status for r in reqs] == [0, 400]
     assert not reqs[1].keep_alive and reqs[1].bad_message
-    assert p.dead and p.feed(GET) == []
+    assert p.dead and p.feed(GET, 1) == []
 
 
 @pytest.mark.parametrize("data", GARBAGE)
@@ -235,7 +237,7 @@ def test_garbage_byte_at_a_time(data: bytes) -> None:
     p = RequestParser(None, 1 << 30)
     reqs: list[Request] = []
     for i in range(len(data)):
-        reqs += p.feed(data[i : i + 1])
+        reqs += p.feed(data[i : i + 1], 1)
     assert [r.bad_status for r in reqs] == [400]
 
 
