@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 
 from loadgate.errors import LoadgateError, UsageError
-from loadgate.profile import bundled_profiles, load_profile, parse_profile
+from loadgate.profile import bundled_profiles, load_profile
 
 if TYPE_CHECKING:
     from loadgate.analysis.compare import Comparison
@@ -167,56 +167,23 @@ def run(
     _exit(result.exit_code)
 
 
-@app.command()
-def stub(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind (0 = any free port).")] = 18000,
-    ttft_ms: Annotated[float, typer.Option(help="Time to first token, ms.")] = 50.0,
-    itl_ms: Annotated[float, typer.Option(help="Inter-token latency, ms.")] = 10.0,
-    tokens: Annotated[int, typer.Option(help="Output tokens per response.")] = 16,
-    workers: Annotated[int, typer.Option(help="Worker processes (SO_REUSEPORT).")] = 1,
-    jitter_ms: Annotated[float, typer.Option(help="Uniform latency jitter, ms.")] = 0.0,
-    seed: Annotated[int, typer.Option(help="RNG seed for jitter and faults.")] = 1,
-    faults: Annotated[
-        list[str] | None,
-        typer.Option("--fault", metavar="NAME=RATE", help="Inject a fault at a rate. Repeatable."),
-    ] = None,
-) -> None:
-    """Run the stub upstream alone (until Ctrl-C)."""
-    fault_rates: dict[str, object] = {}
-    for item in faults or ():
-        name, sep, rate = item.partition("=")
-        try:
-            if not sep:
-                raise ValueError(item)
-            fault_rates[name.strip()] = float(rate)
-        except ValueError:
-            raise UsageError(f"--fault {item!r}: expected NAME=RATE, RATE a number") from None
-    spec = parse_profile(
-        {
-            "stub": {
-                "host": host,
-                "port": port,
-                "ttft_ms": ttft_ms,
-                "itl_ms": itl_ms,
-                "output_tokens": tokens,
-                "workers": workers,
-                "jitter_ms": jitter_ms,
-                "seed": seed,
-                "faults": fault_rates,
-            }
-        },
-        source="loadgate stub",
-    )
-    from loadgate.pipeline.run import stub_config
-    from stub_upstream.server import run_stub
+@app.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+def stub(ctx: typer.Context) -> None:
+    """Run the stub upstream alone, until Ctrl-C (``loadgate stub --help`` for its flags).
+
+    The flags are the stub's own (``python -m stub_upstream``), generated from its
+    settings: one definition for the profile's ``[stub]`` table and both commands.
+    """
+    from stub_upstream.cli import main as stub_main
 
     try:
-        run_stub(stub_config(spec))
-    except (ValueError, OSError) as exc:  # bad config, port in use
-        raise UsageError(f"loadgate stub: {exc}") from None
+        code = stub_main(list(ctx.args), prog="loadgate stub")
     except KeyboardInterrupt:
-        pass
+        code = 0
+    _exit(code)
 
 
 def split_compare_files(

@@ -21,7 +21,6 @@ import json
 import os
 import random
 import time
-from dataclasses import asdict
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -183,7 +182,7 @@ class Worker:
         if what == "reset":
             reset_all(self.rings)
             return _plain(request, 200, b'{"ok":true}', _JSON)
-        cfg = asdict(self.cfg)
+        cfg = self.cfg.model_dump()
         cfg["expected_keys"] = len(self.cfg.expected_keys)  # never echo secrets
         info = {
             "workers": len(self.rings),

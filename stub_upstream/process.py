@@ -1,6 +1,6 @@
 """Run the stub as a child process (the harness must never share its event loop).
 
-``StubProcess`` turns a :class:`StubConfig` into ``python -m stub_upstream`` flags,
+``StubProcess`` hands a :class:`StubConfig` to ``python -m stub_upstream --config``,
 waits for the ready file (the bound port, so ``port = 0`` works) and for
 ``/health``, and stops the child with SIGTERM, then SIGKILL after a grace period.
 The child is started with ``--die-with-parent`` so a killed harness leaves no stub.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import signal
 import sys
@@ -21,36 +22,24 @@ from typing import IO
 
 from stub_upstream.config import StubConfig
 
-__all__ = ["StubProcess", "StubStartError", "stub_argv"]
+__all__ = ["StubProcess", "StubStartError", "stub_argv", "write_config"]
 
 
 class StubStartError(RuntimeError):
     """The stub exited or did not become healthy in time."""
 
 
-def stub_argv(cfg: StubConfig) -> list[str]:
-    """The ``python -m stub_upstream`` command line for ``cfg``."""
-    argv = [
-        sys.executable, "-m", "stub_upstream",
-        "--host", cfg.host, "--port", str(cfg.port),
-        "--ttft-ms", repr(cfg.ttft_ms), "--itl-ms", repr(cfg.itl_ms),
-        "--tokens", str(cfg.output_tokens), "--workers", str(cfg.workers),
-        "--jitter-ms", repr(cfg.jitter_ms), "--seed", str(cfg.seed),
-        "--stall-ms", repr(cfg.stall_ms), "--retry-after-s", repr(cfg.retry_after_s),
-        "--embedding-dims", str(cfg.embedding_dims),
-        "--ledger-capacity", str(cfg.ledger_capacity),
-        "--max-body-bytes", str(cfg.max_body_bytes),
-        "--head-timeout-s", repr(cfg.head_timeout_s),
-        "--body-timeout-s", repr(cfg.body_timeout_s),
-        "--keepalive-timeout-s", repr(cfg.keepalive_timeout_s),
-    ]  # fmt: skip
-    for name, rate in cfg.faults.items():
-        argv += ["--fault", f"{name}={rate!r}"]
-    if cfg.no_retry:
-        argv.append("--no-retry")
-    for key in cfg.expected_keys:
-        argv += ["--expect-key", key]
-    return argv
+def stub_argv(config_file: Path) -> list[str]:
+    """The ``python -m stub_upstream`` command line that serves the config in ``config_file``."""
+    return [sys.executable, "-m", "stub_upstream", "--config", str(config_file)]
+
+
+def write_config(cfg: StubConfig, path: Path) -> Path:
+    """``cfg`` as the JSON ``--config`` reads, readable by this user only (keys in it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(cfg.model_dump_json())
+    return path
 
 
 async def _health_ok(host: str, port: int) -> bool:
@@ -107,10 +96,10 @@ class StubProcess:
         return None if self._proc is None else self._proc.returncode
 
     async def start(self) -> None:
-        self.config.validate()
         self._tmp = tempfile.mkdtemp(prefix="loadgate-stub-")
         ready = Path(self._tmp) / "port"
-        argv = [*stub_argv(self.config), "--ready-file", str(ready), "--die-with-parent"]
+        config = write_config(self.config, Path(self._tmp) / "config.json")
+        argv = [*stub_argv(config), "--ready-file", str(ready), "--die-with-parent"]
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open("ab")

@@ -230,7 +230,6 @@ def run_stub(
     config: StubConfig, *, ready_file: Path | None = None, die_with_parent: bool = False
 ) -> None:
     """Serve until SIGTERM/SIGINT. Raises ``ValueError`` (bad config) or ``OSError`` (bind)."""
-    config.validate()
     if die_with_parent:
         _die_with_parent()
     instance = secrets.token_hex(6)

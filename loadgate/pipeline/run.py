@@ -115,10 +115,8 @@ def raise_open_file_limit() -> int:
 
 def stub_config(profile: Profile) -> StubConfig:
     """The profile's ``[stub]`` table as the stub's own config (same field names)."""
-    import dataclasses
 
-    names = {f.name for f in dataclasses.fields(StubConfig)}
-    return StubConfig(**profile.stub.model_dump(include=names))
+    return StubConfig.model_validate(profile.stub.model_dump(include=set(StubConfig.model_fields)))
 
 
 def check_target(url: str) -> None:

@@ -29,7 +29,7 @@ from pydantic.fields import FieldInfo
 from loadgate.errors import UsageError
 from loadgate.judge.gates import parse_gate
 from loadgate.profile.durations import format_duration
-from loadgate.profile.models import ENDPOINTS, TABLES, Profile, Spec
+from loadgate.profile.models import ENDPOINTS, TABLES, Profile
 
 __all__ = ["bundled_dir", "bundled_profiles", "load_profile", "parse_profile", "to_toml"]
 
@@ -71,7 +71,7 @@ def _inner(annotation: Any) -> Any:
 
 def _is_table(annotation: Any) -> bool:
     inner = _inner(annotation)
-    return isinstance(inner, type) and issubclass(inner, Spec)
+    return isinstance(inner, type) and issubclass(inner, BaseModel)
 
 
 def is_duration(info: FieldInfo) -> bool:
@@ -86,6 +86,15 @@ def _bounds(info: FieldInfo) -> dict[str, float]:
             if isinstance(m, annotated_types.BaseMetadata) and hasattr(m, key):
                 out[key] = float(getattr(m, key))
     return out
+
+
+def _model_at(path: Sequence[str | int]) -> type[BaseModel] | None:
+    """The table model a raw path names (the profile itself for ``()``)."""
+    if not path:
+        return Profile
+    info = _field_at(path)
+    inner = _inner(info.annotation) if info is not None else None
+    return inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
 
 
 def _field_at(path: Sequence[str | int]) -> FieldInfo | None:
@@ -179,7 +188,14 @@ def _message(err: Mapping[str, Any], raw: Any) -> tuple[RawPath, str]:
     if kind == "finite_number":
         return loc, f"must be finite (got {_show(got)})"
     if kind == "value_error":
-        return loc, str(err["msg"]).removeprefix("Value error, ")
+        text = str(err["msg"]).removeprefix("Value error, ")
+        # A table's own rule names its key first ("faults.gremlins: unknown fault"):
+        # make that key part of the path, so the line reads stub.faults.gremlins.
+        key, sep, rest = text.partition(": ")
+        model = _model_at(loc)
+        if sep and model is not None and key.split(".")[0] in toml_fields(model):
+            return (*loc, *key.split(".")), rest
+        return loc, text
     return loc, str(err["msg"])
 
 
@@ -187,9 +203,7 @@ def _message(err: Mapping[str, Any], raw: Any) -> tuple[RawPath, str]:
 
 
 def _semantic_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
-    """Cross-field rules the types alone cannot state."""
-    from stub_upstream.ledger_format import FAULT_CODES
-
+    """Cross-field rules the types alone cannot state (the stub's own are its model's)."""
     load = p.load
     if load.concurrency is not None and load.rate is not None:
         yield ("load", "concurrency"), "set either concurrency (closed loop) or rate, not both"
@@ -202,13 +216,6 @@ def _semantic_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
             yield ("load", "endpoints", name), f"weight must not be negative (got {weight:g})"
     if not load.endpoints or sum(load.endpoints.values()) <= 0:
         yield ("load", "endpoints"), "needs at least one endpoint with a positive weight"
-    for name, rate in p.stub.faults.items():
-        if name not in FAULT_CODES:
-            yield ("stub", "faults", name), f"unknown fault (one of {', '.join(FAULT_CODES)})"
-        elif not 0 <= rate <= 1:
-            yield ("stub", "faults", name), f"rate must be between 0 and 1 (got {rate:g})"
-    if sum(p.stub.faults.values()) > 1:
-        yield ("stub", "faults"), "fault rates add up to more than 1"
     if p.gateway.kind == "command" and not p.gateway.command:
         yield ("gateway", "command"), 'kind = "command" needs a command to launch'
     for name, expr in p.gates.items():

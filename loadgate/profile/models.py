@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from loadgate.profile.durations import parse_duration
+from stub_upstream.config import StubConfig
 
 __all__ = [
     "ENDPOINTS",
@@ -111,28 +112,15 @@ class LoadSpec(Spec):
     )
 
 
-class StubSpec(Spec):
-    """``[stub]``: the stub upstream's latency model, faults and limits."""
+class StubSpec(StubConfig):
+    """``[stub]``: the stub upstream's latency model, faults and limits.
 
-    host: str = _d("127.0.0.1", "Address the stub binds.")
-    port: int = _d(18000, "Port the stub binds (0 = any free port).", ge=0, le=65535)
-    ttft_ms: float = _d(50.0, "Time to first token, ms.", ge=0)
-    itl_ms: float = _d(10.0, "Inter-token interval, ms.", ge=0)
-    output_tokens: int = _d(16, "Tokens per answer (capped by the request's max_tokens).", ge=1)
-    jitter_ms: float = _d(0.0, "Uniform [0, jitter) added to every deadline, seeded.", ge=0)
-    workers: int = _d(1, "Stub worker processes (SO_REUSEPORT).", ge=1)
-    seed: int = _d(1, "Seed of jitter and fault draws.")
-    faults: dict[str, float] = Field(
-        default_factory=dict, description="Fault name → rate 0..1 (429, 500, 503, 529, stall, …)."
-    )
-    stall_ms: float = _d(2000.0, "Length of a stall or slow-headers fault, ms.", ge=0)
-    retry_after_s: float = _d(1.0, "retry-after sent with injected 429/503.", ge=0)
-    no_retry: bool = _d(False, "Send x-should-retry: false with injected faults.")
-    expected_keys: list[str] = Field(
-        default_factory=list, description="Upstream keys the stub accepts ([] = no auth check)."
-    )
-    embedding_dims: int = _d(16, "Embedding vector length.", ge=1)
-    ledger_capacity: int = _d(1_048_576, "Ledger records per stub worker ring.", ge=1)
+    The stub's own settings (:class:`stub_upstream.config.StubConfig`, defined
+    once for the profile, ``python -m stub_upstream`` and ``loadgate stub``) plus
+    what only the harness does with the stub process.
+    """
+
+    model_config = Spec.model_config
     cpus: list[int] = Field(
         default_factory=list, description="Pin the stub to these CPUs ([] = no pinning)."
     )

@@ -27,7 +27,7 @@ def test_entry_point_signatures() -> None:
     from stub_upstream.process import StubProcess
     from stub_upstream.server import run_stub
 
-    assert list(inspect.signature(main).parameters) == ["argv"]
+    assert list(inspect.signature(main).parameters)[:1] == ["argv"]
     assert next(iter(inspect.signature(run_stub).parameters)) == "config"
     params = list(inspect.signature(StubProcess).parameters)
     assert params[:2] == ["config", "log_path"]
