@@ -15,6 +15,7 @@ metrics and control requests leave none (they would pollute the join).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import json
@@ -24,7 +25,7 @@ import time
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from stub_upstream import content, validate, vectors, wire
+from stub_upstream import content, stamped, validate, vectors, wire
 from stub_upstream.config import INJECTABLE_FAULTS, StubConfig
 from stub_upstream.connection import Connection
 from stub_upstream.faults import FaultPicker
@@ -131,6 +132,8 @@ class Worker:
         self.metrics = metrics[index]
         self.instance = instance
         self.ticker = ticker
+        #: where this worker's t_recv stamps come from (the server sets it once serving)
+        self.stamp_mode = "kernel"
         self.faults = FaultPicker(cfg.faults, cfg.seed, index)
         self._jitter = random.Random(f"jitter:{cfg.seed}:{index}")
         self._keys = frozenset(cfg.expected_keys)
@@ -191,6 +194,9 @@ class Worker:
             "pid": os.getpid(),
             "instance": self.instance,
             "config": cfg,
+            # where t_recv comes from, and how this process's clock conversion went
+            "stamps": "user" if stamped.user_stamps_forced() else self.stamp_mode,
+            "clock": dataclasses.asdict(stamped.clock_bridge().stats()),
         }
         return _plain(request, 200, json.dumps(info).encode(), _JSON)
 

@@ -118,6 +118,7 @@ class WorkerServer:
         self.conns: set[Connection] = set()
         conns, handle, ticker = self.conns, self.worker.handle, self.ticker
         self.server = stamped.serve(sock, lambda: Connection(handle, ticker, limits, conns))
+        self.worker.stamp_mode = self.server.mode
         shortest = min(cfg.head_timeout_s, cfg.body_timeout_s, cfg.keepalive_timeout_s)
         self._sweep_s = min(1.0, max(shortest / 4, 0.01))
         self._sweeper = loop.call_later(self._sweep_s, self._sweep)

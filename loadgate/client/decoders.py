@@ -133,6 +133,7 @@ class Decoder:
     """Common state; subclasses implement :meth:`feed` and :meth:`finish`."""
 
     __slots__ = (
+        "content",
         "cut",
         "embedding",
         "malformed",
@@ -152,10 +153,20 @@ class Decoder:
         self.stream_error = False
         self.usage: dict[str, Any] | None = None
         self.embedding: list[float] | None = None
+        self.content = False  # the status says the body is content (2xx)
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    # -- as the transport's response sink: a body is decoded only when it is content
+
+    def on_head(self, status: int, headers: dict[str, str], t: int) -> None:
+        self.content = 200 <= status < 300
+
+    def on_body(self, data: bytes, t: int) -> None:
+        if self.content:
+            self.feed(data, t)
 
     def feed(self, data: bytes, t: int) -> None:
         raise NotImplementedError

@@ -1,19 +1,23 @@
-"""A lean HTTP/1.1 client on ``asyncio.Protocol``: the harness's socket transport.
+"""The harness's socket transport: HTTP/1.1 over kernel-timestamped connections.
 
-Owns connections to the target, request framing and response framing
-(Content-Length, chunked, close-delimited), and the timestamps every latency is
-made from. A general-purpose client (aiohttp) costs about a millisecond per
-request of task wake-ups and buffering; the harness floor must be far below the
-gateway overhead it measures (issue 3), hence this module.
+Owns connections to the target, the requests' framing, and the timestamps every
+latency is made from. The bytes are framed by ``httptools`` (llhttp, the C parser
+uvicorn and Node use); this module does what no library does for a load
+generator: it stamps every read with the time the *kernel* received it, and hands
+each body piece to the request's decoder from inside the read, with that stamp.
 
 Design points:
 
-* **Timestamps are taken in ``data_received``**, before any parsing: first
-  byte, head complete, every body piece and the last byte. That is the closest
-  user space gets to the kernel's arrival time; a timestamp taken after the
-  awaiting task wakes up would add the event loop's scheduling delay.
-* Body pieces go to a :class:`ResponseSink` synchronously from
-  ``data_received`` (with their arrival time), so an SSE decoder runs without a
+* **Arrival times from the kernel.** Plain ``http://`` connections are opened with
+  :func:`stub_upstream.stamped.connect`: each read comes with the kernel's
+  receive stamp of its last segment (``SO_TIMESTAMPNS``, converted to
+  ``time.monotonic_ns``), so first byte, head, every body piece and the last byte
+  are when the bytes arrived, not when the event loop got round to them
+  (docs/timestamps.md). ``https://`` goes through the event loop's own TLS
+  transport, stamped at read time (``"user"``): :attr:`ConnectionPool.user_reads`
+  counts every read not stamped by the kernel, so the result can say so.
+* Body pieces go to a :class:`ResponseSink` synchronously from the read (one
+  call per read, however many chunks it held), so an SSE decoder runs without a
   task switch per read. Without a sink the body is collected into
   :attr:`Response.body`.
 * One connection per in-flight request (no pipelining); idle connections are
@@ -26,6 +30,10 @@ Design points:
   retried (a byte received means the server saw the request). The retry may
   exceed ``limit`` by one connection for a moment. :attr:`Response.retried`
   tells the caller; ``t_send`` is the retry's send time.
+* Bytes after a complete response (nothing was asked for) poison the connection:
+  it is closed, never reused. Informational answers (``100 Continue``) are
+  skipped; a body that ends with the connection (no length, not chunked) is
+  complete at EOF; a response head over 64 KiB is a protocol error.
 * Responses are requested with ``accept-encoding: identity``: content must be
   compared byte for byte, and decompression would be harness work.
 
@@ -38,12 +46,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import cast
 from urllib.parse import urlsplit
+
+import httptools
 
 from loadgate.client.transport import (
     ConnectError,
@@ -54,96 +63,21 @@ from loadgate.client.transport import (
     Response,
     ResponseSink,
 )
+from stub_upstream import stamped
 
-__all__ = ["ChunkedDecoder", "ConnectionPool"]
+__all__ = ["ConnectionPool"]
 
 Clock = Callable[[], int]
 
 _MAX_HEAD = 64 * 1024
-_MAX_LINE = 8 * 1024
-
-# response framing states
-_HEAD, _LENGTH, _CHUNKED, _EOF = range(4)
-# chunked decoder states
-_SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
 
 
 class _StaleConnection(ResetError):
     """A reused connection closed before any response byte: retryable once."""
 
 
-class ChunkedDecoder:
-    """Incremental ``Transfer-Encoding: chunked`` decoder.
-
-    :meth:`feed` returns the data pieces a read contains (slices, no copying of
-    the whole stream); ``done`` turns true after the last chunk and trailers, and
-    ``extra`` then holds any bytes after the message. Raises ``ValueError`` on
-    bad framing.
-    """
-
-    __slots__ = ("_left", "_line", "_state", "extra")
-
-    def __init__(self) -> None:
-        self._state = _SIZE
-        self._line = b""
-        self._left = 0
-        self.extra = b""
-
-    @property
-    def done(self) -> bool:
-        return self._state == _DONE
-
-    def feed(self, data: bytes) -> list[bytes]:
-        out: list[bytes] = []
-        pos = 0
-        n = len(data)
-        while pos < n:
-            state = self._state
-            if state == _DATA:
-                take = min(self._left, n - pos)
-                out.append(data if take == n else data[pos : pos + take])
-                pos += take
-                self._left -= take
-                if self._left == 0:
-                    self._state = _DATA_END
-                continue
-            if state == _DONE:
-                self.extra = data[pos:]
-                break
-            end = data.find(b"\n", pos)
-            if end < 0:
-                self._line += data[pos:]
-                if len(self._line) > _MAX_LINE:
-                    raise ValueError("chunk framing line too long")
-                break
-            line = self._line + data[pos:end]
-            self._line = b""
-            pos = end + 1
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if state == _SIZE:
-                size_text = line.split(b";", 1)[0].strip()
-                if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
-                    raise ValueError(f"bad chunk size {line[:40]!r}")
-                size = int(size_text, 16)
-                if size == 0:
-                    self._state = _TRAILER
-                else:
-                    self._left = size
-                    self._state = _DATA
-            elif state == _DATA_END:
-                if line:
-                    raise ValueError("chunk data not followed by CRLF")
-                self._state = _SIZE
-            elif not line:  # _TRAILER: an empty line ends the message
-                self._state = _DONE
-                self.extra = data[pos:]
-                break
-        return out
-
-
 class _Conn(asyncio.Protocol):
-    """One connection; serves one request at a time."""
+    """One connection; serves one request at a time, framed by llhttp."""
 
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
@@ -156,29 +90,29 @@ class _Conn(asyncio.Protocol):
         self.fut: asyncio.Future[Response] | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.no_body = False
-        self.mode = _HEAD
-        self.head_buf = b""
-        self.remaining = 0
-        self.chunked: ChunkedDecoder | None = None
         self.keep_alive = True
         self.pieces: list[bytes] = []
+        self._parser = httptools.HttpResponseParser(self)
+        self._t = 0  # arrival of the read being parsed
+        self._head_bytes = 0  # bytes read before the head was complete
+        self._head_done = False
+        self._eof_body = False  # the body ends with the connection
+        self._done = False  # the response completed during this read
+        self._extra = False  # bytes came after the response
+        self._body: list[bytes] = []  # this read's body pieces, delivered as one
+        self._headers: dict[str, str] = {}
 
     # -- asyncio.Protocol ---------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            # Not TCP, or a socket wrapper that cannot set options: nothing to tune.
-            with contextlib.suppress(OSError, AttributeError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         resp = self.resp
         if resp is not None:
-            if self.mode == _EOF:
+            if self._head_done and self._eof_body:
                 self._finish(self.clock())  # close-delimited body: the close is the end
             elif resp.bytes_in == 0 and self.uses > 0:
                 self._fail(_StaleConnection("reused connection closed before the response", resp))
@@ -188,7 +122,11 @@ class _Conn(asyncio.Protocol):
         self.pool._discard(self)
 
     def data_received(self, data: bytes) -> None:
-        t = self.clock()
+        # Only a transport that cannot stamp (TLS) calls this: stamp it now.
+        self.pool.user_reads += 1
+        self.stamped_data_received(data, self.clock())
+
+    def stamped_data_received(self, data: bytes, t: int) -> None:
         resp = self.resp
         if resp is None:
             if not data:
@@ -201,20 +139,83 @@ class _Conn(asyncio.Protocol):
         resp.bytes_in += len(data)
         if not resp.t_first_byte:
             resp.t_first_byte = t
+        self._t = t
+        if not self._head_done:
+            self._head_bytes += len(data)
         try:
-            if self.mode == _HEAD:
-                rest = self._read_head(data, t)
-                if rest is None or self.resp is None:
-                    return
-                data = rest
-            self._read_body(data, t)
-        except ValueError as exc:
-            self._fail(ProtocolError(str(exc), resp))
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            if not self._done:
+                self._fail(ProtocolError(f"unparseable response: {exc}", resp))
+                return
+            self._extra = True  # the response was whole; what followed was not
         except Exception as exc:  # a sink bug must fail the request, not the event loop
             self._fail(HTTPError(f"response sink raised {exc!r}", resp))
+            return
+        if not self._head_done and self._head_bytes > _MAX_HEAD:
+            self._fail(ProtocolError("response head too large", resp))
+            return
+        try:
+            self._flush_body(t)
+        except Exception as exc:
+            self._fail(HTTPError(f"response sink raised {exc!r}", resp))
+            return
+        if self._done:
+            self._finish(t)
 
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost decides what EOF meant
+
+    # -- llhttp callbacks (called from feed_data) --------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._done:
+            self._extra = True  # a second response nobody asked for
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1").strip()
+        headers = self._headers
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+
+    def on_headers_complete(self) -> None:
+        resp = self.resp
+        if resp is None or self._done:
+            return
+        status = self._parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            self._headers = {}  # informational: the real head follows
+            return
+        headers = self._headers
+        self._headers = {}
+        te = headers.get("transfer-encoding", "").lower()
+        if te and not te.endswith("chunked"):
+            raise httptools.HttpParserError(f"unsupported transfer-encoding {te!r}")
+        resp.status = status
+        resp.headers = headers
+        resp.t_head = self._t
+        self._head_done = True
+        if not self._parser.should_keep_alive():
+            self.keep_alive = False
+        no_body = self.no_body or status in (204, 304)
+        self._eof_body = not no_body and not te and "content-length" not in headers
+        if self._eof_body:
+            self.keep_alive = False
+        if self.sink is not None:
+            self.sink.on_head(status, headers, self._t)
+        if no_body:
+            # llhttp cannot be told a HEAD answer has no body: end it here, and
+            # start the next response on a fresh parser.
+            self._done = True
+            self._parser = httptools.HttpResponseParser(self)
+
+    def on_body(self, body: bytes) -> None:
+        if self._head_done and not self._done:
+            self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._head_done:
+            self._done = True
 
     # -- request ------------------------------------------------------------------
 
@@ -237,9 +238,11 @@ class _Conn(asyncio.Protocol):
         self.resp = resp
         self.sink = sink
         self.no_body = no_body
-        self.mode = _HEAD
         self.keep_alive = True
         self.pieces = []
+        self._head_bytes = 0
+        self._headers = {}
+        self._head_done = self._done = self._extra = self._eof_body = False
         if deadline is not None:
             self.timer = loop.call_at(deadline, self._on_timeout)
         resp.t_send = self.clock()
@@ -252,114 +255,30 @@ class _Conn(asyncio.Protocol):
         if resp is not None:
             self._fail(RequestTimeout("request timed out", resp))
 
-    # -- response framing ---------------------------------------------------------
+    # -- completion ---------------------------------------------------------------
 
-    def _read_head(self, data: bytes, t: int) -> bytes | None:
-        """Parse the head if complete; return the bytes after it, or None to wait."""
-        while True:
-            buf = self.head_buf + data if self.head_buf else data
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > _MAX_HEAD:
-                    raise ValueError("response head too large")
-                self.head_buf = buf
-                return None
-            self.head_buf = b""
-            status = self._parse_head(buf[:end])
-            data = buf[end + 4 :]
-            if 100 <= status < 200 and status != 101:
-                continue  # informational (100 Continue): the real head follows
-            assert self.resp is not None
-            self.resp.t_head = t
-            if self.sink is not None:
-                self.sink.on_head(status, self.resp.headers, t)
-            if self.mode == _LENGTH and self.remaining == 0:
-                self._finish(t, data)
-                return None
-            return data
-
-    def _parse_head(self, head: bytes) -> int:
-        resp = self.resp
-        assert resp is not None
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3:
-            raise ValueError(f"bad status line {lines[0][:60]!r}")
-        status = int(parts[1])
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            colon = line.find(b":")
-            if colon <= 0:
-                raise ValueError(f"bad header line {line[:60]!r}")
-            name = line[:colon].strip().lower().decode("latin-1")
-            value = line[colon + 1 :].strip().decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        resp.status = status
-        resp.headers = headers
-        conn_hdr = headers.get("connection", "").lower()
-        if parts[0] == b"HTTP/1.0":
-            self.keep_alive = "keep-alive" in conn_hdr
-        elif "close" in conn_hdr:
-            self.keep_alive = False
-        te = headers.get("transfer-encoding", "").lower()
-        if self.no_body or status in (204, 304) or 100 <= status < 200:
-            self.mode, self.remaining = _LENGTH, 0
-        elif te:
-            if not te.endswith("chunked"):
-                raise ValueError(f"unsupported transfer-encoding {te!r}")
-            self.mode = _CHUNKED
-            self.chunked = ChunkedDecoder()
-        elif "content-length" in headers:
-            length = int(headers["content-length"].split(",")[0])
-            if length < 0:
-                raise ValueError("negative content-length")
-            self.mode, self.remaining = _LENGTH, length
-        else:
-            self.mode = _EOF
-            self.keep_alive = False
-        return status
-
-    def _read_body(self, data: bytes, t: int) -> None:
-        if not data:
+    def _flush_body(self, t: int) -> None:
+        body = self._body
+        if not body:
             return
-        mode = self.mode
-        if mode == _LENGTH:
-            left = self.remaining
-            if len(data) >= left:
-                self._deliver(data[:left] if len(data) > left else data, t)
-                self._finish(t, data[left:])
-            else:
-                self.remaining = left - len(data)
-                self._deliver(data, t)
-        elif mode == _CHUNKED:
-            dec = self.chunked
-            assert dec is not None
-            pieces = dec.feed(data)
-            if pieces:
-                self._deliver(pieces[0] if len(pieces) == 1 else b"".join(pieces), t)
-            if dec.done:
-                self._finish(t, dec.extra)
-        else:
-            self._deliver(data, t)
-
-    def _deliver(self, data: bytes, t: int) -> None:
-        if not data:
-            return
+        data = body[0] if len(body) == 1 else b"".join(body)
+        body.clear()
         if self.sink is not None:
             self.sink.on_body(data, t)
         else:
             self.pieces.append(data)
 
-    def _finish(self, t: int, extra: bytes = b"") -> None:
+    def _finish(self, t: int) -> None:
         resp, fut = self.resp, self.fut
         assert resp is not None and fut is not None
+        self._flush_body(t)
         resp.t_last_byte = t
         if self.sink is None:
             resp.body = b"".join(self.pieces)
+        if self._extra:
+            self.keep_alive = False  # bytes past the message: framing can't be trusted
         self._clear()
         self.uses += 1
-        if extra:
-            self.keep_alive = False  # bytes past the message: framing can't be trusted
         if not fut.done():
             fut.set_result(resp)
         if self.keep_alive and not self.lost:
@@ -384,6 +303,7 @@ class _Conn(asyncio.Protocol):
         self.sink = None
         self.fut = None
         self.pieces = []
+        self._body = []
 
 
 class ConnectionPool:
@@ -397,7 +317,10 @@ class ConnectionPool:
         connect_timeout_s: float,
         clock: Clock = time.monotonic_ns,
         ssl_context: ssl.SSLContext | None = None,
+        force_user_stamps: bool | None = None,
     ) -> None:
+        """``force_user_stamps``: stamp reads in user space even where the kernel can
+        (tests of the fallback); None follows ``LOADGATE_RX_STAMPS``."""
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -422,6 +345,16 @@ class ConnectionPool:
         self._closed = False
         self.opened = 0  # connections ever opened (diagnostics)
         self.retries = 0  # stale keep-alive retries done
+        self._force_user = force_user_stamps
+        #: connections whose reads are stamped in user space (TLS, or no kernel stamps)
+        self.user_connections = 0
+        #: reads stamped in user space on connections that could not stamp
+        self.user_reads = 0
+
+    @property
+    def stamps(self) -> str:
+        """``"kernel"`` when every connection so far was kernel-stamped, else ``"user"``."""
+        return "user" if self.user_connections else "kernel"
 
     @property
     def open_connections(self) -> int:
@@ -535,13 +468,21 @@ class ConnectionPool:
             request_limited = True
         try:
             async with asyncio.timeout(budget):
-                _, proto = await loop.create_connection(
-                    lambda: _Conn(self),
-                    self.host,
-                    self.port,
-                    ssl=self._ssl,
-                    server_hostname=self.host if self._ssl is not None else None,
-                )
+                if self._ssl is None:
+                    transport, proto = await stamped.connect(
+                        self.host, self.port, lambda: _Conn(self), force_user=self._force_user
+                    )
+                    if transport.mode != "kernel":
+                        self.user_connections += 1
+                else:
+                    _, proto = await loop.create_connection(
+                        lambda: _Conn(self),
+                        self.host,
+                        self.port,
+                        ssl=self._ssl,
+                        server_hostname=self.host,
+                    )
+                    self.user_connections += 1
         except TimeoutError:
             self._free_slot()
             if request_limited:

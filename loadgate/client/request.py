@@ -57,23 +57,6 @@ def _error_class(exc: HTTPError) -> str:
     return "protocol"  # a response the client could not consume
 
 
-class _Sink:
-    """Feeds the decoder only once the status says the body is content."""
-
-    __slots__ = ("decoder", "ok")
-
-    def __init__(self, decoder: Decoder) -> None:
-        self.decoder = decoder
-        self.ok = False
-
-    def on_head(self, status: int, headers: dict[str, str], t: int) -> None:
-        self.ok = 200 <= status < 300
-
-    def on_body(self, data: bytes, t: int) -> None:
-        if self.ok:
-            self.decoder.feed(data, t)
-
-
 def _fill(obs: Observation, resp: Response, dec: Decoder) -> None:
     obs.t_send = resp.t_send
     obs.t_first_byte = resp.t_first_byte
@@ -104,7 +87,7 @@ async def perform(
     dec = make_decoder(spec.endpoint, spec.stream)
     try:
         resp = await transport.request(
-            "POST", req.path, req.headers, req.body, sink=_Sink(dec), timeout_s=timeout_s
+            "POST", req.path, req.headers, req.body, sink=dec, timeout_s=timeout_s
         )
     except HTTPError as exc:
         _fill(obs, exc.response, dec)

@@ -52,6 +52,16 @@ class SSEParser:
         self._at_start = True  # the BOM check has not been decided yet
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if (
+            not self._buf
+            and not self._data
+            and not self._type
+            and not self._at_start
+            and not self._pending_cr
+            and chunk.endswith(b"\n\n")
+            and b"\r" not in chunk
+        ):
+            return self._whole_events(chunk)
         if self._at_start:
             head = self._buf + chunk
             if len(head) < 3 and _BOM.startswith(head):
@@ -72,7 +82,28 @@ class SSEParser:
             return []
         lines = (self._buf + chunk).split(b"\n")
         self._buf = lines.pop()
+        return self._lines(lines, [])
+
+    def _whole_events(self, chunk: bytes) -> list[SSEEvent]:
+        """A read of whole events, LF only: the common case of an LLM stream (one
+        read per token). ``data: x`` and ``event: t\ndata: x`` are taken apart
+        here; any other block goes through the general rules."""
         events: list[SSEEvent] = []
+        for block in chunk[:-2].split(b"\n\n"):
+            if block.startswith(b"data: "):
+                if b"\n" not in block:
+                    events.append(SSEEvent(b"message", block[6:]))
+                    continue
+            elif block.startswith(b"event: "):
+                nl = block.find(b"\n")
+                if block.startswith(b"data: ", nl + 1) and b"\n" not in block[nl + 1 :]:
+                    events.append(SSEEvent(block[7:nl] or b"message", block[nl + 7 :]))
+                    continue
+            self._lines([*block.split(b"\n"), b""], events)
+        return events
+
+    def _lines(self, lines: list[bytes], events: list[SSEEvent]) -> list[SSEEvent]:
+        """The WHATWG rules, line by line; dispatched events are appended to ``events``."""
         data = self._data
         for line in lines:
             if not line:

@@ -29,6 +29,10 @@ class LedgerSource(Protocol):
         """Records since the last pull (LEDGER_DTYPE)."""
         ...
 
+    async def info(self) -> dict[str, Any]:
+        """What the stub says of itself (``stamps``, ``clock``, ``config`` …)."""
+        ...
+
 
 class LedgerClient:
     """Incremental reader of the stub's ledger over its control endpoints."""
@@ -44,6 +48,13 @@ class LedgerClient:
             resp.raise_for_status()
             await resp.read()
         self._cursor = ""
+
+    async def info(self) -> dict[str, Any]:
+        """The stub's ``/_loadgate/info``: workers, config, where its stamps come from."""
+        async with self._session.get(self._base + "/info") as resp:
+            resp.raise_for_status()
+            data = await resp.json()
+        return data if isinstance(data, dict) else {}
 
     async def pull(self) -> np.ndarray[Any, Any]:
         async with self._session.get(

@@ -39,6 +39,7 @@ from loadgate.load.outcome import EngineOutcome, TailRequest
 from loadgate.load.schedule import Windows, closed_loop_offsets, iter_arrivals
 from loadgate.observe.observer import LiveCounts
 from loadgate.profile import Profile
+from stub_upstream import stamped
 
 __all__ = ["Engine", "WorkerPlan", "split_share"]
 
@@ -180,6 +181,7 @@ class Engine:
                 self.out.upstream.pull_errors.append(str(exc))
             self.joiner.finish()
             self.out.upstream.ledger_lost = ledger.lost
+            await self._note_stamps(transport, ledger)
         record_ns(self._stub_lateness, self.joiner.lateness_ns)
         st = self.joiner.stats
         up = self.out.upstream
@@ -194,6 +196,22 @@ class Engine:
         self.out.cpu_s = time.process_time() - cpu0
         self.out.wall_s = time.monotonic() - wall0
         return self.out
+
+    async def _note_stamps(self, transport: Transport, ledger: LedgerSource) -> None:
+        """Where both sides' arrival times came from, and how the clock conversion went."""
+        out = self.out
+        if isinstance(transport, ConnectionPool):
+            out.user_stamped_connections = transport.user_connections
+            clock = stamped.clock_bridge().stats()
+            out.clock_offset_spread_ns = clock.offset_max_ns - clock.offset_min_ns
+            out.clock_largest_step_ns = clock.largest_step_ns
+            out.clock_clamped = clock.clamped
+        try:
+            info = await ledger.info()
+        except LEDGER_ERRORS:
+            return
+        mode = info.get("stamps")
+        out.stub_stamps = mode if isinstance(mode, str) else None
 
     async def _open_transport(self, stack: contextlib.AsyncExitStack) -> Transport:
         if self._given_transport is not None:
@@ -408,8 +426,12 @@ class Engine:
         if d.ttft_overhead is not None:
             rec("ttft_overhead_ms", s, d.ttft_overhead, at)
         times = obs.token_times
+        same = 0
         for a, b in itertools.pairwise(times):
             rec("itl_ms", s, b - a, at)
+            same += a == b
+        self.out.deltas_timed += len(times)
+        self.out.deltas_same_read += same
 
 
 def new_nonce(rng: random.Random | None = None) -> int:

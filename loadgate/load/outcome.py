@@ -11,7 +11,8 @@ key, encoded histograms add bucket by bucket, nested counters recurse, lists
 concatenate, the first stop reason wins. A field of a type with no rule makes
 :meth:`EngineOutcome.merge` raise instead of dropping it silently. The one
 exception is CPU: the busiest process's share is the figure that says whether
-a process was saturated (``cpu_s``/``wall_s`` are merged as a pair).
+a process was saturated (``cpu_s``/``wall_s`` are merged as a pair); fields
+marked ``merge = "max"`` take the largest.
 """
 
 from __future__ import annotations
@@ -89,6 +90,18 @@ class EngineOutcome:
     loop_lag_us: bytes = b""  # encoded HDR histograms (mergeable)
     send_lag_us: bytes = b""
     stub_lateness_us: bytes = b""
+    #: connections stamped in user space (TLS, or no kernel stamps): 0 = all kernel
+    user_stamped_connections: int = 0
+    #: where the stub's t_recv came from ("kernel" | "user"; None: not known)
+    stub_stamps: str | None = None
+    #: stream content deltas timed, and of them those that arrived in the same read as
+    #: the delta before (they share its stamp: an inter-token gap of 0)
+    deltas_timed: int = 0
+    deltas_same_read: int = 0
+    #: REALTIME − MONOTONIC as the client saw it: spread and largest step over the run
+    clock_offset_spread_ns: int = field(default=0, metadata={"merge": "max"})
+    clock_largest_step_ns: int = field(default=0, metadata={"merge": "max"})
+    clock_clamped: int = 0
     cpu_s: float = field(default=0.0, metadata={"merge": "busiest"})
     wall_s: float = field(default=0.0, metadata={"merge": "busiest"})
     stopped_by: str | None = None
@@ -140,7 +153,11 @@ def _merged(name: str, a: Any, b: Any) -> Any:
 
 def _merge_fields(dst: Any, src: Any) -> None:
     for f in dataclasses.fields(dst):
-        if f.metadata.get("merge") == "busiest":
+        rule = f.metadata.get("merge")
+        if rule == "busiest":
+            continue
+        if rule == "max":
+            setattr(dst, f.name, max(getattr(dst, f.name), getattr(src, f.name)))
             continue
         setattr(dst, f.name, _merged(f.name, getattr(dst, f.name), getattr(src, f.name)))
 

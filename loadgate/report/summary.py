@@ -310,10 +310,26 @@ def _traffic_table(result: Result, warnings: Mapping[str, list[str]]) -> Table:
     return _kv_table("Traffic", rows)
 
 
+def _stamps_note(result: Result) -> str:
+    """Where arrival times came from, and what per-read stamping means for ITL."""
+    h = result.harness
+    if h.timestamp_sources is None:
+        return "not recorded (a result from before kernel timestamps)"
+    src = ", ".join(f"{k} {v or '?'}" for k, v in h.timestamp_sources.items())
+    if h.timestamps == "kernel":
+        note = f"{src}: arrival times from the kernel, not when loadgate read them"
+    else:
+        note = f"{src}: stamped when read, so the harness's own lateness is in the figures"
+    if h.deltas_same_read_ratio:
+        note += f"; {100 * h.deltas_same_read_ratio:.1f} % of deltas shared a read"
+    return note
+
+
 def _harness_table(result: Result, warnings: Mapping[str, list[str]]) -> Table:
     h = result.harness
     floor = floor_p99(result)
     rows: list[tuple[str, float | str | None, Text | str]] = [
+        ("timestamps", h.timestamps or "—", _stamps_note(result)),
         ("event-loop lag p99 (ms)", p99(h.loop_lag_ms), _note(warnings, "harness.loop_lag_ms")),
         ("harness CPU (%)", h.cpu_percent, _note(warnings, "harness.cpu_percent")),
         (

@@ -28,6 +28,7 @@ from loadgate.load.outcome import EngineOutcome
 from loadgate.profile import Profile
 from loadgate.result.model import (
     AuthCacheFigures,
+    ClockFigures,
     Drain,
     Environment,
     GatewayFigures,
@@ -176,6 +177,16 @@ def _harness(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Harness:
     )
     if p.load.rate is not None and out.offered:
         h.achieved_rate_ratio = round(out.sent / out.offered, 4)
+    client = "user" if out.user_stamped_connections else "kernel"
+    h.timestamp_sources = {"client": client, "stub": out.stub_stamps}
+    h.timestamps = "kernel" if client == out.stub_stamps == "kernel" else "user"
+    h.clock = ClockFigures(
+        offset_spread_us=round(out.clock_offset_spread_ns / 1000, 3),
+        largest_step_us=round(out.clock_largest_step_ns / 1000, 3),
+        clamped=out.clock_clamped,
+    )
+    if out.deltas_timed:
+        h.deltas_same_read_ratio = round(out.deltas_same_read / out.deltas_timed, 4)
     if facts.direct:
         s = out.recorder.summary("overhead_ms")
         if s is not None:

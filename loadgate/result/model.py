@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SCHEMA",
     "AuthCacheFigures",
+    "ClockFigures",
     "Drain",
     "Environment",
     "Gate",
@@ -213,8 +214,24 @@ class HarnessLimits(Section):
     floor_warn_share: float | None = None
 
 
+class ClockFigures(Section):
+    """The kernel's REALTIME stamps, converted to MONOTONIC: how steady that was (µs)."""
+
+    offset_spread_us: float
+    largest_step_us: float
+    clamped: int = 0
+
+
 class Harness(Section):
     """loadgate watching itself: could it have been the bottleneck?"""
+
+    #: where arrival times came from: "kernel" (both the client's reads and the
+    #: stub's t_recv stamped by the kernel), else "user" (stamped when read)
+    timestamps: Literal["kernel", "user"] | None = None
+    timestamp_sources: dict[str, str | None] | None = None
+    clock: ClockFigures | None = None
+    #: share of stream content deltas read together with the one before (shared stamp)
+    deltas_same_read_ratio: float | None = None
 
     loop_lag_ms: LagSummary | None = None
     send_lag_ms: LagSummary | None = None

@@ -16,52 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadgate.client.http1 import ChunkedDecoder, ConnectionPool, _Conn, _StaleConnection
+from loadgate.client.http1 import ConnectionPool, _Conn, _StaleConnection
 from loadgate.client.transport import ProtocolError, ResetError, Response
 
 CHUNKED = b"5;ext=1\r\nhello\r\n1\r\n \r\nB\r\nworld-12345\r\n0\r\nx-trailer: 1\r\n\r\n"
 CHUNKED_BODY = b"hello world-12345"
-
-
-def decode_chunked(pieces: list[bytes]) -> tuple[bytes, ChunkedDecoder, bytes]:
-    """Feed until the message ends, as the connection does; return body, decoder, rest."""
-    dec = ChunkedDecoder()
-    out: list[bytes] = []
-    for i, piece in enumerate(pieces):
-        out += dec.feed(piece)
-        if dec.done:
-            return b"".join(out), dec, dec.extra + b"".join(pieces[i + 1 :])
-    return b"".join(out), dec, b""
-
-
-def test_chunked_at_every_split_point() -> None:
-    for cut in range(len(CHUNKED) + 1):
-        out, dec, rest = decode_chunked([CHUNKED[:cut], CHUNKED[cut:]])
-        assert out == CHUNKED_BODY and dec.done and rest == b"", cut
-
-
-def test_chunked_at_every_pair_of_split_points() -> None:
-    for a, b in itertools.combinations(range(len(CHUNKED) + 1), 2):
-        out, dec, _ = decode_chunked([CHUNKED[:a], CHUNKED[a:b], CHUNKED[b:]])
-        assert out == CHUNKED_BODY and dec.done, (a, b)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.binary(min_size=1, max_size=300), max_size=12), st.data())
-def test_chunked_round_trip_any_chunking(chunks: list[bytes], data: st.DataObject) -> None:
-    wire = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\nNEXT"
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=20)))
-    points = [0, *cuts, len(wire)]
-    out, dec, rest = decode_chunked([wire[a:b] for a, b in itertools.pairwise(points)])
-    assert out == b"".join(chunks)
-    assert dec.done
-    assert rest == b"NEXT"  # bytes after the message are handed back, whichever read held them
-
-
-@pytest.mark.parametrize("bad", [b"zz\r\n", b"-1\r\n", b"\r\n", b"5\r\nhelloXX\r\n"])
-def test_chunked_bad_framing_raises(bad: bytes) -> None:
-    with pytest.raises(ValueError):
-        ChunkedDecoder().feed(bad)
 
 
 # -- the connection protocol -------------------------------------------------------
@@ -252,3 +211,67 @@ async def test_sink_exception_fails_the_request_not_the_loop() -> None:
 
     with pytest.raises(Exception, match="boom"):
         await run([LENGTH_RESPONSE], sink=Boom())
+
+
+# -- chunked framing (llhttp): the split-point suites, through the connection --------
+
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+async def test_chunked_at_every_split_point() -> None:
+    wire = CHUNKED_HEAD + CHUNKED
+    for cut in range(len(wire) + 1):
+        resp, conn, pool, tr = await run([wire[:cut], wire[cut:]])
+        assert resp.body == CHUNKED_BODY and pool._idle == [conn] and not tr.closing, cut
+
+
+async def test_chunked_at_every_pair_of_split_points() -> None:
+    for a, b in itertools.combinations(range(len(CHUNKED) + 1), 2):
+        reads = [CHUNKED_HEAD + CHUNKED[:a], CHUNKED[a:b], CHUNKED[b:]]
+        resp, *_ = await run(reads)
+        assert resp.body == CHUNKED_BODY, (a, b)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=300), max_size=12), st.data())
+async def test_chunked_round_trip_any_chunking(chunks: list[bytes], data: st.DataObject) -> None:
+    wire = CHUNKED_HEAD + b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=20)))
+    points = [0, *cuts, len(wire)]
+    resp, conn, pool, tr = await run([wire[x:y] for x, y in itertools.pairwise(points)])
+    assert resp.body == b"".join(chunks)
+    assert pool._idle == [conn] and not tr.closing
+
+
+async def test_bytes_after_a_chunked_message_poison_the_connection() -> None:
+    resp, _, pool, tr = await run([CHUNKED_HEAD + CHUNKED + b"NEXT"])
+    assert resp.body == CHUNKED_BODY and tr.closing and pool._idle == []
+
+
+@pytest.mark.parametrize("bad", [b"zz\r\n", b"-1\r\n", b"\r\n", b"5\r\nhelloXX\r\n"])
+async def test_chunked_bad_framing_is_a_protocol_error(bad: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        await run([CHUNKED_HEAD + bad])
+
+
+async def test_a_head_answer_has_no_body_and_the_connection_is_reused() -> None:
+    pool, conn, _ = new_conn()
+    fut = conn.send(b"HEAD / HTTP/1.1\r\n\r\n", Response(), None, None, no_body=True)
+    conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n")
+    resp = await fut
+    assert resp.status == 200 and resp.body == b"" and pool._idle == [conn]
+    fut = conn.send(b"GET / HTTP/1.1\r\n\r\n", Response(), None, None, no_body=False)
+    conn.data_received(LENGTH_RESPONSE)
+    assert (await fut).body == b"hello world"  # the next answer parses on a fresh parser
+
+
+async def test_kernel_stamps_are_the_reads_own() -> None:
+    # A stamped read carries its arrival: the connection keeps it, whatever the clock says.
+    sink = Sink()
+    pool, conn, _ = new_conn()
+    fut = conn.send(b"GET / HTTP/1.1\r\n\r\n", Response(), sink, None, no_body=False)
+    conn.stamped_data_received(LENGTH_RESPONSE[:40], 5_000)
+    conn.stamped_data_received(LENGTH_RESPONSE[40:], 7_000)
+    resp = await fut
+    assert (resp.t_first_byte, resp.t_last_byte) == (5_000, 7_000)
+    assert [t for _, t in sink.pieces] == [7_000] and pool.user_reads == 0

@@ -38,6 +38,9 @@ class FakeStub:
             pieces=[(4 * MS + i * 2 * MS, e) for i, e in enumerate(events)],
         )
 
+    async def info(self) -> dict[str, Any]:
+        return {"stamps": "kernel"}
+
     async def pull(self) -> np.ndarray[Any, Any]:
         new = self.sent[self._pulled :]
         self._pulled = len(self.sent)
