@@ -60,3 +60,5 @@ class Observation:
     token_times: list[int] = field(default_factory=list)
     violation: str | None = None
     bytes_in: int = 0
+    #: sent straight to the stub: the same-run control group (not gateway traffic)
+    control: bool = False

@@ -106,7 +106,8 @@ class Joiner:
         obs, measured = self._obs.pop(corr)
         calls = self._calls.pop(corr, [])
         calls.sort()
-        if measured:
+        # Control-group requests went straight to the stub: not the gateway's upstream calls.
+        if measured and not obs.control:
             n = len(calls)
             st = self.stats
             st.calls += n

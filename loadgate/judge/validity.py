@@ -1,25 +1,43 @@
-"""Could the harness have been the bottleneck? Its figures against the profile's limits.
+"""Could the harness have spoilt the run? Its figures against the profile's limits.
 
-Each reason names the figure, its limit and what it means for the run; past any
-limit the run is ``invalid`` (exit 3) whatever the gates say: a saturated
-harness inflates overhead, a late stub deflates throughput. Pure: plain numbers
-in, reasons out, so the rules are unit-tested as arithmetic.
+What spoils a run depends on where its timestamps came from (docs/method.md,
+"The harness judging itself"):
+
+* always: the schedule not kept (open loop: achieved vs offered rate, send lag
+  after the scheduled time; closed loop: send lag after the previous response
+  on the worker ended), the stub late beyond its limit — the load the gateway
+  saw was not the load the profile asked for;
+* with kernel timestamps: the control group's overhead p99 (harness + loopback +
+  stub, measured beside the load) a large share of a latency gate's budget —
+  the floor leaves too little room to judge the gateway;
+* with user-space timestamps, also the harness's own event-loop lag and CPU: a
+  late loop stamps responses late, and that lateness lands in every latency.
+  With kernel timestamps it does not, so lag and CPU are only warnings.
+
+Pure: plain numbers in, reasons out, so the rules are unit-tested as arithmetic.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from loadgate.judge.gates import is_latency_gate
 from loadgate.profile import HarnessSpec
-from loadgate.result.model import Harness
+from loadgate.result.model import Gate, Harness
 
-__all__ = ["invalid_reasons"]
+__all__ = ["control_reasons", "invalid_reasons", "kernel_stamped", "lag_warnings"]
 
 
-def invalid_reasons(harness: Harness, limits: HarnessSpec) -> list[str]:
-    """``invalid`` reasons: each names the figure, its limit and what it means."""
-    reasons: list[str] = []
+def kernel_stamped(harness: Harness) -> bool:
+    """Both sides' arrival times came from the kernel."""
+    return harness.timestamps == "kernel"
+
+
+def _lag_and_cpu(harness: Harness, limits: HarnessSpec) -> list[str]:
+    out: list[str] = []
     lag = harness.loop_lag_ms
     if lag is not None and lag.p99 > limits.max_loop_lag_p99_ms:
-        reasons.append(
+        out.append(
             f"harness event-loop lag p99 {lag.p99:.2f} ms > {limits.max_loop_lag_p99_ms} ms: "
             "loadgate read responses late, which inflates overhead: the machine is short of "
             "CPU for harness + stub + gateway (other load? load.workers helps only with a "
@@ -27,11 +45,17 @@ def invalid_reasons(harness: Harness, limits: HarnessSpec) -> list[str]:
         )
     cpu = harness.cpu_percent
     if cpu is not None and cpu > limits.max_cpu_percent:
-        reasons.append(
+        out.append(
             f"harness CPU {cpu:.0f} % of a core > {limits.max_cpu_percent:.0f} %: "
             "loadgate was saturated (load.workers = N spreads it over N processes, given "
             "spare cores)"
         )
+    return out
+
+
+def invalid_reasons(harness: Harness, limits: HarnessSpec) -> list[str]:
+    """``invalid`` reasons: each names the figure, its limit and what it means."""
+    reasons = [] if kernel_stamped(harness) else _lag_and_cpu(harness, limits)
     ratio = harness.achieved_rate_ratio
     if ratio is not None and ratio < limits.min_achieved_rate_ratio:
         reasons.append(
@@ -47,7 +71,39 @@ def invalid_reasons(harness: Harness, limits: HarnessSpec) -> list[str]:
     send = harness.send_lag_ms
     if send is not None and send.p99 > limits.max_send_lag_p99_ms:
         reasons.append(
-            f"open-loop send lag p99 {send.p99:.2f} ms > {limits.max_send_lag_p99_ms} ms: "
-            "requests left later than scheduled"
+            f"send lag p99 {send.p99:.2f} ms > {limits.max_send_lag_p99_ms} ms: requests "
+            "left later than scheduled (closed loop: than the previous response ended), so "
+            "the gateway saw less load than the profile asked for"
         )
     return reasons
+
+
+def lag_warnings(harness: Harness, limits: HarnessSpec) -> list[str]:
+    """With kernel timestamps, lag and CPU past their limits are said, not judged."""
+    if not kernel_stamped(harness):
+        return []
+    return [
+        f"{text.split(':')[0]}: not in the figures (kernel timestamps), but the harness was "
+        "busy; a slower machine would start to miss the schedule"
+        for text in _lag_and_cpu(harness, limits)
+    ]
+
+
+def control_reasons(gates: Sequence[Gate], harness: Harness, limits: HarnessSpec) -> list[str]:
+    """Kernel timestamps: a latency gate whose budget the control group's p99 eats."""
+    control = harness.control
+    floor = control.p99() if control is not None else None
+    if not kernel_stamped(harness) or floor is None:
+        return []
+    out: list[str] = []
+    for g in gates:
+        if not is_latency_gate(g.name) or g.op not in ("<", "<=") or g.threshold <= 0:
+            continue
+        if floor > limits.max_control_share * g.threshold:
+            out.append(
+                f"control group overhead p99 {floor:.2f} ms is "
+                f"{100 * floor / g.threshold:.0f} % of {g.name}'s {g.threshold:g} ms budget "
+                f"(> {100 * limits.max_control_share:.0f} %, harness.max_control_share): the "
+                "harness + loopback + stub floor leaves too little room to judge the gateway"
+            )
+    return out

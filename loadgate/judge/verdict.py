@@ -8,18 +8,23 @@ answers possible). A launched gateway that died is the gateway's result: ``fail`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from loadgate.judge.gates import OPS, is_latency_gate
-from loadgate.result.model import Gate
+from loadgate.judge.gates import OPS, evaluate_gates, is_latency_gate
+from loadgate.judge.validity import control_reasons, invalid_reasons, kernel_stamped
+from loadgate.profile import HarnessSpec
+from loadgate.result.model import Gate, Result
 
 __all__ = [
     "INTERRUPTIONS",
+    "NOISE_FROM_CONTROL",
+    "NOISE_FROM_LAG",
     "Verdict",
     "VerdictName",
     "decide_verdict",
+    "judge",
     "too_close_to_call",
     "undecided_reasons",
 ]
@@ -37,8 +42,18 @@ class Verdict:
     exit_code: int
 
 
-def too_close_to_call(gates: Sequence[Gate], noise_ms: float | None) -> dict[str, str]:
-    """Gate name → reason, for latency gates whose outcome the harness's lag could flip.
+#: What the noise of a latency figure is, by timestamp source (for the reasons' wording).
+NOISE_FROM_LAG = "the harness's own event-loop lag"
+NOISE_FROM_CONTROL = "the control group's overhead"
+
+
+def too_close_to_call(
+    gates: Sequence[Gate], noise_ms: float | None, source: str = NOISE_FROM_LAG
+) -> dict[str, str]:
+    """Gate name → reason, for latency gates whose outcome the harness's noise could flip.
+
+    ``noise_ms`` is the loop lag p99 (user-space timestamps) or the control group's
+    overhead p99 (kernel timestamps); ``source`` says which.
 
     A late event loop only ever *adds* to a latency (responses are stamped when
     the loop reads them), by up to its lag: the true value of a latency figure
@@ -58,21 +73,23 @@ def too_close_to_call(gates: Sequence[Gate], noise_ms: float | None) -> dict[str
             continue
         if OPS[g.op](value, g.threshold) != OPS[g.op](value - noise_ms, g.threshold):
             out[g.name] = (
-                f"{g.name} = {value:.4g} is within the harness's own event-loop lag (p99 "
+                f"{g.name} = {value:.4g} is within {source} (p99 "
                 f"{noise_ms:.2f} ms) of its threshold {g.op} {g.threshold:g}: the gateway may "
                 "be on either side; rerun when the machine is quieter"
             )
     return out
 
 
-def undecided_reasons(gates: Sequence[Gate], noise_ms: float | None) -> list[str]:
+def undecided_reasons(
+    gates: Sequence[Gate], noise_ms: float | None, source: str = NOISE_FROM_LAG
+) -> list[str]:
     """Invalid reasons from :func:`too_close_to_call`, when the verdict rests on them.
 
     A gate that failed beyond doubt already makes the run a ``fail``; gates the
     lag could flip cannot change that, so they only invalidate a run that would
     otherwise pass, or fail on them alone.
     """
-    close = too_close_to_call(gates, noise_ms)
+    close = too_close_to_call(gates, noise_ms, source)
     if any(not g.passed and g.name not in close for g in gates):
         return []
     return list(close.values())
@@ -97,3 +114,56 @@ def decide_verdict(gates: Sequence[Gate], invalid_reasons: Sequence[str]) -> Ver
     if failed:
         return Verdict("fail", failed, 1)
     return Verdict("pass", [], 0)
+
+
+def judge(
+    result: Result,
+    harness_limits: HarnessSpec,
+    gate_specs: Mapping[str, str],
+    *,
+    stop_reason: str | None,
+    gateway_died_with: int | None,
+) -> tuple[Verdict, list[Gate]]:
+    """The whole judgement of one run: its gates, and pass / fail / invalid with why.
+
+    * invalid: the harness spoilt the run (:mod:`loadgate.judge.validity`, by
+      timestamp source), it was interrupted, or a latency gate's answer lies within
+      the harness's noise of its threshold — the loop lag p99 with user-space
+      timestamps, the control group's overhead p99 with kernel ones;
+    * a launched gateway that died during the load: ``fail``, whatever else — a crash
+      is the gateway's result, not noise to rerun;
+    * every gate of an invalid run, and every gate the noise could flip, is undecided.
+    """
+    h = result.harness
+    kernel = kernel_stamped(h)
+    invalid = invalid_reasons(h, harness_limits)
+    if stop_reason in INTERRUPTIONS:
+        invalid.insert(0, f"interrupted by {stop_reason}: partial result")
+    gates = evaluate_gates(gate_specs, result)
+    if kernel:
+        invalid += control_reasons(gates, h, harness_limits)
+        noise = h.control.p99() if h.control is not None else None
+        source = NOISE_FROM_CONTROL
+    else:
+        noise = h.loop_lag_ms.p99 if h.loop_lag_ms is not None else None
+        source = NOISE_FROM_LAG
+    close = too_close_to_call(gates, noise, source)
+    for g in gates:
+        if g.name in close:
+            g.decided, g.undecided_reason = False, close[g.name]
+    invalid += undecided_reasons(gates, noise, source)
+    if stop_reason == "gateway_died":
+        died = f"gateway process exited (code {gateway_died_with}) during the run"
+        failed = [_describe(g) for g in gates if not g.passed and g.decided]
+        verdict = Verdict("fail", [died, *failed], 1)
+    else:
+        verdict = decide_verdict(gates, invalid)
+    why = None
+    if stop_reason == "gateway_died":
+        why = "the gateway died during the load: its figures stop where it did"
+    elif verdict.verdict == "invalid":
+        why = "the run is invalid: its gates prove nothing either way"
+    for g in gates:
+        if why is not None and g.decided:
+            g.decided, g.undecided_reason = False, why
+    return verdict, gates

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import gc
 import itertools
 import random
@@ -24,7 +26,7 @@ from typing import Any
 import aiohttp
 
 from loadgate.client.http1 import ConnectionPool
-from loadgate.client.observation import Observation
+from loadgate.client.observation import Observation, RequestSpec
 from loadgate.client.request import perform
 from loadgate.client.transport import Transport
 from loadgate.histograms.hdr import new_histogram
@@ -45,6 +47,8 @@ __all__ = ["Engine", "WorkerPlan", "split_share"]
 
 PULL_INTERVAL_S = 0.5
 JOIN_SLICE = 4  # observations joined per event-loop turn (~0.3 ms)
+#: Control-group correlation ids start here: the gateway's never reach 2**31 in a run.
+CONTROL_SEQ_BASE = 1 << 31
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,8 @@ class WorkerPlan:
     worker_index: int = 0
     workers: int = 1
     base_dir: str = "."
+    #: share of extra requests sent straight to the stub (the control group)
+    control_ratio: float = 0.0
 
 
 def split_share(total: int, workers: int, index: int) -> int:
@@ -94,7 +100,8 @@ class Engine:
         self.joiner = Joiner(plan.nonce, self._joined)
         keys = KeyPool.from_spec(p.auth, Path(plan.base_dir)) if p.auth.header != "none" else None
         headers = tuple(p.load.headers.items())
-        self.mix = RequestMix(
+        mix = functools.partial(
+            RequestMix,
             endpoints=p.load.endpoints,
             stream_ratio=p.load.stream_ratio,
             model=p.load.model,
@@ -103,14 +110,25 @@ class Engine:
             max_tokens=p.load.max_tokens,
             stub_output_tokens=p.stub.output_tokens,
             nonce=plan.nonce,
-            seed=p.load.seed * 1009 + plan.worker_index,
-            draw_key=keys.draw if keys is not None else None,
             extra_headers=headers,
+        )
+        seed = p.load.seed * 1009 + plan.worker_index
+        self.mix = mix(seed=seed, draw_key=keys.draw if keys is not None else None)
+        # Same mix, its own draws and its own half of the id space (the top bit of seq).
+        self.control_mix = mix(seed=seed + 7919, draw_key=None)
+        self.control_mix.seq = CONTROL_SEQ_BASE
+        if plan.control_ratio > 0:
+            self.out.control = Recorder(self.windows.measure_start_ns)
+        # Control requests go to the stub itself: they carry the key it expects, if any.
+        upstream_keys = p.stub.expected_keys
+        self._control_auth = (
+            ("authorization", f"Bearer {upstream_keys[0]}") if upstream_keys else None
         )
         self.inflight = 0
         self._given_transport = transport
         self._given_ledger = ledger
         self._transport: Transport | None = None
+        self._control_transport: Transport | None = None
         self._sending_stopped = False
         self._tail: set[int] = set()  # correlation ids of the drain tail, until joined
         self._tasks: set[asyncio.Task[None]] = set()
@@ -157,6 +175,8 @@ class Engine:
         gc.set_threshold(50_000, 50, 1_000_000)
         async with contextlib.AsyncExitStack() as stack:
             self._transport = transport = await self._open_transport(stack)
+            if self.out.control is not None:
+                self._control_transport = self._control_pool()
             ledger = await self._open_ledger(stack)
             self.lag.start()
             puller = asyncio.create_task(self._pull_loop(ledger))
@@ -173,6 +193,8 @@ class Engine:
                 await self.lag.stop()
                 if self._given_transport is None:
                     await transport.close()
+                if self._control_transport is not None:
+                    await self._control_transport.close()
             # Final pulls: the stub writes a record before the client can read the
             # last byte, so one pull after the last completion holds every record.
             try:
@@ -220,6 +242,13 @@ class Engine:
         limit = (p.load.concurrency or p.load.max_inflight) + 8
         return ConnectionPool(self.plan.target_url, limit=limit, connect_timeout_s=5.0)
 
+    def _control_pool(self) -> Transport:
+        if self._given_transport is not None:
+            return self._given_transport  # tests: one fake answers both
+        p = self.plan.profile
+        limit = _control_share(p.load.concurrency or p.load.max_inflight, self.plan) + 8
+        return ConnectionPool(self.plan.stub_url, limit=limit, connect_timeout_s=5.0)
+
     async def _open_ledger(self, stack: contextlib.AsyncExitStack) -> LedgerSource:
         if self._given_ledger is not None:
             return self._given_ledger
@@ -232,27 +261,38 @@ class Engine:
     async def _closed_loop(self) -> None:
         p = self.plan.profile
         total = p.load.concurrency or 0
-        n = split_share(total, self.plan.workers, self.plan.worker_index)
-        offsets = closed_loop_offsets(
+        budget = self._request_budget()
+        workers = [self._closed_worker(off, budget, control=False) for off in self._offsets(total)]
+        if self.out.control is not None:
+            # The control group: extra workers, the same mix, straight at the stub.
+            controls = _control_share(total, self.plan, every_process=False)
+            control_budget = [_control_share(budget[0], self.plan)]
+            workers += [
+                self._closed_worker(off, control_budget, control=True)
+                for off in self._offsets(controls)
+            ]
+        await asyncio.gather(*workers)
+
+    def _offsets(self, total: int) -> list[int]:
+        """This process's workers' first-send offsets, spread over one service time."""
+        p = self.plan.profile
+        service_ms = p.stub.ttft_ms + max(0, min(p.stub.output_tokens, p.load.max_tokens) - 1) * (
+            p.stub.itl_ms
+        )
+        return closed_loop_offsets(
             total,
             self.plan.workers,
             self.plan.worker_index,
             ramp_up_ns=round(p.load.ramp_up_s * 1e9),
-            service_ns=round(
-                (
-                    p.stub.ttft_ms
-                    + max(0, min(p.stub.output_tokens, p.load.max_tokens) - 1) * p.stub.itl_ms
-                )
-                * 1e6
-            ),
+            service_ns=round(service_ms * 1e6),
         )
-        assert len(offsets) == n
-        budget = self._request_budget()
-        workers = [asyncio.create_task(self._closed_worker(off, budget)) for off in offsets]
-        await asyncio.gather(*workers)
 
-    async def _closed_worker(self, offset_ns: int, budget: list[int]) -> None:
-        await self._sleep_until(self.windows.start_ns + offset_ns)
+    async def _closed_worker(self, offset_ns: int, budget: list[int], *, control: bool) -> None:
+        # Send lag, closed loop: from when the request could have left (the worker's
+        # start, then the previous response's end) to its send. It is the harness's
+        # own turnaround, the time this worker held no request in flight.
+        ready = self.windows.start_ns + offset_ns
+        await self._sleep_until(ready)
         end = self.windows.end_ns
         timeout = self.plan.profile.load.timeout_s
         while not self._stop.is_set() and budget[0] > 0:
@@ -260,29 +300,61 @@ class Engine:
             if now >= end:
                 return
             budget[0] -= 1
-            spec = self.mix.next()
-            self.inflight += 1
-            try:
-                obs = await perform(self._transport_ref(), spec, now, timeout)
-            finally:
-                self.inflight -= 1
+            obs = await self._one(self._spec(control), now, timeout, control)
             if obs.t_send:
+                if not control:
+                    self._send_lag.record_value(max(0, (obs.t_send - ready) // 1000))
                 obs.t_intended = obs.t_send  # closed loop: latency from the actual send
+            ready = obs.t_last_byte or self._clock()
             self._complete(obs)
+
+    def _spec(self, control: bool) -> RequestSpec:
+        if not control:
+            return self.mix.next()
+        # The control group draws from its own mix: the gateway's request (and key)
+        # sequence is the same with or without it.
+        spec = self.control_mix.next()
+        if self._control_auth is None:
+            return spec
+        return dataclasses.replace(spec, auth=self._control_auth)
+
+    async def _one(
+        self, spec: RequestSpec, t_intended: int, timeout_s: float, control: bool
+    ) -> Observation:
+        if control:
+            assert self._control_transport is not None
+            obs = await perform(self._control_transport, spec, t_intended, timeout_s)
+            obs.control = True
+            return obs
+        self.inflight += 1
+        try:
+            return await perform(self._transport_ref(), spec, t_intended, timeout_s)
+        finally:
+            self.inflight -= 1
 
     async def _open_loop(self) -> None:
         p = self.plan.profile
         assert p.load.rate is not None
-        rate = p.load.rate / self.plan.workers
-        budget = self._request_budget()[0]
+        streams = [self._open_stream(p.load.rate, self._request_budget()[0], control=False)]
+        ratio = self.plan.control_ratio
+        if self.out.control is not None:
+            budget = _control_share(self._request_budget()[0], self.plan)
+            streams.append(self._open_stream(p.load.rate * ratio, budget, control=True))
+        await asyncio.gather(*streams)
+
+    async def _open_stream(self, rate_total: float, budget: int, *, control: bool) -> None:
+        """One seeded schedule of sends; the control group's is a second, independent one."""
+        p = self.plan.profile
+        rate = rate_total / self.plan.workers
         # Workers interleave: worker i's schedule is shifted by i/rate_total.
-        shift = round(self.plan.worker_index * 1e9 / p.load.rate)
+        shift = round(self.plan.worker_index * 1e9 / rate_total)
+        seed = p.load.seed * 1009 + self.plan.worker_index + (7919 if control else 0)
         chunks = iter_arrivals(
             self.windows.start_ns + shift,
             self.windows.end_ns,
             rate,
             p.load.arrival,
-            p.load.seed * 1009 + self.plan.worker_index,
+            seed,
             max_count=budget,
         )
         w = self.windows
@@ -290,30 +362,33 @@ class Engine:
         slot_free = asyncio.Event()
         timeout = p.load.timeout_s
         for times in chunks:
-            measured = (times >= w.measure_start_ns) & (times < w.measure_end_ns)
-            self.out.offered += int(measured.sum())
+            if not control:
+                measured = (times >= w.measure_start_ns) & (times < w.measure_end_ns)
+                self.out.offered += int(measured.sum())
             for t in times.tolist():
                 await self._sleep_until(t)
                 if self._stop.is_set():
                     return
-                if self.inflight >= cap:
+                if not control and self.inflight >= cap:
                     self.out.max_inflight_hits += 1
                     while self.inflight >= cap and not self._stop.is_set():
                         slot_free.clear()
                         await slot_free.wait()
-                spec = self.mix.next()
-                self.inflight += 1
-                self._spawn(self._open_one(spec, t, timeout, slot_free))
+                self._spawn(self._open_one(self._spec(control), t, timeout, slot_free, control))
 
     async def _open_one(
-        self, spec: Any, t_intended: int, timeout_s: float, slot_free: asyncio.Event
+        self,
+        spec: RequestSpec,
+        t_intended: int,
+        timeout_s: float,
+        slot_free: asyncio.Event,
+        control: bool,
     ) -> None:
         try:
-            obs = await perform(self._transport_ref(), spec, t_intended, timeout_s)
+            obs = await self._one(spec, t_intended, timeout_s, control)
         finally:
-            self.inflight -= 1
             slot_free.set()
-        if obs.t_send:
+        if obs.t_send and not control:
             self._send_lag.record_value(max(0, (obs.t_send - t_intended) // 1000))
         self._complete(obs)
 
@@ -370,6 +445,13 @@ class Engine:
     def _complete(self, obs: Observation) -> None:
         phase = self.windows.phase(obs.t_intended)
         measured = phase == "measured"
+        if obs.control:
+            # The control group: counted apart, never gateway traffic or drain tail.
+            if measured:
+                self.out.control_sent += 1
+                self.out.control_failed += obs.error is not None
+            self.joiner.add_observation(obs, measured)
+            return
         if self._sending_stopped or self._clock() >= self.windows.end_ns:
             # Completed after sending stopped: part of the drain tail (see _joined).
             self._tail.add(obs.corr)
@@ -386,6 +468,8 @@ class Engine:
             idx = (obs.t_last_byte or obs.t_intended) - self.windows.measure_start_ns
             interval = max(0, idx // 1_000_000_000)
             out.per_interval_done[interval] = out.per_interval_done.get(interval, 0) + 1
+            if obs.t_send:
+                out.busy_ns += (obs.t_last_byte or self._clock()) - obs.t_send
             if obs.error is None:
                 out.ok += 1
                 mode.ok += 1
@@ -408,8 +492,15 @@ class Engine:
             self.out.tail.append(TailRequest(calls[0][0] if calls else 0, obs.t_last_byte, failed))
         if not measured or obs.error is not None:
             return
+        if obs.control:
+            assert self.out.control is not None
+            self._record(self.out.control, obs, calls)
+            return
+        self._record(self.recorder, obs, calls)
+
+    def _record(self, recorder: Recorder, obs: Observation, calls: list[Call]) -> None:
         d = decompose(obs, calls)
-        rec = self.recorder.record
+        rec = recorder.record
         at = obs.t_last_byte
         s = obs.stream
         rec("e2e_ms", s, d.e2e, at)
@@ -437,3 +528,16 @@ class Engine:
 def new_nonce(rng: random.Random | None = None) -> int:
     """A random 31-bit run nonce (correlation ids are ``nonce << 32 | seq``)."""
     return (rng or random.SystemRandom()).getrandbits(31) or 1
+
+
+def _control_share(total: int, plan: WorkerPlan, *, every_process: bool = True) -> int:
+    """The control group's size for ``total`` (workers, requests), this process's share.
+
+    At least one when the ratio is above 0 (``every_process``: in each process;
+    else at least one over all of them).
+    """
+    if plan.control_ratio <= 0 or total <= 0:
+        return 0
+    n = max(1, round(total * plan.control_ratio))
+    share = split_share(n, plan.workers, plan.worker_index)
+    return max(1, share) if every_process else share

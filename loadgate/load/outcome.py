@@ -84,6 +84,12 @@ class EngineOutcome:
     offered: int = 0  # open loop: requests scheduled in the measured window
     #: requests that completed after sending stopped (the drain check reads them)
     tail: list[TailRequest] = field(default_factory=list)
+    #: closed loop: Σ over measured requests of their time in flight (Little's law)
+    busy_ns: int = 0
+    #: the control group: requests sent straight to the stub beside the load
+    control: Recorder | None = None
+    control_sent: int = 0
+    control_failed: int = 0
     upstream: UpstreamCounts = field(default_factory=UpstreamCounts)
     per_interval_done: dict[int, int] = field(default_factory=dict)
     per_interval_errors: dict[int, int] = field(default_factory=dict)

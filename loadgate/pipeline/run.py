@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import resource
 import tempfile
@@ -48,12 +49,13 @@ from loadgate.load.keys import KeyPool, run_provisioning
 from loadgate.load.parallel import run_workers
 from loadgate.load.schedule import Windows
 from loadgate.observe.observer import RunObserver
+from loadgate.pipeline.placement import pin, plan_placement, usable_cpus
 from loadgate.pipeline.stopping import LibrarySignals, StopRequest, run_on_uvloop
 from loadgate.pipeline.window import RunState, drain_figures, mark_edges, watch
 from loadgate.profile import Profile
 from loadgate.result.build import GatewayFacts, RunFacts, build_result
 from loadgate.result.environment import collect_environment, git_info
-from loadgate.result.model import Drain, Result
+from loadgate.result.model import Drain, PlacementFigures, Result
 from stub_upstream.config import StubConfig
 from stub_upstream.process import StubProcess, StubStartError
 
@@ -61,6 +63,7 @@ __all__ = [
     "RunOptions",
     "StopRequest",
     "check_target",
+    "control_ratio",
     "raise_open_file_limit",
     "run",
     "run_profile",
@@ -130,11 +133,37 @@ def check_target(url: str) -> None:
         raise UsageError(f"--target {url!r}: {exc}") from None
 
 
+#: The control group's default size, as a share of the load, when a gateway is in the path.
+DEFAULT_CONTROL_RATIO = 0.05
+
+
+def control_ratio(profile: Profile, target: str | None) -> float:
+    """``load.control_ratio``, or its default: 5 % with a gateway in the path, else 0."""
+    if profile.load.control_ratio is not None:
+        return profile.load.control_ratio
+    direct = target is None and profile.gateway.kind == "direct"
+    return 0.0 if direct else DEFAULT_CONTROL_RATIO
+
+
 def _base_dir(profile: Profile) -> Path:
     """Relative paths in a profile (keys_file) are relative to the profile's file."""
     if profile.source.startswith(("bundled:", "<")):
         return Path(".")
     return Path(profile.source).parent
+
+
+@contextlib.contextmanager
+def _pinned_self(cpus: list[int] | None) -> Iterator[None]:
+    """This process (the harness) on ``cpus`` for the run; its own mask back after."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 @contextlib.contextmanager
@@ -160,7 +189,11 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
     gateway = GatewayFacts(kind="target" if options.target else profile.gateway.kind)
     stop = options.stop or StopRequest()
     stop.attach(asyncio.get_running_loop(), state.request_stop)
-    with _log_dir(options.run_dir) as (log_dir, kept):
+    launched = options.target is None and profile.gateway.kind != "direct"
+    state.placement = plan_placement(
+        profile.cpus, usable_cpus(), launched=launched, stub_cpus=profile.stub.cpus or None
+    )
+    with _log_dir(options.run_dir) as (log_dir, kept), _pinned_self(state.placement.harness):
         signals = LibrarySignals(stop) if options.stop is None else contextlib.nullcontext()
         with signals:
             try:
@@ -192,6 +225,8 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
             scrapes=state.scraper.figures() if state.scraper is not None else None,
             open_file_limit=_open_file_limit(),
             direct=options.target is None and profile.gateway.kind == "direct",
+            placement=PlacementFigures(**dataclasses.asdict(state.placement)),
+            control_ratio=control_ratio(profile, options.target),
         )
     result = build_result(profile, state.outcome, facts)
     if state.outcome is not None:
@@ -211,9 +246,9 @@ async def _execute(
     cfg = stub_config(profile)
     if state.stop.is_set():
         return facts  # stopped before anything started: nothing to measure
+    placement = state.placement
     async with _started_stub(cfg, log_dir / "stub.log") as stub:
-        if profile.stub.cpus:
-            os.sched_setaffinity(stub.pid, set(profile.stub.cpus))
+        pin(stub.pid, placement.stub if placement is not None else None)
         await reset_ledger(stub.url)
         keys_file = _keys_file(profile, log_dir)
         async with start_gateway(
@@ -225,6 +260,8 @@ async def _execute(
             keys_file=keys_file,
         ) as gw:
             facts = GatewayFacts(kind=facts.kind, url=gw.url, pid=gw.pid)
+            if gw.pid is not None and placement is not None:
+                pin(gw.pid, placement.gateway)
             await preflight(gw.url)
             await _provision(profile, keys_file, log_dir)
             if state.stop.is_set():
@@ -280,7 +317,15 @@ async def _measure(
     delay = _START_DELAY_NS if load.workers == 1 else _START_DELAY_WORKERS_NS
     start_ns = time.monotonic_ns() + delay
     plan = WorkerPlan(
-        profile, gw.url, stub_url, start_ns, new_nonce(), 0, load.workers, str(_base_dir(profile))
+        profile,
+        gw.url,
+        stub_url,
+        start_ns,
+        new_nonce(),
+        0,
+        load.workers,
+        str(_base_dir(profile)),
+        control_ratio=control_ratio(profile, options.target),
     )
     windows = Windows.from_seconds(start_ns, load.warmup_s, load.duration_s, load.cooldown_s)
     observers = options.observers if load.workers == 1 else ()

@@ -27,6 +27,7 @@ from loadgate.load.generator import Engine
 from loadgate.load.outcome import EngineOutcome
 from loadgate.load.schedule import Windows
 from loadgate.observe.observer import RunObserver
+from loadgate.pipeline.placement import Placement
 from loadgate.result.model import Drain
 
 __all__ = ["RunState", "drain_figures", "mark_edges", "sleep_until", "watch"]
@@ -47,6 +48,7 @@ class RunState:
     gateway_rc: int | None = None
     #: when SIGTERM went to the gateway at the end of sending (0: it did not)
     t_term: int = 0
+    placement: Placement | None = None
     end_marked: bool = False
 
     def request_stop(self, reason: str) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "ENDPOINTS",
     "AuthCacheSpec",
     "AuthSpec",
+    "CpusSpec",
     "Duration",
     "GatewaySpec",
     "HarnessSpec",
@@ -104,6 +105,13 @@ class LoadSpec(Spec):
     model: str = _d("gpt-4o-mini", "Model name in OpenAI-format requests.")
     anthropic_model: str = _d("claude-3-5-haiku-20241022", "Model name in /v1/messages requests.")
     seed: int = _d(1, "Seed of the request mix and open-loop arrivals.")
+    control_ratio: float | None = _d(
+        None,
+        "Extra requests sent straight to the stub, as a share of the load (the same-run "
+        "control group); None: 0.05 with a gateway in the path, 0 without.",
+        ge=0,
+        le=0.5,
+    )
     workers: int = _d(1, "Load processes (one core each); their histograms are merged.", ge=1)
     timeout_s: Duration = Field(30.0, alias="timeout", gt=0, description="Per-request timeout.")
     max_requests: int | None = _d(None, "Stop after this many requests (tests).", ge=1)
@@ -192,17 +200,51 @@ class GatewaySpec(Spec):
 
 
 class HarnessSpec(Spec):
-    """``[harness]``: the limits past which loadgate calls its own run ``invalid``."""
+    """``[harness]``: the limits past which loadgate calls its own run ``invalid``.
 
-    max_loop_lag_p99_ms: float = _d(5.0, "Harness event-loop lag p99 limit, ms.", gt=0)
-    max_cpu_percent: float = _d(95.0, "Harness CPU limit, % of one core.", gt=0)
+    Which apply depends on where the run's timestamps came from (docs/method.md,
+    "The harness judging itself"): with kernel timestamps the harness's own lag
+    no longer reaches the figures, so lag and CPU are warnings, not reasons.
+    """
+
+    max_loop_lag_p99_ms: float = _d(
+        5.0, "User-space timestamps only: harness event-loop lag p99 limit, ms.", gt=0
+    )
+    max_cpu_percent: float = _d(
+        95.0, "User-space timestamps only: harness CPU limit, % of one core.", gt=0
+    )
     min_achieved_rate_ratio: float = _d(
         0.95, "Open loop: achieved/offered rate at least this.", ge=0, le=1
     )
     max_stub_lateness_p99_ms: float = _d(5.0, "Stub timer lateness p99 limit, ms.", gt=0)
-    max_send_lag_p99_ms: float = _d(5.0, "Open loop: send lag p99 limit, ms.", gt=0)
+    max_send_lag_p99_ms: float = _d(
+        5.0,
+        "Send lag p99 limit, ms: how late requests left (open loop: after their scheduled "
+        "time; closed loop: after the previous response on that worker ended).",
+        gt=0,
+    )
+    max_control_share: float = _d(
+        0.5,
+        "Kernel timestamps: invalid when the control group's overhead p99 exceeds this "
+        "share of a latency gate's budget.",
+        gt=0,
+        le=1,
+    )
     floor_warn_share: float = _d(
         0.25, "Warn when the harness floor p99 exceeds this share of a gate's budget.", gt=0, le=1
+    )
+
+
+class CpusSpec(Spec):
+    """``[cpus]``: which CPUs the harness, the stub and a launched gateway run on."""
+
+    harness: list[int] | None = _d(None, "CPUs of the load generator (None: the default).")
+    stub: list[int] | None = _d(None, "CPUs of the stub (None: stub.cpus, else the default).")
+    gateway: list[int] | None = _d(None, "CPUs of a launched gateway (None: the default).")
+    auto: bool = _d(
+        True,
+        "Default placement with >= 2 usable CPUs and a launched gateway: the gateway gets "
+        "half of them (at least one), the harness and the stub share the rest.",
     )
 
 
@@ -216,6 +258,7 @@ class Profile(Spec):
     auth: AuthSpec = Field(default_factory=AuthSpec, description="Client keys.")
     gateway: GatewaySpec = Field(default_factory=GatewaySpec, description="The gateway.")
     harness: HarnessSpec = Field(default_factory=HarnessSpec, description="Validity limits.")
+    cpus: CpusSpec = Field(default_factory=CpusSpec, description="CPU placement.")
     gates: dict[str, str] = Field(
         default_factory=dict, description='Gate name → "<op> <number>", e.g. "< 20".'
     )
@@ -232,4 +275,4 @@ class Profile(Spec):
 
 
 #: The TOML tables of a profile, in file order.
-TABLES = ("load", "stub", "auth", "gateway", "harness", "gates")
+TABLES = ("load", "stub", "auth", "gateway", "harness", "cpus", "gates")

@@ -239,6 +239,17 @@ def _latency_table(result: Result, warnings: Mapping[str, list[str]]) -> Table |
                 *(_fmt(v) for v in (s.p50, s.p90, s.p99, s.p999, s.max)),
                 _note(warnings, tail, f"{key}.mean"),
             )
+            control = result.harness.control
+            if not prefix and control is not None and name in control.metrics:
+                # Beside the overhead: the harness + loopback + stub floor, same moment.
+                c = control.metrics[name]
+                table.add_row(
+                    name,
+                    Text("control", style="dim"),
+                    _fmt(c.count),
+                    *(_fmt(v) for v in (c.p50, c.p90, c.p99, c.p999, c.max)),
+                    Text("straight to the stub, beside the load: the harness's floor", "dim"),
+                )
     return table
 
 
@@ -328,23 +339,57 @@ def _stamps_note(result: Result) -> str:
 def _harness_table(result: Result, warnings: Mapping[str, list[str]]) -> Table:
     h = result.harness
     floor = floor_p99(result)
+    kernel = h.timestamps == "kernel"
     rows: list[tuple[str, float | str | None, Text | str]] = [
         ("timestamps", h.timestamps or "—", _stamps_note(result)),
-        ("event-loop lag p99 (ms)", p99(h.loop_lag_ms), _note(warnings, "harness.loop_lag_ms")),
+        (
+            "event-loop lag p99 (ms)",
+            p99(h.loop_lag_ms),
+            _note(warnings, "harness.loop_lag_ms")
+            or ("not in the latencies (kernel timestamps)" if kernel else ""),
+        ),
         ("harness CPU (%)", h.cpu_percent, _note(warnings, "harness.cpu_percent")),
+        (
+            "send lag p99 (ms)",
+            p99(h.send_lag_ms),
+            "after the schedule"
+            if result.profile.get("load", {}).get("rate") is not None
+            else "after the worker's previous response ended",
+        ),
         (
             "stub timer lateness p99 (ms)",
             p99(h.stub_timer_lateness_ms),
             _note(warnings, "harness.stub_timer_lateness_ms"),
         ),
-        (
-            "harness floor p99 (ms)",
-            floor,
-            ""
-            if h.floor_ms is not None
-            else "measured only in direct runs: `loadgate run calibrate` on this machine",
-        ),
     ]
+    if h.floor_ms is not None or h.control is None:
+        rows.append(
+            (
+                "harness floor p99 (ms)",
+                floor,
+                ""
+                if h.floor_ms is not None
+                else "measured only in direct runs: `loadgate run calibrate` on this machine",
+            )
+        )
+    if h.control is not None:
+        rows.append(
+            (
+                "control group overhead p99 (ms)",
+                h.control.p99(),
+                f"{h.control.requests} requests ({100 * h.control.ratio:g} % beside the load) "
+                "straight to the stub",
+            )
+        )
+    if h.concurrency_ratio is not None:
+        rows.append(("in flight / load.concurrency", h.concurrency_ratio, ""))
+    if h.placement is not None:
+        pl = h.placement
+        where = ", ".join(
+            f"{k} {','.join(map(str, v)) if v is not None else '—'}"
+            for k, v in (("harness", pl.harness), ("stub", pl.stub), ("gateway", pl.gateway))
+        )
+        rows.append(("CPUs", where, pl.note))
     if h.workers is not None:
         rows.append(("load workers", h.workers, ""))
     for text in h.warnings:

@@ -15,20 +15,14 @@ from datetime import datetime
 from loadgate.gateway.scrape import HITS, MISSES, ScrapeFigures
 from loadgate.histograms.hdr import summarize_lag
 from loadgate.histograms.recorder import BATCHED_METRICS, HISTOGRAM_BATCHES, METRICS, MODES
-from loadgate.judge.gates import evaluate_gates
-from loadgate.judge.validity import invalid_reasons
-from loadgate.judge.verdict import (
-    INTERRUPTIONS,
-    VerdictName,
-    decide_verdict,
-    too_close_to_call,
-    undecided_reasons,
-)
+from loadgate.judge.validity import lag_warnings
+from loadgate.judge.verdict import judge
 from loadgate.load.outcome import EngineOutcome
 from loadgate.profile import Profile
 from loadgate.result.model import (
     AuthCacheFigures,
     ClockFigures,
+    ControlFigures,
     Drain,
     Environment,
     GatewayFigures,
@@ -39,6 +33,7 @@ from loadgate.result.model import (
     LagSummary,
     ModeFigures,
     ModeRequests,
+    PlacementFigures,
     Requests,
     Result,
     Summary,
@@ -76,18 +71,14 @@ class RunFacts:
     open_file_limit: int | None = None
     #: True when no gateway was in the path (``direct``): overhead is the harness floor
     direct: bool = False
+    placement: PlacementFigures | None = None
+    #: the control group's share of the load (0: none)
+    control_ratio: float = 0.0
 
 
 def harness_limits(profile: Profile) -> HarnessLimits:
-    h = profile.harness
-    return HarnessLimits(
-        max_loop_lag_p99_ms=h.max_loop_lag_p99_ms,
-        max_cpu_percent=h.max_cpu_percent,
-        min_achieved_rate_ratio=h.min_achieved_rate_ratio,
-        max_stub_lateness_p99_ms=h.max_stub_lateness_p99_ms,
-        max_send_lag_p99_ms=h.max_send_lag_p99_ms,
-        floor_warn_share=h.floor_warn_share,
-    )
+    """Every limit the run was judged by, as the result records it (no hidden ones)."""
+    return HarnessLimits.model_validate(profile.harness.model_dump())
 
 
 def _lag(encoded: bytes) -> LagSummary | None:
@@ -168,7 +159,7 @@ def _harness(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Harness:
     p = profile
     h = Harness(
         loop_lag_ms=_lag(out.loop_lag_us),
-        send_lag_ms=_lag(out.send_lag_us) if p.load.rate is not None else None,
+        send_lag_ms=_lag(out.send_lag_us),
         stub_timer_lateness_ms=_lag(out.stub_lateness_us),
         cpu_percent=round(100.0 * out.cpu_s / out.wall_s, 1) if out.wall_s else None,
         workers=p.load.workers,
@@ -177,6 +168,21 @@ def _harness(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Harness:
     )
     if p.load.rate is not None and out.offered:
         h.achieved_rate_ratio = round(out.sent / out.offered, 4)
+    if p.load.concurrency and out.busy_ns:
+        window_ns = _measured_s(profile, out, facts.stop_reason) * 1e9
+        h.concurrency_ratio = round(out.busy_ns / (window_ns * p.load.concurrency), 4)
+    if out.control is not None:
+        h.control = ControlFigures(
+            ratio=facts.control_ratio,
+            requests=out.control_sent,
+            failed=out.control_failed,
+            metrics={
+                m: Summary.model_validate(s)
+                for m in METRICS
+                if (s := out.control.summary(m)) is not None
+            },
+        )
+    h.placement = facts.placement
     client = "user" if out.user_stamped_connections else "kernel"
     h.timestamp_sources = {"client": client, "stub": out.stub_stamps}
     h.timestamps = "kernel" if client == out.stub_stamps == "kernel" else "user"
@@ -254,33 +260,16 @@ def _measured(result: Result, profile: Profile, out: EngineOutcome, facts: RunFa
 
 
 def _judge(result: Result, profile: Profile, facts: RunFacts) -> None:
-    invalid = invalid_reasons(result.harness, profile.harness)
-    if facts.stop_reason in INTERRUPTIONS:
-        invalid.insert(0, f"interrupted by {facts.stop_reason}: partial result")
-    gates = evaluate_gates(profile.gates, result)
-    lag = result.harness.loop_lag_ms
-    noise = lag.p99 if lag is not None else None
-    close = too_close_to_call(gates, noise)
-    for g in gates:
-        if g.name in close:
-            g.decided, g.undecided_reason = False, close[g.name]
-    invalid += undecided_reasons(gates, noise)
-    verdict = decide_verdict(gates, invalid)
-    if verdict.verdict == "invalid":
-        for g in gates:
-            if g.decided:
-                g.decided = False
-                g.undecided_reason = "the run is invalid: its gates prove nothing either way"
-    name: VerdictName = verdict.verdict
-    reasons, code = verdict.reasons, verdict.exit_code
-    if facts.stop_reason == "gateway_died":
-        reasons = [
-            f"gateway process exited (code {facts.gateway.died_with}) during the run",
-            *reasons,
-        ]
-        if name == "pass":
-            name, code = "fail", 1
-    result.verdict, result.reasons, result.exit_code, result.gates = name, reasons, code, gates
+    verdict, gates = judge(
+        result,
+        profile.harness,
+        profile.gates,
+        stop_reason=facts.stop_reason,
+        gateway_died_with=facts.gateway.died_with,
+    )
+    result.verdict, result.reasons = verdict.verdict, verdict.reasons
+    result.exit_code, result.gates = verdict.exit_code, gates
+    result.harness.warnings += lag_warnings(result.harness, profile.harness)
 
 
 def build_result(profile: Profile, outcome: EngineOutcome | None, facts: RunFacts) -> Result:

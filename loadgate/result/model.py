@@ -28,6 +28,7 @@ __all__ = [
     "SCHEMA",
     "AuthCacheFigures",
     "ClockFigures",
+    "ControlFigures",
     "Drain",
     "Environment",
     "Gate",
@@ -40,6 +41,7 @@ __all__ = [
     "LagSummary",
     "ModeFigures",
     "ModeRequests",
+    "PlacementFigures",
     "Requests",
     "Result",
     "StepGateway",
@@ -211,6 +213,7 @@ class HarnessLimits(Section):
     min_achieved_rate_ratio: float | None = None
     max_stub_lateness_p99_ms: float | None = None
     max_send_lag_p99_ms: float | None = None
+    max_control_share: float | None = None
     floor_warn_share: float | None = None
 
 
@@ -220,6 +223,33 @@ class ClockFigures(Section):
     offset_spread_us: float
     largest_step_us: float
     clamped: int = 0
+
+
+class ControlFigures(Section):
+    """The same-run control group: requests sent straight to the stub beside the load.
+
+    The harness + loopback + stub floor, measured at the same moment and under the
+    same contention as the gateway's figures (ms).
+    """
+
+    ratio: float
+    requests: int = 0
+    failed: int = 0
+    metrics: dict[str, Summary] = Field(default_factory=dict)
+
+    def p99(self, metric: str = "overhead_ms") -> float | None:
+        s = self.metrics.get(metric)
+        return s.p99 if s is not None else None
+
+
+class PlacementFigures(Section):
+    """Which CPUs each process ran on (None: not pinned; ``gateway_known`` False: --target)."""
+
+    harness: list[int] | None = None
+    stub: list[int] | None = None
+    gateway: list[int] | None = None
+    gateway_known: bool = True
+    note: str = ""
 
 
 class Harness(Section):
@@ -232,6 +262,10 @@ class Harness(Section):
     clock: ClockFigures | None = None
     #: share of stream content deltas read together with the one before (shared stamp)
     deltas_same_read_ratio: float | None = None
+    control: ControlFigures | None = None
+    placement: PlacementFigures | None = None
+    #: closed loop: mean requests in flight over the window / load.concurrency
+    concurrency_ratio: float | None = None
 
     loop_lag_ms: LagSummary | None = None
     send_lag_ms: LagSummary | None = None

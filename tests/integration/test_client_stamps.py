@@ -58,18 +58,19 @@ async def test_a_late_reader_records_the_arrival_not_the_read(force_user: bool) 
     try:
         request = asyncio.ensure_future(pool.request("GET", "/", timeout_s=10))
         await asyncio.to_thread(server.got_request.wait, 10)
-        time.sleep(0.1)  # the loop is busy elsewhere while the answer arrives  # noqa: ASYNC251
+        time.sleep(0.3)  # the loop is busy elsewhere while the answer arrives  # noqa: ASYNC251
         resp = await request
         read_late_by = time.monotonic_ns() - server.t_write
     finally:
         await pool.close()
         server.sock.close()
     assert resp.status == 200 and resp.body == b"hello"
-    assert read_late_by > 50 * MS  # the loop really read it late
+    assert read_late_by > 200 * MS  # the loop really read it late
     arrival_error = resp.t_last_byte - server.t_write
     if force_user:
         assert pool.stamps == "user"
-        assert arrival_error > 50 * MS  # user-space stamps carry the lateness
+        assert arrival_error > 200 * MS  # user-space stamps carry the lateness
     else:
         assert pool.stamps == "kernel"
-        assert 0 <= arrival_error < 5 * MS, arrival_error
+        # Lopsided: the server thread may be descheduled between its clock read and send.
+        assert -1 * MS <= arrival_error < 100 * MS, arrival_error

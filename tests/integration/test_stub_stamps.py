@@ -47,7 +47,7 @@ async def read_answer(reader: asyncio.StreamReader) -> bytes:
 
 
 async def stopped_while_it_arrives(stub: StubProcess, cid: int) -> tuple[int, np.void]:
-    """Send a request while the stub is stopped for >= 50 ms; (t_send, its ledger record)."""
+    """Send a request while the stub is stopped for >= 250 ms; (t_send, its ledger record)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", stub.port)
     try:
         writer.write(b"GET /health HTTP/1.1\r\n\r\n")  # the connection is accepted and served
@@ -57,7 +57,7 @@ async def stopped_while_it_arrives(stub: StubProcess, cid: int) -> tuple[int, np
             t_send = time.monotonic_ns()
             writer.write(chat(cid))
             await writer.drain()
-            await asyncio.sleep(0.06)
+            await asyncio.sleep(0.25)
         finally:
             os.kill(stub.pid, signal.SIGCONT)
         await asyncio.wait_for(read_answer(reader), 10)
@@ -81,10 +81,12 @@ async def test_t_recv_is_the_arrival_even_when_the_stub_cannot_run(
     cfg = StubConfig(port=0, ttft_ms=0.0, itl_ms=0.0, output_tokens=4)
     async with StubProcess(cfg) as stub:
         t_send, rec = await stopped_while_it_arrives(stub, 0x57A3)
-    # The stub could not even look at the bytes for 50 ms: its answer is that late.
-    assert int(rec["t_first_write"]) - t_send >= 50 * MS
+    # The stub could not even look at the bytes for 250 ms: its answer is that late.
+    assert int(rec["t_first_write"]) - t_send >= 250 * MS
     lag = int(rec["t_recv"]) - t_send
     if forced_user:
-        assert lag >= 50 * MS  # declared fallback: stamped when read
+        assert lag >= 250 * MS  # declared fallback: stamped when read
     else:
-        assert 0 <= lag < 5 * MS  # the kernel's arrival stamp
+        # The kernel's arrival stamp: near the send (lopsided bounds, a loaded machine may
+        # deschedule the sender; the clock bridge may be off by microseconds).
+        assert -1 * MS <= lag < 100 * MS

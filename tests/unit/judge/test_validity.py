@@ -1,8 +1,8 @@
 """Harness figures against the profile's limits: the arithmetic of ``invalid``."""
 
-from loadgate.judge.validity import invalid_reasons
+from loadgate.judge.validity import control_reasons, invalid_reasons, lag_warnings
 from loadgate.profile import HarnessSpec
-from loadgate.result.model import Harness, LagSummary
+from loadgate.result.model import ControlFigures, Gate, Harness, LagSummary, Summary
 
 
 def _lag(p99: float) -> LagSummary:
@@ -45,3 +45,74 @@ def test_send_lag_limit_is_the_profiles() -> None:
     h = Harness(send_lag_ms=_lag(50.0))
     assert invalid_reasons(h, HarnessSpec(max_send_lag_p99_ms=100.0)) == []
     assert len(invalid_reasons(h, HarnessSpec())) == 1
+
+
+# --- rules by timestamp source (issue 14) ---------------------------------------------
+
+
+def _control(p99: float) -> ControlFigures:
+    half = p99 / 2
+    overhead = Summary(
+        count=500, mean=half, stdev=0.0, min=0.0, p50=half, p90=half, p99=p99, p999=p99, max=p99
+    )
+    return ControlFigures(ratio=0.05, requests=500, metrics={"overhead_ms": overhead})
+
+
+def _gate(threshold: float, name: str = "overhead_ms.p99") -> Gate:
+    return Gate(name=name, op="<", threshold=threshold, value=1.0, passed=True)
+
+
+def test_with_kernel_stamps_lag_and_cpu_are_warnings_not_reasons() -> None:
+    # 50 ms of lag against a 5 ms limit: invalid with user stamps, a warning with kernel.
+    user = Harness(timestamps="user", loop_lag_ms=_lag(50.0), cpu_percent=99.0)
+    kernel = Harness(timestamps="kernel", loop_lag_ms=_lag(50.0), cpu_percent=99.0)
+    assert len(invalid_reasons(user, HarnessSpec())) == 2
+    assert lag_warnings(user, HarnessSpec()) == []
+    assert invalid_reasons(kernel, HarnessSpec()) == []
+    warnings = lag_warnings(kernel, HarnessSpec())
+    assert len(warnings) == 2 and all("not in the figures" in w for w in warnings)
+
+
+def test_unknown_stamps_keep_the_user_rules() -> None:
+    h = Harness(timestamps=None, loop_lag_ms=_lag(50.0))
+    assert len(invalid_reasons(h, HarnessSpec())) == 1
+
+
+def test_a_schedule_not_kept_spoils_a_run_whatever_the_stamps() -> None:
+    for source in ("kernel", "user"):
+        h = Harness(
+            timestamps=source,
+            send_lag_ms=_lag(50.0),
+            achieved_rate_ratio=0.5,
+            stub_timer_lateness_ms=_lag(50.0),
+        )
+        reasons = invalid_reasons(h, HarnessSpec())
+        assert len(reasons) == 3, source
+        assert "achieved/offered rate 0.500" in reasons[0]
+        assert "stub timer lateness" in reasons[1]
+        assert "send lag p99 50.00 ms > 5.0 ms" in reasons[2]
+
+
+def test_a_low_concurrency_ratio_alone_is_a_figure_not_a_reason() -> None:
+    # Fast responses (a 401 gateway answers in 0.1 ms) leave workers idle a large share
+    # of the time through no fault of the harness: the send lag says whether it was late.
+    h = Harness(timestamps="kernel", concurrency_ratio=0.5, send_lag_ms=_lag(0.05))
+    assert invalid_reasons(h, HarnessSpec()) == []
+
+
+def test_control_share_of_a_latency_budget() -> None:
+    # control p99 12 ms: 60 % of a 20 ms budget (> 50 %), 12 % of a 100 ms one.
+    h = Harness(timestamps="kernel", control=_control(12.0))
+    reasons = control_reasons([_gate(20.0), _gate(100.0, "stream.ttft_ms.p99")], h, HarnessSpec())
+    assert len(reasons) == 1
+    assert "60 % of overhead_ms.p99's 20 ms budget" in reasons[0]
+    assert control_reasons([_gate(20.0)], h, HarnessSpec(max_control_share=0.7)) == []
+
+
+def test_control_share_ignores_non_latency_gates_and_user_stamps() -> None:
+    big = Harness(timestamps="kernel", control=_control(12.0))
+    rate = Gate(name="requests.error_rate", op="<", threshold=0.01, value=0.0, passed=True)
+    assert control_reasons([rate], big, HarnessSpec()) == []
+    user = Harness(timestamps="user", control=_control(12.0))
+    assert control_reasons([_gate(20.0)], user, HarnessSpec()) == []
+    assert control_reasons([_gate(20.0)], Harness(timestamps="kernel"), HarnessSpec()) == []

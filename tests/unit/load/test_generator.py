@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from loadgate.client.transport import MockTransport, ScriptedResponse, SentRequest
-from loadgate.load.generator import Engine, WorkerPlan
+from loadgate.load.generator import CONTROL_SEQ_BASE, Engine, WorkerPlan
 from loadgate.profile import parse_profile
 from stub_upstream.ledger_format import LEDGER_DTYPE
 from tests.support.streams import stream_events
@@ -88,3 +88,72 @@ async def test_every_request_is_joined_and_its_overhead_is_exact() -> None:
     assert itl is not None and itl["count"] == 6 * 3
     assert itl["min"] == pytest.approx(2.0, abs=0.01) and itl["max"] == pytest.approx(2.0, abs=0.01)
     assert stub.transport.closed is False  # a given transport is the caller's to close
+
+
+async def test_the_control_group_is_counted_apart_with_the_stubs_key() -> None:
+    # 10 workers, 20 requests, control_ratio 0.2: 2 extra workers send 4 requests
+    # straight to the stub, with the stub's key, recorded in their own histograms.
+    profile = parse_profile(
+        {
+            "load": {
+                "concurrency": 10,
+                "duration": "10s",
+                "warmup": "0s",
+                "stream_ratio": 1.0,
+                "max_tokens": 4,
+                "max_requests": 20,
+            },
+            "stub": {"output_tokens": 4, "expected_keys": ["sk-upstream"]},
+        }
+    )
+    stub = FakeStub()
+    plan = WorkerPlan(
+        profile, "http://gw.invalid", "http://stub.invalid", time.monotonic_ns(), 7,
+        control_ratio=0.2,
+    )  # fmt: skip
+    out = await Engine(plan, transport=stub.transport, ledger=stub).run()
+    assert (out.sent, out.ok, out.control_sent, out.control_failed) == (20, 20, 4, 0)
+    assert len(stub.sent) == 24
+    assert out.control is not None
+    control = out.control.summary("overhead_ms")
+    gateway = out.recorder.summary("overhead_ms")
+    assert control is not None and control["count"] == 4
+    assert gateway is not None and gateway["count"] == 20
+    auths = [dict(r.headers).get("authorization") for r in stub.transport.sent]
+    assert auths.count("Bearer sk-upstream") == 4
+    # Busy time (the concurrency figure) is the gateway's 20 requests' 18 ms each only.
+    assert out.busy_ns == 20 * 18 * MS
+
+
+async def test_the_control_group_leaves_the_gateways_requests_unchanged() -> None:
+    # Same seed with and without a control group: the gateway sees the same keys in
+    # the same order, and no correlation id is used twice.
+    def run_profile() -> Any:
+        return parse_profile(
+            {
+                "load": {"concurrency": 1, "duration": "10s", "warmup": "0s", "max_requests": 8},
+                "stub": {"output_tokens": 4},
+                "auth": {"keys": 50},
+            }
+        )
+
+    def keys(sent: list[SentRequest], control: bool) -> list[str | None]:
+        return [
+            dict(r.headers).get("authorization")
+            for r in sent
+            if (int(dict(r.headers)["x-loadgate-id"], 16) & CONTROL_SEQ_BASE != 0) == control
+        ]
+
+    seen = []
+    for ratio in (0.0, 1.0):
+        stub = FakeStub()
+        plan = WorkerPlan(
+            run_profile(), "http://gw.invalid", "http://stub.invalid", time.monotonic_ns(), 7,
+            control_ratio=ratio,
+        )  # fmt: skip
+        await Engine(plan, transport=stub.transport, ledger=stub).run()
+        corrs = [corr for corr, _ in stub.sent]
+        assert len(corrs) == len(set(corrs))
+        seen.append(keys(stub.transport.sent, control=False))
+        assert len(keys(stub.transport.sent, control=True)) == (8 if ratio else 0)
+    assert seen[0] == seen[1] and len(seen[0]) == 8

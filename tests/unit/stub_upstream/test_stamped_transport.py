@@ -126,15 +126,19 @@ async def test_a_read_is_stamped_with_its_arrival_not_its_read(force_user: bool)
         assert t.mode == ("user" if force_user else "kernel")
         t_send = time.monotonic_ns()
         peer.sendall(b"ping")
-        block_loop(0.05)  # the read comes >= 50 ms after the send
+        block_loop(0.2)  # the read comes >= 200 ms after the send
         await until(lambda: proto.reads)
         t_read = time.monotonic_ns()
         (data, t_ns), *_ = proto.reads
-        assert data == b"ping" and t_read - t_send >= 50 * MS
+        assert data == b"ping" and t_read - t_send >= 200 * MS
         if force_user:  # declared: stamped when read
-            assert t_ns - t_send >= 50 * MS and t.user_reads == t.reads == 1
-        else:  # the kernel's arrival stamp: within 5 ms of the send, whatever the loop did
-            assert 0 <= t_ns - t_send < 5 * MS and t.user_reads == 0 and t.reads == 1
+            assert t_ns - t_send >= 200 * MS and t.user_reads == t.reads == 1
+        else:
+            # The kernel's arrival stamp: near the send, whatever the loop did. Lopsided
+            # bounds (a loaded machine may deschedule this thread between the clock read
+            # and the send; the clock bridge may be off by microseconds).
+            assert -1 * MS <= t_ns - t_send < 100 * MS and t_read - t_ns >= 100 * MS
+            assert t.user_reads == 0 and t.reads == 1
         t.close()
 
 
@@ -390,10 +394,10 @@ def test_the_same_on_uvloop() -> None:
             t = stamped.open_transport(ours, proto)
             t_send = time.monotonic_ns()
             peer.sendall(b"ping")
-            block_loop(0.05)
+            block_loop(0.2)
             await until(lambda: proto.reads)
             lag = proto.reads[0][1] - t_send
-            assert lag < 5 * MS and t.user_reads == 0, (
+            assert lag < 100 * MS and t.user_reads == 0, (
                 lag,
                 t.user_reads,
                 stamped.clock_bridge().stats(),

@@ -1,0 +1,108 @@
+"""Which CPUs the harness, the stub and a launched gateway run on (profile ``[cpus]``).
+
+On a small machine the three share cores, and the gateway is the thing measured:
+if the harness and the stub compete with it for one core, their work lands in
+its latency. So by default, when loadgate launches the gateway on a machine
+with at least two usable CPUs, the gateway gets half of them (at least one, the
+highest-numbered) and the harness and the stub share the rest. Lists in the
+profile win. With ``--target`` the gateway's CPUs are unknown to loadgate: the
+harness and the stub are placed only when the profile says so, and the result
+says the gateway's placement is unknown.
+
+:func:`plan_placement` is pure (tested as arithmetic); :func:`pin` applies a
+plan to a process and its children (psutil).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import psutil
+
+from loadgate.errors import UsageError
+from loadgate.profile import CpusSpec
+
+__all__ = ["Placement", "pin", "plan_placement", "usable_cpus"]
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """CPU lists; None: not pinned (the scheduler decides)."""
+
+    harness: list[int] | None
+    stub: list[int] | None
+    gateway: list[int] | None
+    #: False when loadgate did not launch the gateway (``--target``)
+    gateway_known: bool
+    note: str
+
+
+def usable_cpus() -> list[int]:
+    """The CPUs this process may run on (a container's limit, a taskset, …)."""
+    try:
+        return sorted(psutil.Process().cpu_affinity() or [])
+    except (AttributeError, OSError):
+        return list(range(psutil.cpu_count() or 1))
+
+
+def _check(name: str, cpus: list[int] | None, usable: list[int]) -> list[int] | None:
+    if cpus is None:
+        return None
+    if not cpus:
+        raise UsageError(f"cpus.{name}: give at least one CPU, or leave it out")
+    bad = sorted(set(cpus) - set(usable))
+    if bad:
+        shown = ",".join(map(str, usable))
+        raise UsageError(f"cpus.{name}: CPU {bad[0]} is not usable here (usable: {shown})")
+    return sorted(set(cpus))
+
+
+def plan_placement(
+    spec: CpusSpec,
+    usable: list[int],
+    *,
+    launched: bool,
+    stub_cpus: list[int] | None = None,
+) -> Placement:
+    """Where each process goes; ``launched``: loadgate starts the gateway itself."""
+    harness = _check("harness", spec.harness, usable)
+    stub = _check("stub", spec.stub if spec.stub is not None else (stub_cpus or None), usable)
+    gateway = _check("gateway", spec.gateway, usable) if launched else None
+    if not launched and spec.gateway is not None:
+        raise UsageError("cpus.gateway: loadgate does not launch this gateway (--target)")
+    if launched and spec.auto and len(usable) >= 2:
+        given = gateway is not None
+        if gateway is None:
+            gateway = usable[-max(1, len(usable) // 2) :]
+        # The others default to what the gateway leaves (all of it, if it takes all).
+        rest = [c for c in usable if c not in gateway] or usable
+        harness = harness if harness is not None else rest
+        stub = stub if stub is not None else rest
+        note = (
+            f"gateway on CPU {_text(gateway)}, harness on CPU {_text(harness)}, "
+            f"stub on CPU {_text(stub)}"
+            + ("" if given else " (default: the gateway gets its own CPUs)")
+        )
+    elif not launched:
+        note = "the gateway's CPUs are unknown to loadgate (--target): it may share CPUs"
+    elif len(usable) < 2 and spec.auto:
+        note = "one usable CPU: harness, stub and gateway share it"
+    else:
+        note = "as the profile's [cpus] says"
+    return Placement(harness, stub, gateway, launched, note)
+
+
+def _text(cpus: list[int]) -> str:
+    return ",".join(map(str, cpus))
+
+
+def pin(pid: int, cpus: list[int] | None) -> None:
+    """Put process ``pid`` and every child it has now on ``cpus`` (None: leave it)."""
+    if cpus is None:
+        return
+    with contextlib.suppress(psutil.Error, OSError):
+        proc = psutil.Process(pid)
+        for p in [proc, *proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error, OSError):
+                p.cpu_affinity(cpus)

@@ -1,0 +1,68 @@
+"""CPU placement as arithmetic: who gets which CPUs, and what the result says."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadgate.errors import UsageError
+from loadgate.pipeline.placement import plan_placement
+from loadgate.profile import CpusSpec
+
+
+def test_two_cpus_give_the_launched_gateway_its_own() -> None:
+    p = plan_placement(CpusSpec(), [0, 1], launched=True)
+    assert (p.harness, p.stub, p.gateway, p.gateway_known) == ([0], [0], [1], True)
+    assert "default: the gateway gets its own CPUs" in p.note
+
+
+def test_eight_cpus_split_in_half_highest_to_the_gateway() -> None:
+    p = plan_placement(CpusSpec(), list(range(8)), launched=True)
+    assert p.gateway == [4, 5, 6, 7] and p.harness == p.stub == [0, 1, 2, 3]
+
+
+def test_a_taskset_of_odd_cpus_is_respected() -> None:
+    p = plan_placement(CpusSpec(), [1, 3, 5], launched=True)
+    assert p.gateway == [5] and p.harness == [1, 3]
+
+
+def test_profile_lists_win_and_the_rest_is_what_the_gateway_leaves() -> None:
+    p = plan_placement(CpusSpec(gateway=[0], harness=[3]), [0, 1, 2, 3], launched=True)
+    assert (p.harness, p.stub, p.gateway) == ([3], [1, 2, 3], [0])
+    assert "default" not in p.note
+
+
+def test_a_gateway_on_every_cpu_leaves_the_others_on_all_of_them() -> None:
+    p = plan_placement(CpusSpec(gateway=[0, 1]), [0, 1], launched=True)
+    assert p.harness == p.stub == [0, 1]
+
+
+def test_stub_cpus_from_the_stub_table_are_kept() -> None:
+    p = plan_placement(CpusSpec(), [0, 1, 2, 3], launched=True, stub_cpus=[0])
+    assert p.stub == [0] and p.harness == [0, 1]
+
+
+def test_one_cpu_or_auto_off_pins_nothing() -> None:
+    one = plan_placement(CpusSpec(), [0], launched=True)
+    assert (one.harness, one.stub, one.gateway) == (None, None, None)
+    assert "one usable CPU" in one.note
+    off = plan_placement(CpusSpec(auto=False), [0, 1], launched=True)
+    assert (off.harness, off.stub, off.gateway) == (None, None, None)
+
+
+def test_target_gateway_is_unknown_and_only_asked_for_pins_happen() -> None:
+    p = plan_placement(CpusSpec(harness=[0]), [0, 1], launched=False)
+    assert (p.harness, p.stub, p.gateway, p.gateway_known) == ([0], None, None, False)
+    assert "unknown" in p.note
+
+
+@pytest.mark.parametrize(
+    ("spec", "launched", "message"),
+    [
+        (CpusSpec(harness=[7]), True, "cpus.harness: CPU 7 is not usable here (usable: 0,1)"),
+        (CpusSpec(stub=[]), True, "cpus.stub: give at least one CPU"),
+        (CpusSpec(gateway=[1]), False, "cpus.gateway: loadgate does not launch this gateway"),
+    ],
+)
+def test_bad_lists_are_one_line_errors(spec: CpusSpec, launched: bool, message: str) -> None:
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        plan_placement(spec, [0, 1], launched=launched)
