@@ -116,6 +116,22 @@ def decide_verdict(gates: Sequence[Gate], invalid_reasons: Sequence[str]) -> Ver
     return Verdict("pass", [], 0)
 
 
+def _explain_missing_auth_cache(gates: Sequence[Gate], result: Result) -> None:
+    """ "no data" on the auth-cache gate: say which series were missing, and where."""
+    spec = result.profile.get("gateway", {})
+    selectors = spec.get("auth_cache", {})
+    url = result.gateway.url if result.gateway is not None else None
+    where = spec.get("metrics_url") or (f"{url}/metrics" if url else None)
+    for g in gates:
+        if g.name.startswith("gateway.auth_cache") and g.value is None and g.reason == "no data":
+            series = " / ".join(str(selectors.get(k, "?")) for k in ("hits", "misses"))
+            g.reason = (
+                f"no data: no {series} counters at {where or 'the gateway metrics URL'} "
+                "(gateway.auth_cache selectors; a gateway without an auth cache cannot pass "
+                "this gate)"
+            )
+
+
 def judge(
     result: Result,
     harness_limits: HarnessSpec,
@@ -140,6 +156,7 @@ def judge(
     if stop_reason in INTERRUPTIONS:
         invalid.insert(0, f"interrupted by {stop_reason}: partial result")
     gates = evaluate_gates(gate_specs, result)
+    _explain_missing_auth_cache(gates, result)
     if kernel:
         invalid += control_reasons(gates, h, harness_limits)
         noise = h.control.p99() if h.control is not None else None

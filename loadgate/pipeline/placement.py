@@ -6,8 +6,8 @@ its latency. So by default, when loadgate launches the gateway on a machine
 with at least two usable CPUs, the gateway gets half of them (at least one, the
 highest-numbered) and the harness and the stub share the rest. Lists in the
 profile win. With ``--target`` the gateway's CPUs are unknown to loadgate: the
-harness and the stub are placed only when the profile says so, and the result
-says the gateway's placement is unknown.
+harness and the stub take the same lower CPUs, and the result says the gateway's
+placement is unknown (start it on the others, e.g. with taskset).
 
 :func:`plan_placement` is pure (tested as arithmetic); :func:`pin` applies a
 plan to a process and its children (psutil).
@@ -83,6 +83,18 @@ def plan_placement(
             f"gateway on CPU {_text(gateway)}, harness on CPU {_text(harness)}, "
             f"stub on CPU {_text(stub)}"
             + ("" if given else " (default: the gateway gets its own CPUs)")
+        )
+    elif not launched and spec.auto and len(usable) >= 2:
+        # The launched layout's harness side, so a gateway started on the other CPUs
+        # (taskset -c …) gets the same split; loadgate cannot check that it was.
+        rest = usable[: len(usable) - max(1, len(usable) // 2)]
+        harness = harness if harness is not None else rest
+        stub = stub if stub is not None else rest
+        others = _text([c for c in usable if c not in set(harness) | set(stub)]) or "none"
+        note = (
+            f"harness on CPU {_text(harness)}, stub on CPU {_text(stub)}; the gateway's CPUs "
+            f"are unknown to loadgate (--target): start it on the others ({others}), e.g. "
+            "with taskset, or it shares CPUs with the harness"
         )
     elif not launched:
         note = "the gateway's CPUs are unknown to loadgate (--target): it may share CPUs"

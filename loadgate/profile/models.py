@@ -243,8 +243,9 @@ class CpusSpec(Spec):
     gateway: list[int] | None = _d(None, "CPUs of a launched gateway (None: the default).")
     auto: bool = _d(
         True,
-        "Default placement with >= 2 usable CPUs and a launched gateway: the gateway gets "
-        "half of them (at least one), the harness and the stub share the rest.",
+        "Default placement with >= 2 usable CPUs: a launched gateway gets the upper half "
+        "(at least one), the harness and the stub share the rest; with --target the "
+        "harness and the stub take the same lower CPUs (start the gateway on the others).",
     )
 
 

@@ -90,3 +90,19 @@ def test_an_interrupted_run_is_invalid_and_says_so_first() -> None:
     verdict, _ = judge(r, HarnessSpec(), GATES, stop_reason="SIGINT", gateway_died_with=None)
     assert verdict.verdict == "invalid"
     assert verdict.reasons[0] == "interrupted by SIGINT: partial result"
+
+
+def test_a_missing_auth_cache_says_which_series_and_where() -> None:
+    r = Result.model_validate(
+        {
+            "metrics": {"overhead_ms": _summary(1.0)},
+            "harness": {"timestamps": "kernel", "control": _control(0.1)},
+            "gateway": {"kind": "target", "url": "http://127.0.0.1:9"},
+            "profile": {"gateway": {"auth_cache": {"hits": "h_total", "misses": "m_total"}}},
+        }
+    )
+    gates = {"gateway.auth_cache_hit_rate": "> 0.9"}
+    verdict, (gate,) = judge(r, HarnessSpec(), gates, stop_reason=None, gateway_died_with=None)
+    assert verdict.verdict == "fail" and gate.decided
+    assert gate.reason is not None
+    assert "no h_total / m_total counters at http://127.0.0.1:9/metrics" in gate.reason

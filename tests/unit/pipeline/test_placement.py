@@ -49,10 +49,14 @@ def test_one_cpu_or_auto_off_pins_nothing() -> None:
     assert (off.harness, off.stub, off.gateway) == (None, None, None)
 
 
-def test_target_gateway_is_unknown_and_only_asked_for_pins_happen() -> None:
-    p = plan_placement(CpusSpec(harness=[0]), [0, 1], launched=False)
-    assert (p.harness, p.stub, p.gateway, p.gateway_known) == ([0], None, None, False)
-    assert "unknown" in p.note
+def test_target_gateway_is_unknown_and_the_harness_takes_the_lower_cpus() -> None:
+    p = plan_placement(CpusSpec(), [0, 1, 2, 3], launched=False)
+    assert (p.harness, p.stub, p.gateway, p.gateway_known) == ([0, 1], [0, 1], None, False)
+    assert "unknown to loadgate (--target): start it on the others (2,3)" in p.note
+    one = plan_placement(CpusSpec(), [0], launched=False)
+    assert (one.harness, one.stub) == (None, None) and "may share CPUs" in one.note
+    asked = plan_placement(CpusSpec(harness=[1], stub=[1]), [0, 1], launched=False)
+    assert (asked.harness, asked.stub) == ([1], [1]) and "the others (0)" in asked.note
 
 
 @pytest.mark.parametrize(
