@@ -18,6 +18,13 @@ History:
                        (20 time batches of the compared histograms, for compare's
                        batch-means intervals); harness.limits.max_send_lag_p99_ms
                        and floor_warn_share.
+                       loadgate 0.2.0, compatibly: gates[].decided and
+                       undecided_reason; harness.timestamps, timestamp_sources,
+                       clock, deltas_same_read_ratio (kernel arrival stamps);
+                       harness.control (same-run control group), placement,
+                       concurrency_ratio, limits.max_control_share;
+                       harness.send_lag_ms also in closed loop (was null there);
+                       gateway.drain.refused; sweep step values as floats.
 """
 
 from __future__ import annotations
