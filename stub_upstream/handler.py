@@ -10,6 +10,11 @@ Every answer is written straight to the transport (head + body in one write).
 
 Every API answer, error or not, leaves exactly one ledger record; health,
 metrics and control requests leave none (they would pollute the join).
+
+Longer than the house's 400 lines because the one request path (auth, parse,
+fault, wait/stream, ledger) is kept in one place, where every answer can be seen
+to leave exactly one ledger record; the wire formats, validation and streaming
+are their own modules.
 """
 
 from __future__ import annotations

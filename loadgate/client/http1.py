@@ -39,6 +39,10 @@ Design points:
 
 It implements :class:`loadgate.client.transport.Transport`; errors are that
 module's :class:`HTTPError` subclasses carrying the partial :class:`Response`.
+
+One module (over the house's 400 lines) because the pool, the connection
+protocol and the retry rule share one state machine per connection; the framing
+itself is httptools'.
 """
 
 from __future__ import annotations

@@ -6,6 +6,12 @@ stub's ledger, and records everything into a :class:`Recorder`. It knows
 nothing of gateways, Prometheus, gates or files: the runner owns those. One
 engine runs in-process when ``load.workers == 1``; otherwise one per worker
 process (:mod:`loadgate.load.parallel`), their outcomes merged losslessly.
+
+The control group (``WorkerPlan.control_ratio``) is driven by the same engine:
+extra closed-loop workers or a second open-loop stream straight at the stub,
+counted apart. One module because the engine's loops, its completion path and
+the join callback share the in-flight and window state; split, each piece
+would need all of it.
 """
 
 from __future__ import annotations

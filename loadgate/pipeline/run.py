@@ -2,6 +2,8 @@
 
 Order of a run, each step owned by its own package:
 
+0. plan where the harness, the stub and a launched gateway run
+   (:mod:`loadgate.pipeline.placement`) and pin each as it starts;
 1. start the stub upstream (a subprocess: ``stub_upstream.process``) and reset
    its ledger (:mod:`loadgate.join.ledger`);
 2. start or adopt the gateway (:mod:`loadgate.gateway.lifecycle`) and preflight it

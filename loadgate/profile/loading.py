@@ -8,6 +8,9 @@ symlink), applying ``--set KEY=VALUE``, expanding ``${VAR}`` from the environmen
 state, and turning any failure into **one** :class:`~loadgate.errors.UsageError`
 line naming the file (or ``--set``) and the dotted key, with "did you mean" for
 typos. Pydantic's own messages are reworded here so every line reads the same.
+
+Longer than 400 lines because that rewording is one table of cases, next to the
+walk of ``--set`` keys it shares with the error paths.
 """
 
 from __future__ import annotations

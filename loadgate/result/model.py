@@ -13,6 +13,9 @@ still loads and round-trips without losing anything.
 
 Units: latency summaries in milliseconds (floats), counts as integers, rates as
 ratios 0..1 unless a name says ``percent`` or ``rps``.
+
+Longer than 400 lines: it is one class per result section, declarations only,
+so the whole shape can be read in one file.
 """
 
 from __future__ import annotations
