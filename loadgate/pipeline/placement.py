@@ -16,14 +16,16 @@ plan to a process and its children (psutil).
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
 from loadgate.errors import UsageError
 from loadgate.profile import CpusSpec
 
-__all__ = ["Placement", "pin", "plan_placement", "usable_cpus"]
+__all__ = ["Placement", "own_cpus", "parse_cpu_list", "pin", "plan_placement", "usable_cpus"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +40,41 @@ class Placement:
     note: str
 
 
+#: cgroup v2, then v1: the CPUs a container may use at all
+_CPUSETS = (
+    Path("/sys/fs/cgroup/cpuset.cpus.effective"),
+    Path("/sys/fs/cgroup/cpuset/cpuset.effective_cpus"),
+)
+
+
+def parse_cpu_list(text: str) -> list[int]:
+    """``"0-2,5"`` (the kernel's list format) → ``[0, 1, 2, 5]``."""
+    out: set[int] = set()
+    for part in text.strip().split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return sorted(out)
+
+
 def usable_cpus() -> list[int]:
-    """The CPUs this process may run on (a container's limit, a taskset, …)."""
-    try:
-        return sorted(psutil.Process().cpu_affinity() or [])
-    except (AttributeError, OSError):
-        return list(range(psutil.cpu_count() or 1))
+    """The CPUs processes loadgate starts may run on: the container's cpuset, else all.
+
+    Not this process's own affinity: a harness started under ``taskset -c 0`` may
+    still place the stub or the gateway on CPU 1 (see :func:`own_cpus`).
+    """
+    for path in _CPUSETS:
+        with contextlib.suppress(OSError, ValueError):
+            cpus = parse_cpu_list(path.read_text())
+            if cpus:
+                return cpus
+    return list(range(psutil.cpu_count() or 1))
+
+
+def own_cpus() -> list[int]:
+    """The CPUs this process is allowed now (a ``taskset`` around loadgate narrows it)."""
+    return sorted(os.sched_getaffinity(0))
 
 
 def _check(name: str, cpus: list[int] | None, usable: list[int]) -> list[int] | None:
@@ -64,17 +95,35 @@ def plan_placement(
     *,
     launched: bool,
     stub_cpus: list[int] | None = None,
+    harness_cpus: list[int] | None = None,
+    direct: bool = False,
 ) -> Placement:
-    """Where each process goes; ``launched``: loadgate starts the gateway itself."""
-    harness = _check("harness", spec.harness, usable)
+    """Where each process goes; ``launched``: loadgate starts the gateway itself.
+
+    ``stub_cpus`` (``stub.cpus``) and ``harness_cpus`` (a ``taskset`` loadgate was
+    started under) are defaults that the ``[cpus]`` lists override. ``direct``: no
+    gateway at all (``calibrate``).
+    """
+    harness_default = spec.harness if spec.harness is not None else harness_cpus
+    harness = _check("harness", harness_default, usable)
     stub = _check("stub", spec.stub if spec.stub is not None else (stub_cpus or None), usable)
     gateway = _check("gateway", spec.gateway, usable) if launched else None
     if not launched and spec.gateway is not None:
-        raise UsageError("cpus.gateway: loadgate does not launch this gateway (--target)")
+        why = "there is no gateway (direct)" if direct else "loadgate does not launch it (--target)"
+        raise UsageError(f"cpus.gateway: {why}")
+    if direct:
+        return Placement(
+            harness, stub, None, False, "no gateway (direct): " + _sides(harness, stub)
+        )
     if launched and spec.auto and len(usable) >= 2:
         given = gateway is not None
         if gateway is None:
-            gateway = usable[-max(1, len(usable) // 2) :]
+            # The upper half, less CPUs the harness or the stub already hold (a taskset,
+            # stub.cpus); if that leaves nothing, whatever they leave; else the upper half.
+            taken = set(harness or ()) | set(stub or ())
+            upper = usable[-max(1, len(usable) // 2) :]
+            free = [c for c in usable if c not in taken]
+            gateway = [c for c in upper if c not in taken] or free or upper
         # The others default to what the gateway leaves (all of it, if it takes all).
         rest = [c for c in usable if c not in gateway] or usable
         harness = harness if harness is not None else rest
@@ -103,6 +152,11 @@ def plan_placement(
     else:
         note = "as the profile's [cpus] says"
     return Placement(harness, stub, gateway, launched, note)
+
+
+def _sides(harness: list[int] | None, stub: list[int] | None) -> str:
+    where = [f"{name} on CPU {_text(c)}" for name, c in (("harness", harness), ("stub", stub)) if c]
+    return ", ".join(where) or "not pinned"
 
 
 def _text(cpus: list[int]) -> str:

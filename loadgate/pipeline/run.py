@@ -51,7 +51,7 @@ from loadgate.load.keys import KeyPool, run_provisioning
 from loadgate.load.parallel import run_workers
 from loadgate.load.schedule import Windows
 from loadgate.observe.observer import RunObserver
-from loadgate.pipeline.placement import pin, plan_placement, usable_cpus
+from loadgate.pipeline.placement import own_cpus, pin, plan_placement, usable_cpus
 from loadgate.pipeline.stopping import LibrarySignals, StopRequest, run_on_uvloop
 from loadgate.pipeline.window import RunState, drain_figures, mark_edges, watch
 from loadgate.profile import Profile
@@ -161,7 +161,10 @@ def _pinned_self(cpus: list[int] | None) -> Iterator[None]:
         yield
         return
     before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cpus)
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError:
+        pass  # not allowed here (a cpuset loadgate cannot see): the scheduler decides
     try:
         yield
     finally:
@@ -192,8 +195,15 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
     stop = options.stop or StopRequest()
     stop.attach(asyncio.get_running_loop(), state.request_stop)
     launched = options.target is None and profile.gateway.kind != "direct"
+    usable, own = usable_cpus(), own_cpus()
     state.placement = plan_placement(
-        profile.cpus, usable_cpus(), launched=launched, stub_cpus=profile.stub.cpus or None
+        profile.cpus,
+        usable,
+        launched=launched,
+        stub_cpus=profile.stub.cpus or None,
+        # Started under a taskset: the harness stays where it was put.
+        harness_cpus=own if set(own) < set(usable) else None,
+        direct=options.target is None and profile.gateway.kind == "direct",
     )
     with _log_dir(options.run_dir) as (log_dir, kept), _pinned_self(state.placement.harness):
         signals = LibrarySignals(stop) if options.stop is None else contextlib.nullcontext()

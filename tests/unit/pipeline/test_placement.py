@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loadgate.errors import UsageError
-from loadgate.pipeline.placement import plan_placement
+from loadgate.pipeline.placement import parse_cpu_list, plan_placement
 from loadgate.profile import CpusSpec
 
 
@@ -64,9 +64,34 @@ def test_target_gateway_is_unknown_and_the_harness_takes_the_lower_cpus() -> Non
     [
         (CpusSpec(harness=[7]), True, "cpus.harness: CPU 7 is not usable here (usable: 0,1)"),
         (CpusSpec(stub=[]), True, "cpus.stub: give at least one CPU"),
-        (CpusSpec(gateway=[1]), False, "cpus.gateway: loadgate does not launch this gateway"),
+        (CpusSpec(gateway=[1]), False, "cpus.gateway: loadgate does not launch it"),
     ],
 )
 def test_bad_lists_are_one_line_errors(spec: CpusSpec, launched: bool, message: str) -> None:
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         plan_placement(spec, [0, 1], launched=launched)
+
+
+def test_the_kernels_cpu_list_format() -> None:
+    assert parse_cpu_list("0-2,5\n") == [0, 1, 2, 5]
+    assert parse_cpu_list("3") == [3] and parse_cpu_list("") == []
+
+
+def test_a_harness_under_taskset_stays_and_the_gateway_gets_the_rest() -> None:
+    # loadgate started under `taskset -c 1` on a 2-CPU box: the gateway must not land on 1.
+    p = plan_placement(CpusSpec(), [0, 1], launched=True, harness_cpus=[1])
+    assert (p.harness, p.stub, p.gateway) == ([1], [1], [0])
+    # taskset -c 0 with the stub on 1 (benchmarks/harness_floor.py): gateway-less run.
+    d = plan_placement(CpusSpec(), [0, 1], launched=False, harness_cpus=[0], stub_cpus=[1])
+    assert (d.harness, d.stub) == ([0], [1])
+    # The profile's list beats the taskset.
+    q = plan_placement(CpusSpec(harness=[0]), [0, 1], launched=True, harness_cpus=[1])
+    assert (q.harness, q.gateway) == ([0], [1])
+
+
+def test_a_direct_run_has_no_gateway_to_place() -> None:
+    d = plan_placement(CpusSpec(), [0, 1], launched=False, direct=True, stub_cpus=[1])
+    assert (d.harness, d.stub, d.gateway) == (None, [1], None)
+    assert d.note == "no gateway (direct): stub on CPU 1"
+    with pytest.raises(UsageError, match="there is no gateway"):
+        plan_placement(CpusSpec(gateway=[0]), [0, 1], launched=False, direct=True)
