@@ -161,10 +161,9 @@ def _pinned_self(cpus: list[int] | None) -> Iterator[None]:
         yield
         return
     before = os.sched_getaffinity(0)
-    try:
+    # Not allowed here (a cpuset loadgate cannot see): the scheduler decides.
+    with contextlib.suppress(OSError):
         os.sched_setaffinity(0, cpus)
-    except OSError:
-        pass  # not allowed here (a cpuset loadgate cannot see): the scheduler decides
     try:
         yield
     finally:
