@@ -43,6 +43,7 @@ FAST = [
     "--set", "harness.max_cpu_percent=100",
     "--set", "harness.max_loop_lag_p99_ms=1000",
     "--set", "harness.max_stub_lateness_p99_ms=1000",
+    "--set", "harness.max_send_lag_p99_ms=1000",
 ]  # fmt: skip
 
 

@@ -77,6 +77,7 @@ misses = ""
 max_loop_lag_p99_ms = 1000
 max_cpu_percent = 100
 max_stub_lateness_p99_ms = 1000
+max_send_lag_p99_ms = 1000
 
 [gates]
 "overhead_ms.p99" = "< 300"
