@@ -34,6 +34,8 @@ _PACKAGES = (
     "prometheus-client",
     "pydantic",
     "httptools",
+    "msgspec",
+    "psutil",
     "loadgate",
 )
 

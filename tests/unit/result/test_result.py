@@ -170,6 +170,8 @@ def test_environment_metadata() -> None:
         "prometheus-client",
         "pydantic",
         "httptools",
+        "msgspec",
+        "psutil",
         "loadgate",
     }
     assert env["packages"]["numpy"] == np.__version__
