@@ -238,11 +238,17 @@ class Recorder:
             else:
                 blob = self._frozen[metric][stream].get(index)
                 if blob is not None:
-                    _add(h, HdrHistogram.decode(blob))
-        if not h.get_total_count():
-            return None
-        _, hi, _ = bucket_bounds(h)
-        return round(percentile_us(counts_of(h), hi, q) / 1000.0, 4)
+                    thawed = HdrHistogram.decode(blob)
+                    _add(h, thawed)
+                    release(thawed)
+        # Called a few times a second while the collector is held off (see
+        # hdr.release): every temporary histogram is freed here, not at exit.
+        value = None
+        if h.get_total_count():
+            _, hi, _ = bucket_bounds(h)
+            value = round(percentile_us(counts_of(h), hi, q) / 1000.0, 4)
+        release(h)
+        return value
 
     # -- merge and transport ---------------------------------------------------
 

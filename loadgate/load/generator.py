@@ -210,7 +210,7 @@ class Engine:
             self.joiner.finish()
             self.out.upstream.ledger_lost = ledger.lost
             await self._note_stamps(transport, ledger)
-        record_ns(self._stub_lateness, self.joiner.lateness_ns)
+        record_ns(self._stub_lateness, self.joiner.take_lateness())
         st = self.joiner.stats
         up = self.out.upstream
         up.calls, up.unseen, up.duplicated = st.calls, st.unseen, st.duplicated
@@ -438,6 +438,8 @@ class Engine:
             except LEDGER_ERRORS:
                 continue  # the stub may be busy; the final pull catches up
             self.joiner.add_records(recs)
+            # Into the histogram now: kept as a list, it grew with every request.
+            record_ns(self._stub_lateness, self.joiner.take_lateness())
             # Joining and recording costs ~50 µs a request (a stream records one
             # ITL value per token). Done in one go, a second's worth would stall
             # the loop for tens of ms — and every response read during that stall

@@ -1,8 +1,10 @@
 """Ledger join arithmetic with hand-computed nanosecond figures."""
 
 import numpy as np
+import pytest
 
 from loadgate.client.observation import Observation
+from loadgate.join import joiner
 from loadgate.join.joiner import Joiner
 from loadgate.join.overhead import decompose
 from stub_upstream.ledger_format import LEDGER_DTYPE
@@ -105,3 +107,27 @@ def test_warmup_observations_are_joined_but_not_counted() -> None:
     j.add_observation(_obs((1 << 32) | 1, t_last_byte=50), False)
     j.finish()
     assert j.stats.calls == 0 and j.stats.calls_hist == {}
+
+
+def test_finalised_ids_are_remembered_in_two_bounded_generations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Generations of 3: after 7 finalisations the set holds at most 3 + 3 ids, and a
+    # late call for a recent id is still counted; one for a forgotten id is not.
+    monkeypatch.setattr(joiner, "DONE_GENERATION", 3)
+    nonce = 5
+    j = Joiner(nonce, lambda o, m, calls: None)
+    ids = [(nonce << 32) | i for i in range(1, 8)]
+    for corr in ids:
+        j.add_observation(_obs(corr, t_last_byte=100), True)
+        j.finalise(corr)
+    assert len(j._done_measured) + len(j._done_older) <= 6
+    j.add_records(_records([(ids[-1], 10, 20, 30), (ids[0], 10, 20, 30)]))
+    assert j.stats.late_calls == 1
+
+
+def test_lateness_is_taken_once() -> None:
+    nonce = 5
+    j = Joiner(nonce, lambda o, m, calls: None)
+    j.add_records(_records([((nonce << 32) | 1, 10, 20, 30)]))
+    assert j.take_lateness() == [10] and j.take_lateness() == []
