@@ -10,8 +10,14 @@ The CLI (:mod:`loadgate.cli`) is a thin layer over these names::
     result = loadgate.run(profile)                 # a typed loadgate.Result
     print(result.verdict, result.metrics["overhead_ms"].p99)
 
-The load pipeline (aiohttp, numpy, uvloop …) is imported on first use of the
-names that need it, so ``import loadgate`` stays cheap.
+Also here: :func:`compare_results` (statistical comparison of results),
+:func:`run_ab` (interleaved A/B rounds), :func:`run_sweep` (a capacity sweep, a
+coroutine: run it with ``loadgate.pipeline.stopping.run_on_uvloop``) and
+:func:`load_history` (results filed per commit).
+
+The load pipeline (aiohttp, uvloop, hdrh, httptools, rich …) is imported on first
+use of the names that need it, so ``import loadgate`` stays cheap (numpy and
+pydantic come with the profile models).
 """
 
 from __future__ import annotations
@@ -23,8 +29,12 @@ from loadgate.errors import DepDownError, LoadgateError, UsageError
 from loadgate.profile import Profile, bundled_profiles, load_profile, parse_profile
 
 if TYPE_CHECKING:
+    from loadgate.analysis.compare import compare_results
+    from loadgate.analysis.history import load_history
     from loadgate.observe.observer import RunObserver
+    from loadgate.pipeline.ab import run_ab
     from loadgate.pipeline.run import RunOptions, run, run_profile
+    from loadgate.pipeline.sweep import run_sweep
     from loadgate.result import (
         SCHEMA,
         Result,
@@ -47,13 +57,17 @@ __all__ = [
     "UsageError",
     "__version__",
     "bundled_profiles",
+    "compare_results",
+    "load_history",
     "load_profile",
     "load_result",
     "load_run_result",
     "new_run_dir",
     "parse_profile",
     "run",
+    "run_ab",
     "run_profile",
+    "run_sweep",
     "write_result",
     "write_run_directory",
 ]
@@ -66,6 +80,10 @@ _LAZY = {
     "RunOptions": "loadgate.pipeline.run",
     "run": "loadgate.pipeline.run",
     "run_profile": "loadgate.pipeline.run",
+    "run_sweep": "loadgate.pipeline.sweep",
+    "run_ab": "loadgate.pipeline.ab",
+    "compare_results": "loadgate.analysis.compare",
+    "load_history": "loadgate.analysis.history",
     "SCHEMA": "loadgate.result",
     "Result": "loadgate.result",
     "SweepResult": "loadgate.result",

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from loadgate.histograms import BATCHED_METRICS, HISTOGRAM_BATCHES, METRICS, MODES
 from loadgate.histograms.hdr import (
     HIGHEST_US,
     bucket_bounds,
@@ -35,21 +36,6 @@ from loadgate.histograms.hdr import (
 
 __all__ = ["BATCHED_METRICS", "HISTOGRAM_BATCHES", "METRICS", "MODES", "Recorder"]
 
-METRICS = (
-    "overhead_ms",
-    "e2e_ms",
-    "ingress_ms",
-    "egress_ms",
-    "ttft_ms",
-    "ttft_overhead_ms",
-    "itl_ms",
-    "e2e_uncorrected_ms",
-)
-MODES = ("stream", "non_stream")
-# The figures compare tests also get time batches (result "histogram_batches"): 20 of
-# them, so compare can merge neighbours into fewer, fuller batches for tail quantiles.
-BATCHED_METRICS = ("overhead_ms", "ttft_overhead_ms", "e2e_ms")
-HISTOGRAM_BATCHES = 20
 LIVE_INTERVALS = 3
 _BYTES_VERSION = 1
 #: Values waiting before a flush: small enough to stay a sub-millisecond flush.

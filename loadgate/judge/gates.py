@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from loadgate.histograms.recorder import METRICS, MODES
+from loadgate.histograms import METRICS, MODES
 from loadgate.result.model import Gate
 
 __all__ = [
