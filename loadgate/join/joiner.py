@@ -23,10 +23,10 @@ import numpy as np
 from loadgate.client.observation import Observation
 from loadgate.join.overhead import Call
 
-__all__ = ["DONE_GENERATION", "JoinStats", "Joiner"]
+__all__ = ["DONE_WINDOW_NS", "JoinStats", "Joiner"]
 
-#: finalised ids remembered per generation (two are kept): ~200 s at 500 req/s
-DONE_GENERATION = 100_000
+#: how long a finalised id is remembered at least (two generations of this are kept)
+DONE_WINDOW_NS = 30_000_000_000
 
 
 @dataclass(slots=True)
@@ -55,12 +55,13 @@ class Joiner:
         self._obs: dict[int, tuple[Observation, bool]] = {}
         self._calls: dict[int, list[Call]] = {}
         # Ids finalised recently, to count a call arriving after its request as
-        # late. Two generations, rotated every DONE_GENERATION finalisations, so
-        # memory stays bounded in a long run. An id is remembered for at least one
-        # generation (~200 s at the Phase 2 load): a call later than that is not
-        # counted, like a call for a warm-up request.
+        # late. Two generations, rotated every DONE_WINDOW_NS of completion time, so
+        # memory stays bounded in a long run (a set of every id grew ~70 B a request).
+        # An id is remembered for at least one window (30 s): a call later than
+        # that is not counted, like a call for a warm-up request.
         self._done_measured: set[int] = set()
         self._done_older: set[int] = set()
+        self._done_since_ns = 0
         self.stats = JoinStats()
         self.lateness_ns: list[int] = []  # stub timer lateness of our records, since last take
 
@@ -130,7 +131,9 @@ class Joiner:
                 st.unseen += 1
             elif n > 1:
                 st.duplicated += 1
-            self._done_measured.add(corr)
-            if len(self._done_measured) >= DONE_GENERATION:
+            t = obs.t_last_byte or obs.t_intended
+            if t - self._done_since_ns > DONE_WINDOW_NS:
                 self._done_older, self._done_measured = self._done_measured, set()
+                self._done_since_ns = t
+            self._done_measured.add(corr)
         self._on_joined(obs, measured, calls)

@@ -112,16 +112,18 @@ def test_warmup_observations_are_joined_but_not_counted() -> None:
 def test_finalised_ids_are_remembered_in_two_bounded_generations(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Generations of 3: after 7 finalisations the set holds at most 3 + 3 ids, and a
-    # late call for a recent id is still counted; one for a forgotten id is not.
-    monkeypatch.setattr(joiner, "DONE_GENERATION", 3)
+    # Windows of 10 ns of completion time: requests ending at 0, 5, 20, 25, 40, 45 ns.
+    # At the end the sets hold the last two windows only, a late call for a recent id
+    # is counted and one for a forgotten id is not.
+    monkeypatch.setattr(joiner, "DONE_WINDOW_NS", 10)
     nonce = 5
     j = Joiner(nonce, lambda o, m, calls: None)
-    ids = [(nonce << 32) | i for i in range(1, 8)]
-    for corr in ids:
-        j.add_observation(_obs(corr, t_last_byte=100), True)
+    ends = [100, 105, 120, 125, 140, 145]
+    ids = [(nonce << 32) | i for i in range(1, len(ends) + 1)]
+    for corr, end in zip(ids, ends, strict=True):
+        j.add_observation(_obs(corr, t_intended=end - 50, t_send=end - 50, t_last_byte=end), True)
         j.finalise(corr)
-    assert len(j._done_measured) + len(j._done_older) <= 6
+    assert len(j._done_measured) + len(j._done_older) == 4
     j.add_records(_records([(ids[-1], 10, 20, 30), (ids[0], 10, 20, 30)]))
     assert j.stats.late_calls == 1
 
