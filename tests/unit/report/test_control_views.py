@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from loadgate.report import render_html, render_markdown
+from loadgate.report import render_compare_html, render_html, render_markdown
 from loadgate.report._fmt import fmt_num
 from loadgate.report._harness import CONTROL_LABEL, harness_rows, latency_rows
 from loadgate.result import Result
@@ -217,3 +217,27 @@ def test_markdown_of_an_old_result(old_run: Result) -> None:
     assert CONTROL_LABEL not in md
     assert "#### Harness" not in md  # nothing it would show was recorded
     assert md.endswith("\n") and not md.endswith("\n\n")
+
+
+# ------------------------------------------------------------------ the compare page
+
+
+def test_compare_page_shows_each_runs_floor(control_run: Result, old_run: Result) -> None:
+    busier = control_run.model_copy(deep=True)
+    assert busier.harness.control is not None
+    busier.harness.control.metrics["overhead_ms"].p99 = 0.9
+    page = render_compare_html(control_run, busier, verdict="machine changed")
+    assert 'data-verdict="machine changed"' in page and 'class="verdict invalid"' in page
+    (runs,) = [t for t in tables(page) if t and t[0][0] == "run"]
+    assert runs[0][-1] == "control overhead p99 (floor)"
+    assert [r[-1] for r in runs[1:]] == ["0.072 ms (n=375)", "0.9 ms (n=375)"]
+    (figures,) = [t for t in tables(page) if t and t[0][0] == "figure"]
+    rows = {r[0]: r[1:] for r in figures[1:]}
+    assert rows["control.overhead_ms.p99"] == ["0.072 ms", "0.9 ms (+1150.0 %)"]
+    assert rows["control.e2e_ms.p50"] == ["200.2 ms", "200.2 ms (+0.0 %)"]
+    assert "A change that the floor moved with, the same way, by at least 50 % of it" in page
+    # old results: no control group on either side, the page is as before
+    old = render_compare_html(old_run, old_run)
+    assert "control." not in old and 'class="floor"' not in old
+    (runs,) = [t for t in tables(old) if t and t[0][0] == "run"]
+    assert [r[-1] for r in runs[1:]] == ["–", "–"]
