@@ -17,7 +17,10 @@ History:
                        steps, knee. Added later, compatibly: histogram_batches
                        (20 time batches of the compared histograms, for compare's
                        batch-means intervals); harness.limits.max_send_lag_p99_ms
-                       and floor_warn_share.
+                       and floor_warn_share; harness.control (the same-run
+                       control group), placement, concurrency_ratio, timestamps;
+                       sweep steps[].harness.control_overhead_p99_ms (optional:
+                       null in older files).
 """
 
 from __future__ import annotations
