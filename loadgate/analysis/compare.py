@@ -24,6 +24,11 @@ Method, in short (the why is in docs/compare.md):
 * A row is a regression when the interval lies above zero **and** the change
   is at least ``threshold_pct`` of the base: significant and large enough to
   matter. Only regressions in gating rows set exit code 1.
+* When both sides carry the same-run control group (``harness.control``), a
+  significant latency change that the control group's own figure moved with
+  (:mod:`loadgate.analysis.floor`: the same way, by at least half as much) is
+  "machine changed", never a regression; the control figures are rows of their
+  own ("harness floor"), informational.
 
 Longer than the house's ~400 lines on purpose: quantile, rate and scalar rows
 share one Bonferroni count and one verdict rule, and one file is where a reader
@@ -39,6 +44,17 @@ from typing import Any
 
 import numpy as np
 
+from loadgate.analysis.floor import FLOOR_SHARE, control_p99, judge_against_floor
+from loadgate.analysis.rows import (
+    CHANGED,
+    FLOOR,
+    IMPROVEMENT,
+    MACHINE_CHANGED,
+    NO_CHANGE,
+    NOT_TESTED,
+    REGRESSION,
+    Row,
+)
 from loadgate.analysis.stats import (
     MIN_TAIL,
     Counts,
@@ -59,7 +75,9 @@ from loadgate.result.model import Result
 __all__ = [
     "CHANGED",
     "COMPARED_METRICS",
+    "FLOOR",
     "IMPROVEMENT",
+    "MACHINE_CHANGED",
     "NOT_TESTED",
     "NO_CHANGE",
     "QUANTILES",
@@ -77,34 +95,6 @@ MODE_NAMES = ("all", "stream", "non_stream")
 _IGNORED_STUB_KEYS = frozenset({"host", "port", "seed"})
 _IGNORED_LOAD_KEYS = frozenset({"seed"})
 
-REGRESSION = "regression"
-IMPROVEMENT = "improvement"
-NO_CHANGE = "no significant change"
-CHANGED = "significant change"  # direction has no better/worse (raw counters)
-NOT_TESTED = "not tested"
-
-
-# --------------------------------------------------------------------- rows
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One compared figure. Values in the figure's unit (ms for latencies)."""
-
-    kind: str  # "quantile" | "rate" | "scalar"
-    name: str  # "overhead_ms.p99", "requests.error_rate", ...
-    mode: str  # "all" | "stream" | "non_stream"
-    base: float | None
-    cand: float | None
-    change: float | None  # cand − base
-    change_pct: float | None  # relative to base, in %
-    ci_low: float | None  # simultaneous interval for the change
-    ci_high: float | None
-    p_value: float | None  # unadjusted two-sided
-    verdict: str
-    gating: bool  # a regression here makes the exit code 1
-    note: str = ""
-
 
 @dataclass(slots=True)
 class Comparison:
@@ -120,10 +110,18 @@ class Comparison:
     method: str = (
         "order-statistic or batch-means CI per run; between-run variance across runs; Welch t"
     )
+    #: each side's mean control-group overhead p99 (ms); None: that side has none
+    control_p99: tuple[float | None, float | None] = (None, None)
+    #: the share of a change the control group must explain to make it the machine's
+    floor_share: float = FLOOR_SHARE
 
     @property
     def regressions(self) -> list[Row]:
         return [r for r in self.rows if r.gating and r.verdict == REGRESSION]
+
+    @property
+    def machine_changed(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict == MACHINE_CHANGED]
 
     @property
     def improvements(self) -> list[Row]:
@@ -137,6 +135,9 @@ class Comparison:
     def verdict(self) -> str:
         if self.regressions:
             return REGRESSION
+        # An improvement beside figures the machine moved is no evidence about the gateway.
+        if self.machine_changed:
+            return MACHINE_CHANGED
         return IMPROVEMENT if self.improvements else NO_CHANGE
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,6 +150,11 @@ class Comparison:
             "simultaneous_tests": self.tests,
             "runs": {"base": self.base_runs, "cand": self.cand_runs},
             "method": self.method,
+            "control_overhead_p99_ms": {
+                "base": _r(self.control_p99[0]),
+                "cand": _r(self.control_p99[1]),
+            },
+            "floor_share": self.floor_share,
             "warnings": list(self.warnings),
             "rows": [asdict(r) for r in self.rows],
         }
@@ -512,6 +518,8 @@ def compare_results(
         if row is not None:
             rows.append(row)
     rows += [_scalar_row(n, b, c, alpha, threshold_pct, w) for n, b, c, w in scalars]
+    rows, floor_warnings = judge_against_floor(rows, bases, cands, COMPARED_METRICS, QUANTILES)
+    warnings += floor_warnings
     if not pending:
         warnings.append("no latency histograms present in both sides: nothing to compare")
     if len(bases) == 1 and len(cands) == 1 and pending:
@@ -530,6 +538,7 @@ def compare_results(
             f"one run per side: intervals cover {covers}; {advice} before trusting a small change"
         )
     c = Comparison(rows, threshold_pct, confidence, tests, len(bases), len(cands), warnings)
+    c.control_p99 = (control_p99(bases), control_p99(cands))
     if paired:
         c.method = "order-statistic or batch-means CI per run; paired per-round differences; t"
     return c

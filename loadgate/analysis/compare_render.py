@@ -11,7 +11,14 @@ import io
 import json
 from typing import Any
 
-from loadgate.analysis.compare import CHANGED, IMPROVEMENT, REGRESSION, Comparison, Row
+from loadgate.analysis.compare import (
+    CHANGED,
+    IMPROVEMENT,
+    MACHINE_CHANGED,
+    REGRESSION,
+    Comparison,
+    Row,
+)
 
 __all__ = ["FORMATS", "plain_text", "render", "render_markdown", "render_table", "table_view"]
 
@@ -42,17 +49,44 @@ def _headline(c: Comparison) -> str:
     n = len(c.regressions)
     if n:
         return f"REGRESSION: {n} figure(s) significantly worse by ≥ {c.threshold_pct:g} %"
+    if c.machine_changed:
+        return (
+            f"inconclusive: the machine changed, not the gateway ({len(c.machine_changed)} "
+            "figure(s) moved with the harness floor)"
+        )
     if c.improvements:
         return f"improvement: {len(c.improvements)} figure(s) significantly better, no regression"
     return "no significant change"
+
+
+def _floor_line(c: Comparison) -> str | None:
+    """Each side's control-group overhead p99 and the rule, when either side has one."""
+    base, cand = c.control_p99
+    if base is None and cand is None:
+        return None
+    return (
+        f"control group overhead p99 (the harness floor): base {_fmt(base, ' ms')}, "
+        f"cand {_fmt(cand, ' ms')}; a latency change is the machine's when the control "
+        f"group's figure moved the same way by ≥ {100 * c.floor_share:g} % of it"
+    )
+
+
+#: Quantiles of the control rows shown without ``verbose`` (others: when they explained a row).
+_FLOOR_SHOWN = ("p50", "p99")
 
 
 def _shown(c: Comparison, verbose: bool) -> list[Row]:
     if verbose:
         return c.rows
     # Per-mode rows only when they found something the all-modes row may hide.
-    found = (REGRESSION, IMPROVEMENT, CHANGED)
-    return [r for r in c.rows if r.mode == "all" or r.verdict in found]
+    found = (REGRESSION, IMPROVEMENT, CHANGED, MACHINE_CHANGED)
+    moved = {r.name.rsplit(".", 1)[1] for r in c.machine_changed}
+    return [
+        r
+        for r in c.rows
+        if (r.mode == "all" or r.verdict in found)
+        and (r.kind != "control" or r.name.rsplit(".", 1)[1] in (*_FLOOR_SHOWN, *moved))
+    ]
 
 
 def render_markdown(c: Comparison, verbose: bool = False) -> str:
@@ -67,11 +101,15 @@ def render_markdown(c: Comparison, verbose: bool = False) -> str:
         "|---|---|---:|---:|---:|---|---|",
     ]
     for r in _shown(c, verbose):
-        verdict = f"**{r.verdict}**" if r.verdict in (REGRESSION, IMPROVEMENT) else r.verdict
+        strong = (REGRESSION, IMPROVEMENT, MACHINE_CHANGED)
+        verdict = f"**{r.verdict}**" if r.verdict in strong else r.verdict
         lines.append(
             f"| {r.name} | {r.mode} | {_fmt(r.base)} | {_fmt(r.cand)} | {_change(r)} "
             f"| {_ci(r)} | {verdict} |"
         )
+    floor = _floor_line(c)
+    if floor is not None:
+        lines += ["", floor[0].upper() + floor[1:] + "."]
     if c.warnings:
         lines.append("")
         lines += [f"> ⚠ {w}" for w in c.warnings]
@@ -90,7 +128,7 @@ def table_view(c: Comparison, verbose: bool = False) -> list[Any]:
         t.add_column(
             col, justify="right" if col in ("base", "cand", "change") else "left", no_wrap=True
         )
-    styles = {REGRESSION: "bold red", IMPROVEMENT: "bold green"}
+    styles = {REGRESSION: "bold red", IMPROVEMENT: "bold green", MACHINE_CHANGED: "bold yellow"}
     for r in _shown(c, verbose):
         style = styles.get(r.verdict)
         verdict = f"[{style}]{r.verdict}[/]" if style else r.verdict
@@ -100,6 +138,9 @@ def table_view(c: Comparison, verbose: bool = False) -> list[Any]:
         f"{c.base_runs} vs {c.cand_runs} run(s); {c.confidence:.0%} simultaneous intervals "
         f"over {c.tests} tests; threshold {c.threshold_pct:g} %; latencies in ms",
     ]
+    floor = _floor_line(c)
+    if floor is not None:
+        out.append(floor)
     out += [f"[yellow]warning:[/] {w}" for w in c.warnings]
     return out
 

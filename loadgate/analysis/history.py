@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadgate.analysis.compare import Comparison, Row, compare_results
+from loadgate.analysis.compare import (
+    IMPROVEMENT,
+    MACHINE_CHANGED,
+    REGRESSION,
+    Comparison,
+    Row,
+    compare_results,
+)
 from loadgate.analysis.compare_render import plain_text
 from loadgate.errors import UsageError
 from loadgate.result.io import load_run_result, write_result
@@ -47,6 +54,8 @@ __all__ = [
 
 _SAFE = re.compile(r"[^0-9A-Za-z._-]")
 _REGRESSION_COLOR = "#c0392b"
+#: the table's colour for a step's verdict
+_STEP_STYLE = {REGRESSION: "bold red", IMPROVEMENT: "green", MACHINE_CHANGED: "yellow"}
 _IMPROVEMENT_COLOR = "#1e7e34"
 #: above this many commits the x axis gets round ticks instead of one per commit
 _MAX_COMMIT_TICKS = 20
@@ -146,6 +155,8 @@ def _summarize_step(c: Comparison) -> str:
 
     if c.regressions:
         r = worst(c.regressions)
+    elif c.machine_changed:  # the control group moved with the figures: not the gateway
+        r = worst(c.machine_changed)
     elif c.improvements:
         r = worst(c.improvements)
     else:
@@ -201,10 +212,8 @@ def history_table(entries: list[CommitEntry], machine: str) -> Any:
     for i, e in enumerate(entries, 1):
         f = e.figures
         style = ""
-        if e.step is not None and e.step.regressions:
-            style = "bold red"
-        elif e.step is not None and e.step.improvements:
-            style = "green"
+        if e.step is not None:
+            style = _STEP_STYLE.get(e.step.verdict, "")
         note = f"[{style}]{e.step_note}[/]" if style else e.step_note
         t.add_row(
             str(i),
@@ -238,9 +247,10 @@ def render_svg(entries: list[CommitEntry], title: str = "overhead (ms)") -> str:
     ]
     rules = []
     for x, e in zip(xs, entries, strict=True):
-        if e.step is None or not (e.step.regressions or e.step.improvements):
+        # A step the machine explains (the control group moved with it) gets no rule.
+        if e.step is None or e.step.verdict not in (REGRESSION, IMPROVEMENT):
             continue
-        worse = bool(e.step.regressions)
+        worse = e.step.verdict == REGRESSION
         rules.append(
             Rule(
                 "x",

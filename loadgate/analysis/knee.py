@@ -175,6 +175,7 @@ def summarize_step(
     """One step's summary (what the sweep stores under ``steps``) from its run's result."""
     usage = gateway_usage or GatewayUsage()
     lag = result.harness.loop_lag_ms
+    control = result.harness.control
     req = result.requests
     step = SweepStep(
         value=value,
@@ -198,6 +199,7 @@ def summarize_step(
             valid=result.verdict != "invalid",
             cpu_percent=result.harness.cpu_percent,
             loop_lag_p99_ms=lag.p99 if lag is not None else None,
+            control_overhead_p99_ms=control.p99() if control is not None else None,
         ),
         gateway=StepGateway(
             kind=result.gateway.kind,
@@ -448,6 +450,7 @@ _CSV_COLUMNS = (
     "throughput_rps",
     "overhead_p50_ms",
     "overhead_p99_ms",
+    "control_overhead_p99_ms",
     "ttft_overhead_p99_ms",
     "error_rate",
     "harness_valid",
@@ -464,6 +467,7 @@ def _csv_row(step: SweepStep, mode: Mode) -> dict[str, Any]:
         "throughput_rps": step.requests.throughput_rps,
         "overhead_p50_ms": step.metric("overhead_ms", "p50"),
         "overhead_p99_ms": step.metric("overhead_ms", "p99"),
+        "control_overhead_p99_ms": step.harness.control_overhead_p99_ms,
         "ttft_overhead_p99_ms": step.metric("ttft_overhead_ms", "p99"),
         "error_rate": step.requests.error_rate,
         "harness_valid": step.harness.valid,

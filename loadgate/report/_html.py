@@ -46,6 +46,7 @@ th{background:#eef0f3;font-weight:600}td.num{text-align:right}
  margin:4px 0}
 pre{background:#fff;border:1px solid #ddd;padding:10px;overflow:auto;font-size:12px}
 .note{color:#555;font-size:13px}
+.floor{color:#555;font-style:italic}
 """
 
 _VERDICT_LABEL = {

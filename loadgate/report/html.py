@@ -13,10 +13,18 @@ from collections.abc import Mapping, Sequence
 from html import escape
 
 from loadgate.report._fmt import fmt_num, fmt_pct, key_figures, metric, num
+from loadgate.report._harness import (
+    CONTROL_LABEL,
+    CONTROL_MEANING,
+    control_summary,
+    harness_rows,
+    lag_text,
+    latency_rows,
+)
 from loadgate.report._html import gates_table, header, kv, machine, page, table, verdict_block
 from loadgate.report.distribution import distribution, histogram_key
 from loadgate.report.svg import PALETTE, Axis, Series, line_chart
-from loadgate.result.model import LagSummary, Result
+from loadgate.result.model import Result, Summary
 
 __all__ = ["DIST_METRICS", "distribution_chart", "mode_lines", "render_html"]
 
@@ -70,19 +78,23 @@ def mode_lines(result: Result, metric: str, prefix: str = "", dashed: bool = Fal
     return lines
 
 
+def _label(text: str, control: bool) -> str:
+    if not control:
+        return escape(text)
+    return f'<span class="floor" title="{escape(CONTROL_MEANING)}">{escape(text)}</span>'
+
+
 def _percentile_rows(result: Result, name: str) -> list[list[str]]:
-    rows = []
-    for mode, label, _ in _MODES:
-        s = metric(result, name, mode)
-        if s is not None:
-            rows.append(
-                [escape(label)]
-                + [
-                    f'<span class="num">{fmt_num(v)}</span>'
-                    for v in (s.count, s.p50, s.p90, s.p99, s.p999, s.max)
-                ]
-            )
-    return rows
+    """The per-mode rows, then the control group's (the floor) right below them."""
+    out = []
+    for r in latency_rows(result, [name], total=False):
+        s = r.summary
+        figures = (s.count, s.p50, s.p90, s.p99, s.p999, s.max)
+        out.append(
+            [_label(r.label, r.control)]
+            + [f'<span class="num">{fmt_num(v)}</span>' for v in figures]
+        )
+    return out
 
 
 def _distributions(result: Result) -> str:
@@ -92,11 +104,18 @@ def _distributions(result: Result) -> str:
         rows = _percentile_rows(result, name)
         head = ["mode", "count", "p50", "p90", "p99", "p99.9", "max"]
         cards.append(f'<div class="card">{chart}{table(head, rows) if rows else ""}</div>')
+    floor = (
+        f'<p class="note"><i>{escape(CONTROL_LABEL)}</i>: {escape(CONTROL_MEANING)}. '
+        "Its figures are in the tables; it is not drawn (a result keeps its summary, "
+        "not its histogram).</p>"
+        if result.harness.control is not None
+        else ""
+    )
     return (
         "<h2>Latency distributions</h2>"
         '<p class="note">HdrHistogram style: the x axis is the percentile on a log scale '
         "(each tick one more nine), values in ms, recorded at 1 µs resolution.</p>"
-        f'<div class="grid">{"".join(cards)}</div>'
+        f'{floor}<div class="grid">{"".join(cards)}</div>'
     )
 
 
@@ -151,7 +170,12 @@ def _timeseries(result: Result) -> str:
 # -- figures -------------------------------------------------------------------
 
 
+def _p50_p99(s: Summary | None) -> str:
+    return f"{fmt_num(s.p50 if s else None)} / {fmt_num(s.p99 if s else None)}"
+
+
 def _split(result: Result) -> str:
+    control = result.harness.control is not None
     rows = []
     for name, label in (
         ("ingress_ms", "ingress (client → gateway → stub)"),
@@ -159,15 +183,22 @@ def _split(result: Result) -> str:
         ("overhead_ms", "overhead (= ingress + egress)"),
     ):
         cells = [escape(label)]
-        for mode in ("stream", "non_stream", None):
-            s = metric(result, name, mode)
-            cells.append(f"{fmt_num(s.p50 if s else None)} / {fmt_num(s.p99 if s else None)}")
+        cells += [_p50_p99(metric(result, name, mode)) for mode in ("stream", "non_stream", None)]
+        if control:
+            cells.append(_label(_p50_p99(control_summary(result, name)), True))
         rows.append(cells)
+    head = ["part", "stream", "non-stream", "all"] + ([CONTROL_LABEL] if control else [])
+    floor = (
+        f" The {escape(CONTROL_LABEL)} column is {escape(CONTROL_MEANING)}: what the same "
+        "parts cost with no gateway in the path."
+        if control
+        else ""
+    )
     return (
         "<h2>Where the overhead is spent</h2>"
         '<p class="note">p50 / p99 in ms. Ingress ends when the stub has read the request; '
-        "egress starts when the stub has written its last byte.</p>"
-        + table(["part", "stream", "non-stream", "all"], rows, "split")
+        f"egress starts when the stub has written its last byte.{floor}</p>"
+        + table(head, rows, "split")
     )
 
 
@@ -218,12 +249,6 @@ def _counts(result: Result) -> str:
     )
 
 
-def _lag_text(lag: LagSummary | None) -> str:
-    if lag is None:
-        return "–"
-    return f"p50 {fmt_num(lag.p50)} / p99 {fmt_num(lag.p99)} / max {fmt_num(lag.max)}"
-
-
 def _floor_text(floor: Mapping[str, float] | None) -> str:
     if not floor:
         return "–"
@@ -237,14 +262,16 @@ def _harness(result: Result) -> str:
         if result.verdict == "invalid"
         else '<p class="ok">Valid: the harness stayed within its limits.</p>'
     )
+    shared = harness_rows(result)
     rows = [
-        ("event-loop lag (ms)", _lag_text(h.loop_lag_ms)),
-        ("send lag, open loop (ms)", _lag_text(h.send_lag_ms)),
-        ("stub timer lateness (ms)", _lag_text(h.stub_timer_lateness_ms)),
+        *(r for r in shared if r[0] == "timestamps"),
+        ("event-loop lag (ms)", lag_text(h.loop_lag_ms)),
+        *(r for r in shared if r[0] != "timestamps"),
+        ("stub timer lateness (ms)", lag_text(h.stub_timer_lateness_ms)),
         ("process CPU", fmt_num(h.cpu_percent, "%")),
         ("achieved / offered rate", fmt_num(h.achieved_rate_ratio)),
         ("load workers", fmt_num(h.workers)),
-        ("harness floor (ms)", _floor_text(h.floor_ms)),
+        ("harness floor, direct runs (ms)", _floor_text(h.floor_ms)),
     ]
     if h.limits is not None:
         rows += [(f"limit: {k}", fmt_num(v)) for k, v in h.limits if isinstance(v, int | float)]

@@ -1,8 +1,10 @@
 """Markdown summary for a pull-request comment or ``$GITHUB_STEP_SUMMARY``.
 
 Plain GitHub-flavoured Markdown, no emoji and no HTML: a verdict line, the
-gates table (an undecided gate says so, and why, under the table), the key
-figures table, then harness warnings and the reasons of an invalid run. Table
+reasons of an invalid run, the gates table (an undecided gate says so, and why,
+under the table), the key figures table, the latency table (with the same-run
+control group's row, the harness floor, beside each metric), the harness table
+(timestamps, send lag, control group, CPUs) and the harness warnings. Table
 cells are escaped so a Prometheus selector with ``|`` or ``{}`` in a gate name
 cannot break the table.
 """
@@ -20,6 +22,7 @@ from loadgate.report._fmt import (
     key_figures,
     undecided_groups,
 )
+from loadgate.report._harness import CONTROL_LABEL, CONTROL_MEANING, harness_rows, latency_rows
 from loadgate.result.model import Gate, Result
 
 __all__ = ["render_markdown"]
@@ -29,6 +32,8 @@ _VERDICT = {
     "fail": "FAIL: at least one gate failed",
     "invalid": "INVALID: the measurement cannot be trusted, the gates prove nothing",
 }
+#: The latency table's metrics: the ones gates and compare look at.
+LATENCY_METRICS = ("overhead_ms", "ttft_overhead_ms", "e2e_ms")
 
 
 def _cell(text: str) -> str:
@@ -45,6 +50,23 @@ def _outcome(gate: Gate) -> str:
     status = gate_status(gate)
     text = gate_outcome(gate)
     return {"pass": text, "fail": f"**{text}**", "undecided": f"*{text}*"}[status]
+
+
+def _latency(result: Result) -> list[str]:
+    """All modes and the control group (the floor), per metric, in ms."""
+    rows = [
+        [f"`{r.metric}`", f"*{r.label}*" if r.control else r.label]
+        + [fmt_num(v) for v in (r.summary.count, r.summary.p50, r.summary.p90, r.summary.p99)]
+        + [fmt_num(v) for v in (r.summary.p999, r.summary.max)]
+        for r in latency_rows(result, LATENCY_METRICS, modes=False)
+    ]
+    if not rows:
+        return []
+    head = ["metric", "mode", "count", "p50", "p90", "p99", "p99.9", "max"]
+    out = ["#### Latency (ms)", "", *_table(head, rows), ""]
+    if result.harness.control is not None:
+        out += [f"*{CONTROL_LABEL}*: {CONTROL_MEANING}.", ""]
+    return out
 
 
 def render_markdown(result: Result) -> str:
@@ -68,6 +90,11 @@ def render_markdown(result: Result) -> str:
     else:
         lines += ["No gates in this result.", ""]
     lines += ["#### Key figures", "", *_table(["figure", "value"], key_figures(result)), ""]
+    lines += _latency(result)
+    # Figures an older result did not record are left out, and the table with them.
+    harness = [row for row in harness_rows(result) if row[1] != "–"]
+    if harness:
+        lines += ["#### Harness", "", *_table(["figure", "value"], harness), ""]
     if result.harness.warnings:
         lines += ["#### Warnings", "", *(f"- {w}" for w in result.harness.warnings), ""]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -2,16 +2,19 @@
 
 Both read the typed :class:`~loadgate.result.model.SweepResult` that
 ``loadgate sweep`` writes: one point per step (its load value, throughput,
-overhead p99 and verdict), the knee, and the overhead budget.
+overhead p99, its same-run control group's overhead p99 — the harness floor the
+overhead stands on — and verdict), the knee, and the overhead budget.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 from typing import Literal
 
 from loadgate.judge.gates import parse_gate
 from loadgate.report._fmt import fmt_num, num
+from loadgate.report._harness import CONTROL_MEANING
 from loadgate.report._html import banner, header, machine, page, table
 from loadgate.report.svg import PALETTE, Axis, Rule, Series, line_chart, stack
 from loadgate.result.model import SweepResult
@@ -23,16 +26,20 @@ BUDGET_GATE = "overhead_ms.p99"
 _VERDICT_CLASS = {"pass": "ok", "fail": "bad", "invalid": "undecided"}
 #: Height of each of the knee plot's two panels (px).
 _PANEL_H = 260
+#: The overhead panel's second line: each step's control group, the harness floor.
+CONTROL_SERIES = "control overhead p99, the floor (ms)"
 
 
 @dataclass(frozen=True, slots=True)
 class SweepPoint:
-    """One step as plotted: load value, throughput (req/s), overhead p99 (ms), verdict."""
+    """One step as plotted: load value, throughput (req/s), overhead p99 (ms), verdict,
+    and the control group's overhead p99 (ms; None without one)."""
 
     x: float
     throughput_rps: float | None
     overhead_p99_ms: float | None
     verdict: Literal["pass", "fail", "invalid"]
+    control_p99_ms: float | None = None
 
 
 def sweep_points(sweep: SweepResult) -> tuple[str, list[SweepPoint]]:
@@ -44,6 +51,7 @@ def sweep_points(sweep: SweepResult) -> tuple[str, list[SweepPoint]]:
             num(step.requests.throughput_rps),
             num(step.metric("overhead_ms", "p99")),
             step.verdict,
+            num(step.harness.control_overhead_p99_ms),
         )
         for step in sweep.steps
     ]
@@ -75,7 +83,8 @@ def sweep_svg(sweep: SweepResult, width: int = 760) -> str:
     """The knee plot as one standalone SVG: throughput above, overhead p99 below.
 
     Both panels share the load axis (log scale, a tick per step); the budget is a
-    horizontal rule on the overhead panel, the knee a vertical rule on both.
+    horizontal rule on the overhead panel, the knee a vertical rule on both. Steps
+    with a control group add its overhead p99 to the overhead panel, dashed: the floor.
     """
     label, pts = sweep_points(sweep)
     xs = tuple(p.x for p in pts)
@@ -88,13 +97,23 @@ def sweep_svg(sweep: SweepResult, width: int = 760) -> str:
     )
     rps = tuple(p.throughput_rps for p in pts)
     p99 = tuple(p.overhead_p99_ms for p in pts)
+    floor = tuple(p.control_p99_ms for p in pts)
+    overhead = [Series("overhead p99 (ms)", xs, p99, color=PALETTE[1], markers=True)]
+    if any(v is not None for v in floor):
+        overhead.append(Series(CONTROL_SERIES, xs, floor, color=PALETTE[2], dashed=True))
     panels = (
-        ("sweep-throughput", "Throughput", "req/s", "throughput (req/s)", rps, PALETTE[0], knee),
-        ("sweep-overhead", "Overhead p99", "ms", "overhead p99 (ms)", p99, PALETTE[1], rules),
+        (
+            "sweep-throughput",
+            "Throughput",
+            "req/s",
+            [Series("throughput (req/s)", xs, rps, color=PALETTE[0], markers=True)],
+            knee,
+        ),
+        ("sweep-overhead", "Overhead p99", "ms", overhead, rules),
     )
     charts = [
         line_chart(
-            [Series(name, xs, ys, color=color, markers=True)],
+            series,
             x=x_axis,
             y=Axis(unit),
             title=title,
@@ -103,7 +122,7 @@ def sweep_svg(sweep: SweepResult, width: int = 760) -> str:
             rules=panel_rules,
             chart_id=chart_id,
         )
-        for chart_id, title, unit, name, ys, color, panel_rules in panels
+        for chart_id, title, unit, series, panel_rules in panels
     ]
     return stack(charts, width=width, heights=[_PANEL_H] * 2, title="capacity sweep")
 
@@ -121,24 +140,35 @@ def render_sweep_html(sweep: SweepResult) -> str:
     )
     reasons = [knee.reason] if knee.reason else []
     cls = "pass" if kx is not None else "fail"
+    floors = any(p.control_p99_ms is not None for p in pts)
     rows = [
         [
             fmt_num(p.x),
             fmt_num(p.throughput_rps),
             fmt_num(p.overhead_p99_ms),
+            *([f'<span class="floor">{fmt_num(p.control_p99_ms)}</span>'] if floors else []),
             f'<span class="{_VERDICT_CLASS[p.verdict]}">'
             f"{'FAIL' if p.verdict == 'fail' else p.verdict}</span>",
         ]
         for p in pts
     ]
+    head = [label, "throughput (req/s)", "overhead p99 (ms)"]
+    head += ["control overhead p99, the floor (ms)"] if floors else []
+    floor_note = (
+        f'<p class="note">Control: {escape(CONTROL_MEANING)}, in each step: the floor the '
+        "step's overhead stands on. Where the floor rises with the load, the harness and "
+        "the machine pay part of the overhead; where it stays flat, the overhead's growth "
+        "is the gateway's.</p>"
+        if floors
+        else ""
+    )
     return page(
         title,
         [
             header(sweep, title),
             banner(cls, knee_text, reasons, sweep.verdict, "knee"),
             '<h2>Knee plot</h2><div class="card">' + sweep_svg(sweep) + "</div>",
-            "<h2>Steps</h2>"
-            + table([label, "throughput (req/s)", "overhead p99 (ms)", "verdict"], rows),
+            "<h2>Steps</h2>" + table([*head, "verdict"], rows) + floor_note,
             machine(sweep),
         ],
     )

@@ -368,6 +368,9 @@ class StepHarness(Section):
     valid: bool = True
     cpu_percent: float | None = None
     loop_lag_p99_ms: float | None = None
+    #: the step's same-run control group overhead p99 (ms): the harness floor beside
+    #: the step's overhead p99; None without a control group (or in older files)
+    control_overhead_p99_ms: float | None = None
 
 
 class StepGateway(Section):

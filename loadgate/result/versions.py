@@ -24,7 +24,8 @@ History:
                        harness.control (same-run control group), placement,
                        concurrency_ratio, limits.max_control_share;
                        harness.send_lag_ms also in closed loop (was null there);
-                       gateway.drain.refused; sweep step values as floats.
+                       gateway.drain.refused; sweep step values as floats;
+                       sweep steps[].harness.control_overhead_p99_ms.
 """
 
 from __future__ import annotations

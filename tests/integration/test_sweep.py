@@ -140,10 +140,17 @@ def test_knee_is_the_gateways_capacity(tmp_path: Path) -> None:
     # Each step is a full run in its own directory; the gateway held K, never more.
     sweep_dir = tmp_path / data["run_dir"]  # --out's directory: the same as `loadgate run`
     assert sweep_dir.parent == tmp_path and sweep_dir.name.startswith("sweep-limited-")
+    floors = []
     for s in steps:
         step_result = json.loads((sweep_dir / s["result"]).read_text())
         assert step_result["profile"]["load"]["concurrency"] == s["value"]
         assert step_result["verdict"] == s["verdict"]
+        # The step keeps its run's control-group overhead p99: the floor beside its own.
+        control = step_result["harness"]["control"]
+        assert control is not None and control["requests"] > 0
+        floor = control["metrics"]["overhead_ms"]["p99"]
+        assert s["harness"]["control_overhead_p99_ms"] == floor
+        floors.append(floor)
     assert "limited_gateway max_inflight=4 " in (sweep_dir / "step-8" / "gateway.log").read_text()
     # loadgate launched the gateway, so its CPU and RSS were sampled.
     for s in steps:
@@ -161,10 +168,12 @@ def test_knee_is_the_gateways_capacity(tmp_path: Path) -> None:
     assert p99 == pytest.approx([s["metrics"]["overhead_ms"]["p99"] for s in steps], rel=1e-5)
     assert p99[2] > 300 > p99[1]
     assert svg_rules(sweep_dir / "sweep.svg") == {"knee: 4": 4.0, "budget 300 ms": 300.0}
+    assert drawn["control overhead p99, the floor (ms)"][1] == pytest.approx(floors, rel=1e-5)
     with (sweep_dir / "sweep.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["concurrency"] for r in rows] == ["2", "4", "8"]
     assert [r["verdict"] for r in rows] == ["pass", "pass", "fail"]
+    assert [float(r["control_overhead_p99_ms"]) for r in rows] == pytest.approx(floors)
 
 
 def test_steps_past_a_failing_one_are_skipped_when_the_policy_says_so(

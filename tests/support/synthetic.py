@@ -2,6 +2,8 @@
 
 Overhead is lognormal with a median of 800 µs and σ = 0.5, split evenly into
 stream and non-stream; ``scale`` and ``shift_ms`` move it by a known amount.
+``control_shift_ms`` (not None) adds a same-run control group (``harness.control``):
+one request in 20, lognormal with a median of 100 µs, moved by that amount.
 Seeded: the same arguments give byte-identical results.
 """
 
@@ -14,9 +16,10 @@ import numpy as np
 
 from loadgate.histograms.hdr import decode, new_histogram, summarize
 
-__all__ = ["MEDIAN_US", "hist_b64", "make_result"]
+__all__ = ["CONTROL_MEDIAN_US", "MEDIAN_US", "hist_b64", "make_result"]
 
 MEDIAN_US = 800.0
+CONTROL_MEDIAN_US = 100.0
 
 
 def hist_b64(us: Any) -> str:
@@ -41,6 +44,7 @@ def make_result(
     started_at: str = "2026-01-01T00:00:00+00:00",
     batches: int = 0,
     drift: float = 0.0,
+    control_shift_ms: float | None = None,
 ) -> dict[str, Any]:
     """A result whose overhead is lognormal(800 µs, σ=0.5) × scale + shift.
 
@@ -69,6 +73,16 @@ def make_result(
                 for i in range(batches)
             ],
             **{f"{m}.overhead_ms": [hist_b64(x) for x in parts[m]] for m in parts},
+        }
+    if control_shift_ms is not None:
+        control = rng.lognormal(math.log(CONTROL_MEDIAN_US), 0.3, n // 20)
+        control_us = control + control_shift_ms * 1000.0
+        extra["harness"] = {
+            "control": {
+                "ratio": 0.05,
+                "requests": control_us.size,
+                "metrics": {"overhead_ms": summarize(decode(hist_b64(control_us)))},
+            }
         }
     return {
         **extra,

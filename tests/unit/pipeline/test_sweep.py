@@ -61,6 +61,7 @@ def step(
     reason: str = "",
     mode: Mode = "concurrency",
     interrupted: str | None = None,
+    control: float | None = None,
 ) -> SweepStep:
     gate_ok = verdict != "fail"
     gates = [
@@ -78,7 +79,7 @@ def step(
             "overhead_ms": {"p50": p50, "p99": p99},
             "ttft_overhead_ms": {"p50": p50 / 2, "p99": p99 / 2},
         },
-        "harness": {"valid": verdict != "invalid"},
+        "harness": {"valid": verdict != "invalid", "control_overhead_p99_ms": control},
         "gateway": {"cpu_percent": None, "rss_mb": None},
         "interrupted": interrupted,
     })  # fmt: skip
@@ -333,10 +334,25 @@ def test_summarize_step_from_a_result() -> None:
     assert s.metrics["overhead_ms"] == {"p50": 1.033, "p99": 2.069}
     assert s.gateway.cpu_percent == 42.0 and s.gateway.rss_mb == 80.5
     assert s.harness.loop_lag_p99_ms == 0.412
+    assert s.harness.control_overhead_p99_ms is None  # a result from before control groups
     assert s.result == "step-16/r"
     assert [g.name for g in s.gates] == [g.name for g in result.gates]
     # The JSON form names the step's load by its mode, as readers of early files expect.
     assert json.loads(s.model_dump_json())["concurrency"] == 16
+
+
+def test_summarize_step_records_the_control_groups_p99() -> None:
+    result = load_run_result(DATA / "v1_control_run.json")
+    s = summarize_step(100, "concurrency", result)
+    assert result.harness.control is not None
+    assert s.harness.control_overhead_p99_ms == result.harness.control.p99() == 0.072
+    assert s.metric("overhead_ms", "p99") == 2.307  # beside it: the step's own
+    back = SweepStep.model_validate_json(s.model_dump_json())
+    assert back.harness.control_overhead_p99_ms == 0.072
+    # A sweep file from before the key: the step loads, with no floor.
+    old = load_result(DATA / "sample_sweep.json")
+    assert isinstance(old, SweepResult)
+    assert all(st.harness.control_overhead_p99_ms is None for st in old.steps)
 
 
 def test_step_profile_switches_the_load_model() -> None:
@@ -350,11 +366,13 @@ def test_step_profile_switches_the_load_model() -> None:
 
 def test_steps_csv_is_sorted_with_empty_cells_for_missing_figures() -> None:
     steps = [step(8, "fail", rps=None, p99=60.0, reason="x"), step(4, rps=40.0)]
+    steps[0].harness.control_overhead_p99_ms = 0.25
     assert steps_csv(steps).splitlines() == [
         "concurrency,verdict,throughput_rps,overhead_p50_ms,overhead_p99_ms,"
-        "ttft_overhead_p99_ms,error_rate,harness_valid,gateway_cpu_percent,gateway_rss_mb,reason",
-        "4,pass,40.0,1.0,2.0,1.0,0.0,True,,,",
-        "8,fail,,1.0,60.0,30.0,0.0,True,,,x",
+        "control_overhead_p99_ms,ttft_overhead_p99_ms,error_rate,harness_valid,"
+        "gateway_cpu_percent,gateway_rss_mb,reason",
+        "4,pass,40.0,1.0,2.0,,1.0,0.0,True,,,",
+        "8,fail,,1.0,60.0,0.25,30.0,0.0,True,,,x",
     ]
 
 
@@ -435,6 +453,33 @@ def test_outputs_plot_each_steps_figures_and_mark_knee_and_budget(tmp_path: Path
     rows = (tmp_path / "sweep.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows] == ["concurrency", "2", "4", "8"]
     assert "Knee: concurrency 4" in (tmp_path / "report.html").read_text()
+
+
+def test_outputs_show_each_steps_control_p99_beside_its_overhead(tmp_path: Path) -> None:
+    steps = [
+        step(v, rps=r, p99=p, control=c)
+        for v, r, p, c in ((2, 20.0, 1.5, 0.05), (4, 39.0, 2.0, None), (8, 41.0, 120.0, 0.4))
+    ]
+    write_sweep(tmp_path, steps, {"overhead_ms.p99": "< 50"})
+    found = series((tmp_path / "sweep.svg").read_text())
+    floor = found["control overhead p99, the floor (ms)"]
+    assert floor.get("data-x") == "2,4,8" and floor.get("data-y") == "0.05,null,0.4"
+    assert floor.get("stroke-dasharray") is not None  # dashed: the floor, not a figure
+    assert found["overhead p99 (ms)"].get("data-y") == "1.5,2,120"
+    page = (tmp_path / "report.html").read_text()
+    head = page.split("<h2>Steps</h2>", 1)[1]
+    assert "<th>overhead p99 (ms)</th><th>control overhead p99, the floor (ms)</th>" in head
+    assert '<td>1.5</td><td><span class="floor">0.05</span></td>' in head
+    assert '<td>2</td><td><span class="floor">–</span></td>' in head
+    csv_rows = (tmp_path / "sweep.csv").read_text().splitlines()
+    assert [r.split(",")[5] for r in csv_rows] == ["control_overhead_p99_ms", "0.05", "", "0.4"]
+
+
+def test_outputs_without_a_control_group_have_no_floor(tmp_path: Path) -> None:
+    write_sweep(tmp_path, [step(2), step(4)], {})
+    svg = (tmp_path / "sweep.svg").read_text()
+    assert "control overhead p99, the floor (ms)" not in series(svg)
+    assert "control overhead" not in (tmp_path / "report.html").read_text()
 
 
 def test_outputs_without_a_knee_or_budget_have_no_rules(tmp_path: Path) -> None:
@@ -550,6 +595,8 @@ def test_step_line() -> None:
         "ttft-ovh p99 2.84 ms  errors 1.25%  gw cpu 42 % rss 80 MB"
     )
     assert "gw cpu – % rss – MB" in step_line(step(8))
+    line = step_line(step(8, control=0.072))
+    assert "overhead p50 1.00 p99 2.00 (control p99 0.07) ms  " in line
 
 
 def test_plan_mode() -> None:
