@@ -158,11 +158,17 @@ def _mean(values: list[float | None]) -> float | None:
     return round(statistics.fmean(xs), 4) if xs else None
 
 
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 4) if values else None
+
+
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     aa = [r for r in records if r["kind"] == "aa"]
     ab = [r for r in records if r["kind"] == "ab"]
-    diffs_aa = [r["p99_round_diffs"] for r in aa if len(r["p99_round_diffs"]) > 1]
-    sds = [statistics.stdev(d) for d in diffs_aa]
+
+    def sds(rs: list[dict[str, Any]]) -> list[float]:
+        return [statistics.stdev(r["p99_round_diffs"]) for r in rs if len(r["p99_round_diffs"]) > 1]
+
     out: dict[str, Any] = {
         "aa_trials": len(aa),
         "aa_exit1": sum(r["exit_code"] == 1 for r in aa),
@@ -179,8 +185,16 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
             and r["p99_ci"][0] <= r["delay_ms"] <= r["p99_ci"][1]
             for r in ab
         ),
-        "rounds_done": sorted({r["rounds_done"] for r in records}),
-        "aa_round_diff_sd_median": statistics.median(sds) if sds else None,
+        "rounds_done": sorted(r["rounds_done"] for r in records),
+        "reached_mde_ms_median": _median(
+            [r["reached"]["mde_ms"] for r in records if r.get("reached")]
+        ),
+        "planned_rounds_needed": sorted(
+            r["plan"]["needed"] for r in records if r.get("plan") and r["plan"]["needed"]
+        ),
+        "aa_round_diff_sd_median": _median(sds(aa)),
+        "ab_round_diff_sd_median": _median(sds(ab)),
+        "round_diff_sd_max": round(max(sds(records)), 4) if sds(records) else None,
         "invalid_runs": sum(r["invalid_runs"] for r in records),
         "wall_s_median": statistics.median(r["wall_s"] for r in records) if records else None,
     }
@@ -200,8 +214,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
     print(f"+1 ms detected (p99 row regression): {_rate(s['ab_p99_regression'], nb)}  (≥ 90 %)")
     print(f"+1 ms: ab exit 1 (any gating row):   {_rate(s['ab_exit1'], nb)}")
     print(f"+1 ms: ab exit 3 (a run invalid):    {_rate(s['ab_exit3'], nb)}")
-    if s["aa_round_diff_sd_median"] is not None:
-        print(f"A/A per-round p99 difference, median sd: {s['aa_round_diff_sd_median']:.3f} ms")
+    print(
+        f"per-round p99 difference sd, median: A/A {s['aa_round_diff_sd_median']} ms, "
+        f"+1 ms {s['ab_round_diff_sd_median']} ms; largest {s['round_diff_sd_max']} ms"
+    )
     n = min(na, nb) or 1
     if n < 20:
         print(f"note: {n} trials resolve rates only to ±{math.ceil(100 / n)} points")

@@ -199,14 +199,19 @@ def default_power() -> PowerSpec:
 
 
 def _plan(
-    done: dict[str, AbSide], spec: PowerSpec, profile: Profile, threshold_pct: float, n: int
+    done: dict[str, AbSide],
+    spec: PowerSpec,
+    profile: Profile,
+    threshold_pct: float,
+    n: int,
+    comparison: Comparison | None = None,
 ) -> tuple[Plan | None, str]:
-    """The plan from the first ``n`` rounds, or None and why not."""
+    """The plan from the first ``n`` rounds (``comparison``: theirs, if made), or None and why."""
     bases, cands = done["a"].results[:n], done["b"].results[:n]
     spread = paired_spread(bases, cands, spec.target)
     if spread is None:
         return None, f"no {spec.target.name} in every run"
-    c = compare_results(bases, cands, threshold_pct, paired=True)
+    c = comparison or compare_results(bases, cands, threshold_pct, paired=True)
     row = next((r for r in c.rows if (r.mode, r.name) == _row_key(spec.target)), None)
     if row is None or not row.gating:
         return None, (row.note if row is not None and row.note else f"{spec.target.name} untested")
@@ -320,7 +325,7 @@ def run_ab(
         )
         if n >= 2:
             reached, _ = _plan(done, replace(spec, pilot_rounds=2, max_rounds=max(n, 2)),
-                               profile, threshold_pct, n)  # fmt: skip
+                               profile, threshold_pct, n, comparison)  # fmt: skip
     planned = target if rounds is None else rounds
     _write_power(out_dir, plan, reached)
     return AbOutcome(out_dir, done["a"], done["b"], comparison, invalid, planned, stopped,
