@@ -22,6 +22,11 @@ set here) and so is the number of trials.
     python benchmarks/compare_power.py run --trials 4            # alternating aa, ab
     python benchmarks/compare_power.py run --trials 1 --kind ab  # one +1 ms trial
     python benchmarks/compare_power.py summary                   # the table so far
+    python benchmarks/compare_power.py replay    # ab's power plan on fixed-round trials
+
+``replay`` feeds trials recorded with fixed rounds (before ab planned its rounds, it
+ran 5) back through ab's core at today's defaults; a plan asking for more rounds than
+were recorded is counted as such, never guessed.
 
 Figures: benchmarks/README.md, "Regression detection".
 """
@@ -35,6 +40,7 @@ import json
 import math
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -45,7 +51,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from loadgate.pipeline.ab import AbOutcome, parse_side, run_ab  # noqa: E402
-from loadgate.profile import load_profile  # noqa: E402
+from loadgate.pipeline.run import RunOptions  # noqa: E402
+from loadgate.profile import Profile, load_profile  # noqa: E402
+from loadgate.result import Result, load_run_result  # noqa: E402
 
 P99 = "overhead_ms.p99"
 DEFAULT_LOCK = Path("/work/bench.lock")
@@ -201,6 +209,73 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+class _Unrecorded(Exception):
+    """The replayed session asked for a round the recorded trial did not run."""
+
+
+def replay(rec: dict[str, Any]) -> dict[str, Any]:
+    """Re-run ab's core (default settings: the power plan) on a recorded trial's results.
+
+    The runner hands back the recorded run for each ``a-<i>`` / ``b-<i>`` ab asks
+    for, so the rounds, plan and verdict are exactly what a planned session would
+    have produced had the machine given it those runs; a plan that wants more
+    rounds than were recorded is reported as such ("beyond").
+    """
+    src = Path(rec["out_dir"])
+    recorded = {p.stem: p for p in src.glob("[ab]-*.json")}
+    plans: list[Any] = []
+
+    def runner(_profile: Profile, options: RunOptions) -> Result:
+        assert options.run_dir is not None
+        path = recorded.get(options.run_dir.name)
+        if path is None:
+            raise _Unrecorded(options.run_dir.name)
+        return load_run_result(path)
+
+    profile = load_profile(rec["profile"], [f"load.duration={rec['duration']}"])
+    side = parse_side(gateway_command(0.0))
+    out = {"kind": rec["kind"], "source": str(src), "recorded_rounds": rec["rounds_done"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            outcome = run_ab(profile, side, side, out_dir=Path(tmp), runner=runner,
+                             on_plan=lambda plan, _first: plans.append(plan))  # fmt: skip
+        except _Unrecorded:
+            last = plans[-1]
+            return {**out, "beyond": True, "rounds_needed": last.needed, "rounds": last.rounds}
+    c = outcome.comparison
+    row = next((r for r in c.rows if r.name == P99 and r.mode == "all"), None) if c else None
+    return {
+        **out,
+        "beyond": False,
+        "exit_code": outcome.exit_code,
+        "rounds_done": outcome.rounds_done,
+        "rounds_needed": outcome.plan.needed if outcome.plan else None,
+        "first_plan": plans[0].rounds if plans else None,
+        "p99_verdict": row.verdict if row else None,
+        "p99_ci": [row.ci_low, row.ci_high] if row else None,
+        "mde_ms": outcome.reached.mde_ms if outcome.reached else None,
+    }
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    log = args.out_dir / "trials.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    records = [r for r in records if r["at"] >= args.since and r.get("plan") is None]
+    out = [replay(r) for r in records]
+    for r in out:
+        print(json.dumps(r))
+    for kind in ("aa", "ab"):
+        rs = [r for r in out if r["kind"] == kind]
+        done = [r for r in rs if not r["beyond"]]
+        print(
+            f"{kind}: {len(rs)} replayed, {len(rs) - len(done)} wanted more rounds than recorded; "
+            f"of the rest: exit 1 in {sum(r['exit_code'] == 1 for r in done)}, p99 regression "
+            f"in {sum(r['p99_verdict'] == 'regression' for r in done)}; rounds "
+            f"{sorted(r['rounds_done'] for r in done)}"
+        )
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     log = args.out_dir / "trials.jsonl"
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
@@ -238,8 +313,10 @@ def main() -> int:
     run.add_argument("--lock", type=Path, default=DEFAULT_LOCK)
     run.add_argument("--no-lock", action="store_true")
     summ = sub.add_parser("summary", help="sum up trials.jsonl")
-    summ.add_argument("--since", default="", help="only trials at or after this UTC stamp")
-    for p in (run, summ):
+    rep = sub.add_parser("replay", help="ab's power plan replayed on fixed-round trials")
+    for p in (summ, rep):
+        p.add_argument("--since", default="", help="only trials at or after this UTC stamp")
+    for p in (run, summ, rep):
         p.add_argument(
             "--out-dir", type=Path, default=REPO / "benchmarks" / "out" / "compare_power"
         )
@@ -248,7 +325,7 @@ def main() -> int:
         if not 1 <= args.trials <= 40:
             ap.error("--trials must be in 1..40")
         return cmd_run(args)
-    return cmd_summary(args)
+    return cmd_replay(args) if args.cmd == "replay" else cmd_summary(args)
 
 
 if __name__ == "__main__":
