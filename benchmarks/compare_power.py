@@ -101,8 +101,9 @@ def trial(args: argparse.Namespace, kind: str, index: int) -> dict[str, Any]:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     out_dir = args.out_dir / f"{kind}-{stamp}-{index}"
     t0 = time.monotonic()
-    # Exactly what `loadgate ab` runs with its defaults: only the sides and out_dir given.
-    outcome = run_ab(profile, a, b, out_dir=out_dir, on_progress=None)
+    # Exactly what `loadgate ab` runs with its defaults: only the sides and out_dir given
+    # (and --rounds when asked, to measure a fixed count such as the former default 5).
+    outcome = run_ab(profile, a, b, args.rounds, out_dir=out_dir, on_progress=None)
     wall = time.monotonic() - t0
     c = outcome.comparison
     row = None
@@ -117,6 +118,7 @@ def trial(args: argparse.Namespace, kind: str, index: int) -> dict[str, Any]:
         "warmup": args.warmup,
         "exit_code": outcome.exit_code,
         "compare_exit_code": c.exit_code if c is not None else None,
+        "rounds_fixed": args.rounds,
         "rounds_planned": outcome.rounds_planned,
         "rounds_done": outcome.rounds_done,
         "invalid_runs": outcome.invalid,
@@ -147,6 +149,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             rec = trial(args, kind, i)
         with log.open("a") as fh:
             fh.write(json.dumps(rec) + "\n")
+        if lock is not None and i + 1 < args.trials:
+            # flock is not fair: a process that relocks at once can starve the others
+            # waiting for the machine, so give them the lock between trials.
+            time.sleep(args.pause)
         ci = rec["p99_ci"] or [None, None]
         print(
             f"{kind}: exit {rec['exit_code']}, {rec['rounds_done']}/{rec['rounds_planned']} "
@@ -261,6 +267,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     log = args.out_dir / "trials.jsonl"
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     records = [r for r in records if r["at"] >= args.since and r.get("plan") is None]
+    records = [r for r in records if r.get("rounds_fixed", 5) is not None]
     out = [replay(r) for r in records]
     for r in out:
         print(json.dumps(r))
@@ -309,6 +316,8 @@ def main() -> int:
     run.add_argument("--duration", default="10s")
     run.add_argument("--warmup", default="3s")
     run.add_argument("--delay-ms", type=float, default=1.0)
+    run.add_argument("--rounds", type=int, default=None, help="fixed rounds (default: ab's)")
+    run.add_argument("--pause", type=float, default=15.0, help="s without the lock between")
     run.add_argument("--set", action="append", default=[], help="extra profile override")
     run.add_argument("--lock", type=Path, default=DEFAULT_LOCK)
     run.add_argument("--no-lock", action="store_true")
