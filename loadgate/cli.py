@@ -321,9 +321,25 @@ def ab(
     profile: Annotated[str, typer.Argument(help="Profile file, or a bundled profile name.")],
     a: Annotated[str, typer.Option("--a", help="Gateway A (URL or command).")],
     b: Annotated[str, typer.Option("--b", help="Gateway B (URL or command).")],
-    # 5: with fewer, paired t intervals have so few degrees of freedom that only large
-    # steps show (benchmarks/README.md, "Regression detection").
-    rounds: Annotated[int, typer.Option(help="Interleaved A/B rounds.", min=1)] = 5,
+    rounds: Annotated[
+        int | None,
+        typer.Option(
+            help="Interleaved A/B rounds (default: as many as the power plan says).", min=1
+        ),
+    ] = None,
+    detect: Annotated[
+        str, typer.Option(help="Change the rounds are planned to detect (e.g. 1ms, 500us).")
+    ] = "1ms",
+    detect_metric: Annotated[
+        str, typer.Option(help="Row it is planned on: [stream.|non_stream.]<metric>.<pNN>.")
+    ] = "overhead_ms.p99",
+    power: Annotated[
+        float, typer.Option(help="Probability of detecting that change.", min=0.5, max=0.99)
+    ] = 0.9,
+    pilot_rounds: Annotated[
+        int, typer.Option(help="Rounds run before the plan is made.", min=2)
+    ] = 3,
+    max_rounds: Annotated[int, typer.Option(help="Most rounds the plan may ask for.", min=2)] = 20,
     sets: SetOpt = None,
     out_dir: Annotated[
         Path | None,
@@ -337,23 +353,42 @@ def ab(
 ) -> None:
     """Interleaved A/B runs of one profile against two gateways; B is the candidate.
 
+    Without --rounds, a pilot measures how much the paired difference varies and
+    the session runs as many rounds as detect --detect on --detect-metric at --power.
+
     Exit 0 no regression, 1 B significantly worse, 2 bad input, 3 a run was invalid.
     """
     _check_format(fmt)
     prof = load_profile(profile, sets or ())  # a bad profile fails before any round runs
+    from loadgate.analysis.power import Plan, parse_target
     from loadgate.interrupts import Interrupts
-    from loadgate.pipeline.ab import parse_side, run_ab
+    from loadgate.pipeline.ab import PowerSpec, parse_side, run_ab
 
     side_a, side_b = parse_side(a, "--a"), parse_side(b, "--b")
+    spec = PowerSpec(parse_target(detect_metric, detect), power, pilot_rounds, max_rounds)
+    if rounds is None and pilot_rounds > max_rounds:
+        raise UsageError(f"--pilot-rounds {pilot_rounds} is more than --max-rounds {max_rounds}")
+
+    def on_plan(plan: Plan, first: bool) -> None:
+        if first:
+            _stderr_line(f"ab: {plan.headline()}; running {plan.rounds}")
+        else:
+            _stderr_line(f"ab: re-planned after {plan.spread.rounds} rounds: {plan.headline()}; "
+                         f"running {plan.rounds}")  # fmt: skip
+        for note in plan.notes():
+            _stderr_line(f"ab:   {note}")
+
     with Interrupts(restore=not _OWN_PROCESS[0]) as interrupts:
         outcome = run_ab(
             prof,
             side_a,
             side_b,
             rounds,
+            power=spec,
             threshold_pct=threshold,
             out_dir=out_dir,
             on_progress=_stderr_line,
+            on_plan=on_plan,
             stop=interrupts.stop,
         )
     if outcome.comparison is not None:
@@ -362,6 +397,13 @@ def ab(
         _stderr_line(
             f"ab: stopped after {outcome.rounds_done} of {outcome.rounds_planned} round(s): "
             f"{outcome.stopped}"
+        )
+    reached = outcome.reached
+    if reached is not None and reached.mde_ms is not None:
+        _stderr_line(
+            f"ab: {outcome.rounds_done} rounds detect +{reached.mde_ms:.3g} ms on "
+            f"{reached.target.name} at {reached.power * 100:g} % power "
+            f"(asked: +{reached.target.change_ms:g} ms)"
         )
     if outcome.invalid:
         _stderr_line(f"ab: {outcome.invalid} run(s) invalid: the verdict above is not trustworthy")

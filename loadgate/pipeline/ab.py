@@ -3,8 +3,18 @@
 This module owns ``loadgate ab``'s core, :func:`run_ab`: it plans the run
 order, rewrites the profile for each side, runs the rounds, files each run and
 hands the paired results to :func:`loadgate.analysis.compare.compare_results`
-with ``paired=True``. It prints nothing: progress lines go to the callback the
-caller passes; rendering the comparison is the caller's.
+with ``paired=True``. It prints nothing: progress lines and power plans go to
+the callbacks the caller passes; rendering the comparison is the caller's.
+
+How many rounds: unless the caller fixes ``rounds``, a pilot of
+``PowerSpec.pilot_rounds`` rounds measures the per-round spread of the paired
+difference of the metric to detect (default +1 ms on ``overhead_ms.p99``), and
+:func:`loadgate.analysis.power.make_plan` says how many rounds detect that
+change at 90 % power under the comparison's own Bonferroni level; the plan is
+remade after each later round, capped at ``max_rounds`` (docs/compare.md,
+"Power: how many rounds"). Re-planning looks at the spread only, never at the
+difference's sign or size, so it does not bias the verdict towards "regression"
+(an internal pilot, Wittes & Brittain 1990).
 
 Order: rounds alternate which side goes first (A B, B A, A B, …). Plain
 A B A B leaves every B later than its A, so a machine that warms up or slows
@@ -16,20 +26,23 @@ Files (the A/B directory, :func:`loadgate.rundir.new_run_dir` with
 ``kind="ab"``, so ``$LOADGATE_RUNS_DIR`` is honoured, or the caller's):
 ``a-<i>.json`` / ``b-<i>.json`` (what ``compare --base a-*.json --cand b-*.json``
 reads again) and each run's full directory ``a-<i>/`` / ``b-<i>/`` (result,
-report, logs, .hlog files). They are written as each run ends, so an
-interrupted session keeps the rounds it finished.
+report, logs, .hlog files), and ``power.json``: the plan and the change the
+rounds reached. Runs are written as each ends, so an interrupted session keeps
+the rounds it finished.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loadgate.analysis.compare import Comparison, compare_results
+from loadgate.analysis.power import Plan, Target, make_plan, paired_spread, parse_target
 from loadgate.errors import UsageError
-from loadgate.result.io import write_result
+from loadgate.result.io import write_atomic, write_result
 from loadgate.result.model import Result
 from loadgate.rundir import new_run_dir, write_run_directory
 
@@ -39,10 +52,14 @@ if TYPE_CHECKING:
     from loadgate.profile import Profile
 
 __all__ = [
+    "DEFAULT_DETECT",
+    "FALLBACK_ROUNDS",
     "AbOutcome",
     "AbSide",
+    "PowerSpec",
     "Runner",
     "SideSpec",
+    "default_power",
     "parse_side",
     "plan_rounds",
     "profile_for_side",
@@ -121,6 +138,10 @@ class AbOutcome:
 
     ``comparison`` is None when no round completed (the session was stopped in
     its first round). ``invalid`` counts runs whose verdict was ``invalid``.
+    ``plan``: the last power plan made, the one in force when the session ended
+    (None with ``--rounds`` or when none could be made); ``reached``: the same
+    calculation over every round run, whose ``mde_ms`` is the change this
+    session could detect (None below two rounds).
     """
 
     out_dir: Path
@@ -130,6 +151,8 @@ class AbOutcome:
     invalid: int
     rounds_planned: int
     stopped: str | None = None
+    plan: Plan | None = None
+    reached: Plan | None = None
 
     @property
     def rounds_done(self) -> int:
@@ -150,19 +173,89 @@ def _default_runner(profile: Profile, options: RunOptions) -> Result:
     return run(profile, options)
 
 
+@dataclass(frozen=True, slots=True)
+class PowerSpec:
+    """What ``ab`` plans its rounds for: detect ``target`` with probability ``power``.
+
+    The first ``pilot_rounds`` rounds measure the spread; the plan is made then and
+    remade after every later round (more rounds, a better variance), never beyond
+    ``max_rounds``.
+    """
+
+    target: Target
+    power: float = 0.9
+    pilot_rounds: int = 3
+    max_rounds: int = 20
+
+
+#: the change ``ab`` plans for by default: the issue's +1 ms at overhead p99
+DEFAULT_DETECT = ("overhead_ms.p99", "1ms")
+#: rounds run when no plan can be made (the target's histogram is missing or untestable)
+FALLBACK_ROUNDS = 5
+
+
+def default_power() -> PowerSpec:
+    return PowerSpec(parse_target(*DEFAULT_DETECT))
+
+
+def _plan(
+    done: dict[str, AbSide],
+    spec: PowerSpec,
+    profile: Profile,
+    threshold_pct: float,
+    n: int,
+    comparison: Comparison | None = None,
+) -> tuple[Plan | None, str]:
+    """The plan from the first ``n`` rounds (``comparison``: theirs, if made), or None and why."""
+    bases, cands = done["a"].results[:n], done["b"].results[:n]
+    spread = paired_spread(bases, cands, spec.target)
+    if spread is None:
+        return None, f"no {spec.target.name} in every run"
+    c = comparison or compare_results(bases, cands, threshold_pct, paired=True)
+    row = next((r for r in c.rows if (r.mode, r.name) == _row_key(spec.target)), None)
+    if row is None or not row.gating:
+        return None, (row.note if row is not None and row.note else f"{spec.target.name} untested")
+    plan = make_plan(
+        spread,
+        spec.target,
+        tests=c.tests,
+        duration_s=profile.load.duration_s,
+        confidence=c.confidence,
+        power=spec.power,
+        threshold_pct=threshold_pct,
+        min_rounds=spec.pilot_rounds,
+        max_rounds=spec.max_rounds,
+    )
+    return plan, ""
+
+
+def _row_key(target: Target) -> tuple[str, str]:
+    name = target.name
+    return (target.mode, name if target.mode == "all" else name.split(".", 1)[1])
+
+
 def run_ab(
     profile: Profile,
     a: SideSpec,
     b: SideSpec,
-    rounds: int = 5,
+    rounds: int | None = None,
     *,
+    power: PowerSpec | None = None,
     threshold_pct: float = 5.0,
     out_dir: Path | None = None,
     on_progress: Callable[[str], None] | None = None,
+    on_plan: Callable[[Plan, bool], None] | None = None,
     runner: Runner | None = None,
     stop: StopRequest | None = None,
 ) -> AbOutcome:
-    """Run ``rounds`` interleaved rounds of A and B; compare A (base) with B (candidate).
+    """Run interleaved rounds of A and B; compare A (base) with B (candidate).
+
+    ``rounds`` None: as many as the power plan says (``power``, default
+    :func:`default_power`): the pilot rounds run, then :func:`make_plan` decides,
+    after every round, how many are needed; ``on_plan(plan, first)`` hears each plan
+    that changes the count. ``rounds`` given: exactly that many. Either way the
+    outcome says the change the rounds run can detect (``reached``), and
+    ``power.json`` in the A/B directory holds both plans.
 
     ``out_dir`` None: a fresh ``ab-<profile>-…`` directory under ``$LOADGATE_RUNS_DIR``.
     A run stopped by the user (SIGINT/SIGTERM) ends the session; the comparison
@@ -170,34 +263,58 @@ def run_ab(
     """
     from loadgate.pipeline.run import RunOptions
 
+    spec = power or default_power()
+    if rounds is None and not 2 <= spec.pilot_rounds <= spec.max_rounds:
+        raise UsageError(
+            f"--pilot-rounds must be at least 2 and at most --max-rounds "
+            f"(got {spec.pilot_rounds}, {spec.max_rounds})"
+        )
     run_one = runner or _default_runner
     say = on_progress or (lambda _line: None)
-    plan = plan_rounds(rounds)
+    heard = on_plan or (lambda _plan, _first: None)
+    target = rounds if rounds is not None else spec.pilot_rounds
+    plan_rounds(target)  # validates
     out_dir = out_dir if out_dir is not None else new_run_dir(profile.name, kind="ab")
     out_dir.mkdir(parents=True, exist_ok=True)
     sides = {"a": a, "b": b}
     done: dict[str, AbSide] = {"a": AbSide([], []), "b": AbSide([], [])}
     invalid = 0
     stopped: str | None = None
-    for step, side in enumerate(plan):
-        i = step // 2 + 1
-        prof, target = profile_for_side(profile, sides[side])
-        path = result_path(out_dir, side, i)
-        say(f"ab: round {i}/{rounds}, {side.upper()} → {path}")
-        run_dir = out_dir / path.stem
-        res = run_one(prof, RunOptions(target=target, run_dir=run_dir, stop=stop))
-        for warning in write_run_directory(res, run_dir):
-            say(f"ab: warning: {warning}")
-        write_result(res, path)
-        invalid += res.verdict == "invalid"
-        done[side].results.append(res)
-        done[side].paths.append(path)
-        if res.interrupted in _USER_STOPS:
-            stopped = f"{res.interrupted} in round {i} ({side.upper()})"
-            break
+    plan: Plan | None = None
+    i = 0
+    decided = rounds is not None
+    while i < target and stopped is None:
+        i += 1
+        label = f"{i}/{target}" if decided else f"{i} (pilot)"
+        for side in plan_rounds(i)[-2:]:  # round i's order: A B or B A
+            prof, url = profile_for_side(profile, sides[side])
+            path = result_path(out_dir, side, i)
+            say(f"ab: round {label}, {side.upper()} → {path}")
+            run_dir = out_dir / path.stem
+            res = run_one(prof, RunOptions(target=url, run_dir=run_dir, stop=stop))
+            for warning in write_run_directory(res, run_dir):
+                say(f"ab: warning: {warning}")
+            write_result(res, path)
+            invalid += res.verdict == "invalid"
+            done[side].results.append(res)
+            done[side].paths.append(path)
+            if res.interrupted in _USER_STOPS:
+                stopped = f"{res.interrupted} in round {i} ({side.upper()})"
+                break
+        if rounds is None and stopped is None and i >= spec.pilot_rounds:
+            new, why = _plan(done, spec, profile, threshold_pct, i)
+            if new is None:
+                if not decided:
+                    say(f"ab: no power plan ({why}): running {FALLBACK_ROUNDS} rounds")
+                    target, decided = max(FALLBACK_ROUNDS, i), True
+                continue
+            if plan is None or new.rounds != plan.rounds:
+                heard(new, plan is None)
+            plan, target, decided = new, max(new.rounds, i), True
 
     n = min(len(done["a"].results), len(done["b"].results))
     comparison = None
+    reached: Plan | None = None
     if n:
         comparison = compare_results(
             done["a"].results[:n],
@@ -206,4 +323,19 @@ def run_ab(
             labels=([str(p) for p in done["a"].paths[:n]], [str(p) for p in done["b"].paths[:n]]),
             paired=True,
         )
-    return AbOutcome(out_dir, done["a"], done["b"], comparison, invalid, rounds, stopped)
+        if n >= 2:
+            reached, _ = _plan(done, replace(spec, pilot_rounds=2, max_rounds=max(n, 2)),
+                               profile, threshold_pct, n, comparison)  # fmt: skip
+    planned = target if rounds is None else rounds
+    _write_power(out_dir, plan, reached)
+    return AbOutcome(out_dir, done["a"], done["b"], comparison, invalid, planned, stopped,
+                     plan, reached)  # fmt: skip
+
+
+def _write_power(out_dir: Path, plan: Plan | None, reached: Plan | None) -> None:
+    doc = {
+        "schema": "loadgate.ab-power/1",
+        "plan": plan.to_dict() if plan is not None else None,
+        "reached": reached.to_dict() if reached is not None else None,
+    }
+    write_atomic(out_dir / "power.json", json.dumps(doc, indent=2) + "\n")

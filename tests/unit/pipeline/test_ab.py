@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from loadgate.analysis.power import parse_target
 from loadgate.errors import UsageError
 from loadgate.pipeline.ab import (
+    FALLBACK_ROUNDS,
     AbOutcome,
+    PowerSpec,
     SideSpec,
     parse_side,
     plan_rounds,
@@ -193,3 +196,139 @@ def test_cli_ab_checks_format_before_any_round(
     code, _, err = run_cli(capsys, "ab", "smoke", "--a", url, "--b", "gw")
     assert code == 2 and "--b: 'gw' is neither a URL" in err
     assert runner.calls == []
+
+
+# ---------------------------------------------------------------- the power plan
+
+
+class ShiftRunner:
+    """Round i: both sides draw the same samples (seed i), B shifted by ``shifts[i - 1]`` ms.
+
+    So the per-round p99 difference is known: its spread is the spread of ``shifts``."""
+
+    def __init__(self, shifts: list[float], n: int = 20_000) -> None:
+        self.shifts, self.n = shifts, n
+        self.calls: list[str] = []
+
+    def __call__(self, profile: Profile, options: RunOptions) -> Result:
+        assert options.run_dir is not None
+        side, i = options.run_dir.name.split("-")
+        self.calls.append(options.run_dir.name)
+        shift = self.shifts[(int(i) - 1) % len(self.shifts)] if side == "b" else 0.0
+        return Result.model_validate(synthetic.make_result(int(i), n=self.n, shift_ms=shift))
+
+
+def _planned(
+    tmp_path: Path, shifts: list[float], max_rounds: int = 6
+) -> tuple[AbOutcome, list[str]]:
+    url = parse_side("http://127.0.0.1:9")
+    heard: list[str] = []
+    spec = PowerSpec(parse_target("overhead_ms.p99", "1ms"), 0.9, 3, max_rounds)
+    outcome = run_ab(
+        load_profile("smoke"), url, url, power=spec, out_dir=tmp_path, runner=ShiftRunner(shifts),
+        on_plan=lambda plan, first: heard.append(f"{first}:{plan.rounds}"),
+    )  # fmt: skip
+    return outcome, heard
+
+
+def test_quiet_rounds_stop_after_the_pilot(tmp_path: Path) -> None:
+    # B is +1 ms in every round: the differences do not spread, the pilot's 3 rounds do it
+    outcome, heard = _planned(tmp_path, [1.0])
+    assert outcome.rounds_done == outcome.rounds_planned == 3
+    assert heard == ["True:3"]
+    plan = outcome.plan
+    assert plan is not None and plan.spread.rounds == 3 and not plan.capped
+    assert plan.needed is not None and plan.needed <= 3
+    assert outcome.reached is not None and outcome.reached.mde_ms is not None
+    assert outcome.reached.mde_ms <= 1.0
+    assert outcome.exit_code == 1  # and the +1 ms p99 is called
+    doc = json.loads((tmp_path / "power.json").read_text())
+    assert doc["schema"] == "loadgate.ab-power/1"
+    assert doc["plan"]["rounds"] == 3 and doc["reached"]["mde_ms"] == pytest.approx(
+        outcome.reached.mde_ms
+    )
+
+
+def test_noisy_rounds_run_to_the_cap_and_say_what_they_reach(tmp_path: Path) -> None:
+    # ±3 ms round to round: +1 ms needs far more than 6 rounds
+    outcome, heard = _planned(tmp_path, [4.0, -2.0, 4.0, -2.0, 4.0, -2.0])
+    assert outcome.rounds_done == outcome.rounds_planned == 6
+    assert heard == ["True:6"]  # planned once: the cap does not move
+    plan = outcome.plan
+    assert plan is not None and plan.capped and plan.rounds == 6
+    assert plan.needed is None or plan.needed > 6
+    assert outcome.reached is not None and outcome.reached.mde_ms is not None
+    assert outcome.reached.mde_ms > 1.0  # the session says it could not see +1 ms
+    assert outcome.reached.spread.rounds == 6
+
+
+def test_the_plan_is_remade_after_every_round_past_the_pilot(tmp_path: Path) -> None:
+    # The pilot's differences spread a little (4 rounds needed), round 4's a lot: the
+    # re-plan after round 4 goes to the cap, and the session runs it
+    outcome, heard = _planned(tmp_path, [1.0, 1.15, 0.85, 9.0, 1.0, 1.0])
+    assert heard == ["True:4", "False:6"]
+    assert outcome.rounds_done == outcome.rounds_planned == 6
+    assert outcome.plan is not None and outcome.plan.spread.rounds == 6  # the last one made
+
+
+def test_fixed_rounds_make_no_plan_but_report_the_reach(tmp_path: Path) -> None:
+    runner = ShiftRunner([4.0, -2.0])
+    url = parse_side("http://127.0.0.1:9")
+    heard: list[object] = []
+    outcome = run_ab(load_profile("smoke"), url, url, 4, out_dir=tmp_path, runner=runner,
+                     on_plan=lambda p, f: heard.append(p))  # fmt: skip
+    assert outcome.rounds_done == 4 and outcome.plan is None and heard == []
+    assert len(runner.calls) == 8
+    assert outcome.reached is not None and outcome.reached.spread.rounds == 4
+    one = run_ab(load_profile("smoke"), url, url, 1, out_dir=tmp_path / "one", runner=runner)
+    assert one.reached is None  # one round: no spread to speak of
+
+
+def test_no_plan_without_the_metric_falls_back_to_five_rounds(tmp_path: Path) -> None:
+    url = parse_side("http://127.0.0.1:9")
+    lines: list[str] = []
+    spec = PowerSpec(parse_target("e2e_ms.p99", "1ms"))
+    outcome = run_ab(load_profile("smoke"), url, url, power=spec, out_dir=tmp_path,
+                     runner=ShiftRunner([1.0]), on_progress=lines.append)  # fmt: skip
+    assert outcome.rounds_done == FALLBACK_ROUNDS == 5 and outcome.plan is None
+    assert "ab: no power plan (no e2e_ms.p99 in every run): running 5 rounds" in lines
+    assert [x.split(" → ")[0] for x in lines if " → " in x][:7] == [
+        "ab: round 1 (pilot), A", "ab: round 1 (pilot), B", "ab: round 2 (pilot), B",
+        "ab: round 2 (pilot), A", "ab: round 3 (pilot), A", "ab: round 3 (pilot), B",
+        "ab: round 4/5, B",
+    ]  # fmt: skip
+
+
+def test_pilot_must_fit_under_the_cap(tmp_path: Path) -> None:
+    url = parse_side("http://127.0.0.1:9")
+    spec = PowerSpec(parse_target("overhead_ms.p99", "1ms"), 0.9, 5, 4)
+    with pytest.raises(UsageError, match="--pilot-rounds"):
+        run_ab(
+            load_profile("smoke"), url, url, power=spec, out_dir=tmp_path, runner=ShiftRunner([1.0])
+        )
+
+
+def test_cli_ab_prints_the_plan_up_front_and_the_reach_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LOADGATE_RUNS_DIR", str(tmp_path / "runs"))
+    runner = ShiftRunner([1.0])
+    monkeypatch.setattr("loadgate.pipeline.ab._default_runner", runner)
+    url = "http://127.0.0.1:9"
+    code, out, err = run_cli(capsys, "ab", "smoke", "--a", url, "--b", url, "--format", "json")
+    assert code == 1 and json.loads(out)["runs"] == {"base": 3, "cand": 3}
+    lines = err.splitlines()
+    plan_at = next(i for i, x in enumerate(lines) if "to detect" in x)
+    assert lines[plan_at].startswith(
+        "ab: to detect +1 ms on overhead_ms.p99 at 90 % power: "
+    ) and lines[plan_at].endswith("rounds of 5 s; running 3")
+    assert "round 3 (pilot), B" in lines[plan_at - 1]  # up front: before round 4 would run
+    assert lines[plan_at + 1].startswith("ab:   per-round difference sd ")
+    assert any(
+        x.startswith("ab: 3 rounds detect +") and x.endswith("(asked: +1 ms)") for x in lines
+    )
+    code, _, err = run_cli(capsys, "ab", "smoke", "--a", url, "--b", url, "--detect", "x")
+    assert code == 2 and "--detect: expected a positive change" in err
+    code, _, err = run_cli(capsys, "ab", "smoke", "--a", url, "--b", url, "--pilot-rounds", "9",
+                           "--max-rounds", "4")  # fmt: skip
+    assert code == 2 and "--pilot-rounds 9 is more than --max-rounds 4" in err
