@@ -18,8 +18,10 @@ The kernel only stamps segments while some socket on the host wants stamps,
 and it turns stamping on *lazily* (a static key flipped from a workqueue): for
 a moment after the first socket asks, segments still arrive unstamped.
 :func:`hold_stamping_on` therefore keeps one stamped UDP socket per process and
-waits (once, at most ~0.2 s) until a datagram to itself comes back stamped, so
-the first connection's bytes are stamped too.
+waits (once, at most ~0.2 s) until a datagram to itself comes back stamped with
+its *arrival* time (a stamp older than the read: an unstamped datagram is stamped
+by the read instead, which proves nothing), so the first connection's bytes are
+stamped too.
 
 Python's ``socket`` module defines none of these names; the numbers are Linux's
 asm-generic ones (x86-64, arm64, riscv). Elsewhere ``enable_rx_timestamps``
@@ -92,7 +94,7 @@ def enable_rx_timestamps(sock: socket.socket) -> bool:
 
 _keeper: socket.socket | None = None
 _held: tuple[int, bool] = (0, False)  # (pid, result) of the last hold_stamping_on
-_PROBE_TRIES = 20
+_PROBE_TRIES = 40
 _PROBE_WAIT_S = 0.005
 
 
@@ -124,16 +126,21 @@ def _probe() -> bool:
         here = probe.getsockname()
         for _ in range(_PROBE_TRIES):
             probe.sendto(b"?", here)
+            time.sleep(_PROBE_WAIT_S)
+            before_read = time.time_ns()
             try:
                 _, anc, _, _ = probe.recvmsg(1, ANCILLARY_BUFSIZE)
             except TimeoutError:
                 continue
-            if stamp_of(anc):
+            # A datagram that came in unstamped is stamped by the read itself (UDP's
+            # fallback), so "a stamp came back" proves nothing: only a stamp older
+            # than the read, by most of the wait, shows the kernel stamps arrivals.
+            stamp = stamp_of(anc)
+            if stamp and before_read - stamp >= _PROBE_WAIT_S * 1e9 / 2:
                 if _keeper is not None:
                     _keeper.close()  # the parent's, inherited over fork
                 _keeper = probe
                 return True
-            time.sleep(_PROBE_WAIT_S)
     except OSError:
         pass
     probe.close()
