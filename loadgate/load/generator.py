@@ -531,6 +531,11 @@ class Engine:
             same += a == b
         self.out.deltas_timed += len(times)
         self.out.deltas_same_read += same
+        if len(times) > 1:
+            # The first delta read with the next: its stamp is the later one's arrival
+            # (a read carries its last segment's stamp), so this TTFT is an upper bound.
+            self.out.first_tokens_timed += 1
+            self.out.first_token_same_read += times[0] == times[1]
 
 
 def new_nonce(rng: random.Random | None = None) -> int:

@@ -104,6 +104,10 @@ class EngineOutcome:
     #: the delta before (they share its stamp: an inter-token gap of 0)
     deltas_timed: int = 0
     deltas_same_read: int = 0
+    #: streams with two or more deltas, and of them those whose first delta was read
+    #: together with the second (their TTFT is the second's arrival: an upper bound)
+    first_tokens_timed: int = 0
+    first_token_same_read: int = 0
     #: REALTIME − MONOTONIC as the client saw it: spread and largest step over the run
     clock_offset_spread_ns: int = field(default=0, metadata={"merge": "max"})
     clock_largest_step_ns: int = field(default=0, metadata={"merge": "max"})

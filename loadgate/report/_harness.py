@@ -104,6 +104,8 @@ def _timestamps(result: Result) -> str | None:
         text += ": stamped when read, so the harness's own lateness is in the figures"
     if h.deltas_same_read_ratio:
         text += f"; {fmt_pct(h.deltas_same_read_ratio)} of stream deltas shared a read"
+    if h.first_token_same_read_ratio:
+        text += f", {fmt_pct(h.first_token_same_read_ratio)} of first tokens (TTFT an upper bound)"
     return text
 
 

@@ -12,7 +12,7 @@ Just over 400 lines: one table function per section of the summary.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +120,8 @@ def stability_warnings(result: Result) -> dict[str, list[str]]:
                 share = 100 * stats.stdev / stats.mean
                 warn(f"{prefix}{name}.mean", f"std dev is {share:.0f} % of the mean")
 
+    _first_token_warnings(result, warn)
+
     limits = _limits(result)
     floor, share = floor_p99(result), limits.floor_warn_share
     if floor is not None:
@@ -155,6 +157,34 @@ def stability_warnings(result: Result) -> dict[str, list[str]]:
             f"harness CPU at {cpu:.0f} % (limit {limits.cpu_percent:g} %): add load.workers",
         )
     return out
+
+
+#: TTFT quantiles a share of first tokens read together with the next token can reach
+_TAIL_QUANTILES = (("p90", 0.10), ("p99", 0.01), ("p999", 0.001))
+
+
+def _first_token_warnings(result: Result, warn: Callable[[str, str], None]) -> None:
+    """TTFT quantiles that first tokens read with the next token could make.
+
+    A read carries its last segment's stamp, so a first token read together with
+    the second is stamped with the second's arrival: that TTFT is an upper bound,
+    late by up to the gap between them (docs/method.md, "Granularity"). When such
+    first tokens are at least the tail beyond a quantile, that quantile may be one.
+    """
+    ratio = result.harness.first_token_same_read_ratio
+    if not ratio:
+        return
+    for prefix, _label, table in _metric_tables(result):
+        for name in ("ttft_ms", "ttft_overhead_ms"):
+            if name not in table:
+                continue
+            for q, tail in _TAIL_QUANTILES:
+                if ratio >= tail:
+                    warn(
+                        f"{prefix}{name}.{q}",
+                        f"{100 * ratio:.2g} % of first tokens were read with the next one: "
+                        f"{q} may be the next token's arrival (an upper bound)",
+                    )
 
 
 # --------------------------------------------------------------------------- printing
@@ -335,6 +365,8 @@ def _stamps_note(result: Result) -> str:
         note = f"{src}: stamped when read, so the harness's own lateness is in the figures"
     if h.deltas_same_read_ratio:
         note += f"; {100 * h.deltas_same_read_ratio:.1f} % of deltas shared a read"
+    if h.first_token_same_read_ratio:
+        note += f", {100 * h.first_token_same_read_ratio:.2g} % of first tokens"
     return note
 
 

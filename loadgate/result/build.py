@@ -193,6 +193,8 @@ def _harness(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Harness:
     )
     if out.deltas_timed:
         h.deltas_same_read_ratio = round(out.deltas_same_read / out.deltas_timed, 4)
+    if out.first_tokens_timed:
+        h.first_token_same_read_ratio = round(out.first_token_same_read / out.first_tokens_timed, 4)
     if facts.direct:
         s = out.recorder.summary("overhead_ms")
         if s is not None:

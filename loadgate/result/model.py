@@ -265,6 +265,9 @@ class Harness(Section):
     clock: ClockFigures | None = None
     #: share of stream content deltas read together with the one before (shared stamp)
     deltas_same_read_ratio: float | None = None
+    #: share of streams whose first delta was read with the second: their TTFT is the
+    #: second delta's arrival, an upper bound late by up to one inter-token gap or more
+    first_token_same_read_ratio: float | None = None
     control: ControlFigures | None = None
     placement: PlacementFigures | None = None
     #: closed loop: mean requests in flight over the window / load.concurrency

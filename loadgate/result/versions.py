@@ -25,7 +25,8 @@ History:
                        concurrency_ratio, limits.max_control_share;
                        harness.send_lag_ms also in closed loop (was null there);
                        gateway.drain.refused; sweep step values as floats;
-                       sweep steps[].harness.control_overhead_p99_ms.
+                       sweep steps[].harness.control_overhead_p99_ms;
+                       harness.first_token_same_read_ratio.
 """
 
 from __future__ import annotations

@@ -90,6 +90,42 @@ async def test_every_request_is_joined_and_its_overhead_is_exact() -> None:
     assert stub.transport.closed is False  # a given transport is the caller's to close
 
 
+class CoalescingStub(FakeStub):
+    """As FakeStub, but every other request's first two tokens arrive in one read."""
+
+    def answer(self, req: SentRequest) -> ScriptedResponse:
+        corr = int(dict(req.headers)["x-loadgate-id"], 16)
+        self.sent.append((corr, req.t_send))
+        events = stream_events("chat", corr, 4)  # role, 4 tokens, finish, usage, [DONE]
+        if len(self.sent) % 2:
+            events = [events[0], events[1] + events[2], *events[3:]]
+        return ScriptedResponse(
+            status=200,
+            head_after_ns=4 * MS,
+            pieces=[(4 * MS + i * 2 * MS, e) for i, e in enumerate(events)],
+        )
+
+
+async def test_first_tokens_read_with_the_next_are_counted() -> None:
+    profile = parse_profile(
+        {
+            "load": {"concurrency": 2, "duration": "10s", "warmup": "0s", "stream_ratio": 1.0,
+                     "max_tokens": 4, "max_requests": 6},
+            "stub": {"output_tokens": 4},
+        }
+    )  # fmt: skip
+    stub = CoalescingStub()
+    plan = WorkerPlan(profile, "http://gw.invalid", "http://stub.invalid", time.monotonic_ns(), 7)
+    out = await Engine(plan, transport=stub.transport, ledger=stub).run()
+    assert out.ok == 6 and out.violations == {}
+    # Three of six streams had tokens 1 and 2 in one read: one shared stamp each,
+    # and it is the first token's.
+    assert (out.first_tokens_timed, out.first_token_same_read) == (6, 3)
+    assert (out.deltas_timed, out.deltas_same_read) == (24, 3)
+    itl = out.recorder.summary("itl_ms")
+    assert itl is not None and itl["min"] == 0.0 and itl["count"] == 18
+
+
 async def test_the_control_group_is_counted_apart_with_the_stubs_key() -> None:
     # 10 workers, 20 requests, control_ratio 0.2: 2 extra workers send 4 requests
     # straight to the stub, with the stub's key, recorded in their own histograms.

@@ -116,6 +116,25 @@ def test_harness_near_its_limits() -> None:
     assert w["harness.loop_lag_ms"][0].startswith("event-loop lag p99 3.00 ms is 60 % of the 5 ms")
 
 
+def test_first_tokens_read_with_the_next_mark_the_ttft_tail_they_can_reach() -> None:
+    metrics = {"ttft_ms": _stats(50_000), "ttft_overhead_ms": _stats(50_000)}
+    data = _result(metrics=metrics)
+    data["harness"]["first_token_same_read_ratio"] = 0.002  # 0.2 %: beyond p99.9, not p99
+    w = _warnings(data)
+    assert set(w) == {"ttft_ms.p999", "ttft_overhead_ms.p999"}
+    assert w["ttft_ms.p999"] == [
+        "0.2 % of first tokens were read with the next one: p999 may be the next token's "
+        "arrival (an upper bound)"
+    ]
+    data["harness"]["first_token_same_read_ratio"] = 0.03  # p99 too, not p90
+    assert {k for k in _warnings(data) if k.startswith("ttft_ms")} == {
+        "ttft_ms.p99",
+        "ttft_ms.p999",
+    }
+    data["harness"]["first_token_same_read_ratio"] = 0.0005  # inside p99.9's tail: nothing
+    assert _warnings(data) == {}
+
+
 def test_an_empty_result_has_no_warnings() -> None:
     assert stability_warnings(Result()) == {}
 
