@@ -4,9 +4,14 @@ What spoils a run depends on where its timestamps came from (docs/method.md,
 "The harness judging itself"):
 
 * always: the schedule not kept (open loop: achieved vs offered rate, send lag
-  after the scheduled time; closed loop: send lag after the previous response
-  on the worker ended), the stub late beyond its limit — the load the gateway
-  saw was not the load the profile asked for;
+  after the scheduled time; closed loop: concurrency not sustained *because* the
+  harness turned round late — in flight below its share of ``load.concurrency``
+  with send lag past its limit), the stub late beyond its limit — the load the
+  gateway saw was not the load the profile asked for. A closed-loop send lag past
+  its limit with the concurrency held is a warning: the load held, and the lag is
+  in no latency (closed-loop latencies start at the send). Concurrency short with
+  a prompt harness is a figure: responses faster than any client turns round
+  (a gateway answering 401 in 0.1 ms) are the gateway's doing;
 * with kernel timestamps: the control group's overhead p99 (harness + loopback +
   stub, measured beside the load) a large share of a latency gate's budget —
   the floor leaves too little room to judge the gateway;
@@ -25,7 +30,13 @@ from loadgate.judge.gates import is_latency_gate
 from loadgate.profile import HarnessSpec
 from loadgate.result.model import Gate, Harness
 
-__all__ = ["control_reasons", "invalid_reasons", "kernel_stamped", "lag_warnings"]
+__all__ = [
+    "control_reasons",
+    "invalid_reasons",
+    "kernel_stamped",
+    "lag_warnings",
+    "send_lag_warnings",
+]
 
 
 def kernel_stamped(harness: Harness) -> bool:
@@ -69,13 +80,38 @@ def invalid_reasons(harness: Harness, limits: HarnessSpec) -> list[str]:
             " the stub upstream was short of CPU (other load? stub.workers = 2 given a spare core)"
         )
     send = harness.send_lag_ms
-    if send is not None and send.p99 > limits.max_send_lag_p99_ms:
+    late = send is not None and send.p99 > limits.max_send_lag_p99_ms
+    held = harness.concurrency_ratio
+    if late and held is None:  # open loop (or a file without the figure)
+        assert send is not None
         reasons.append(
             f"send lag p99 {send.p99:.2f} ms > {limits.max_send_lag_p99_ms} ms: requests "
-            "left later than scheduled (closed loop: than the previous response ended), so "
-            "the gateway saw less load than the profile asked for"
+            "left later than scheduled, so the gateway saw less load than the profile "
+            "asked for"
+        )
+    elif late and held is not None and held < limits.min_concurrency_ratio:
+        assert send is not None
+        reasons.append(
+            f"in flight {held:.3f} of load.concurrency < {limits.min_concurrency_ratio} with "
+            f"send lag p99 {send.p99:.2f} ms > {limits.max_send_lag_p99_ms} ms: the harness "
+            "turned round late after responses, so the gateway saw less concurrency than "
+            "the profile asked for"
         )
     return reasons
+
+
+def send_lag_warnings(harness: Harness, limits: HarnessSpec) -> list[str]:
+    """Closed loop: a send lag past its limit while the concurrency held is said, not judged."""
+    send, held = harness.send_lag_ms, harness.concurrency_ratio
+    if send is None or held is None or send.p99 <= limits.max_send_lag_p99_ms:
+        return []
+    if held < limits.min_concurrency_ratio:
+        return []  # a reason, not a warning
+    return [
+        f"send lag p99 {send.p99:.2f} ms > {limits.max_send_lag_p99_ms} ms (closed loop: the "
+        f"harness's turnaround after a response), but {100 * held:.1f} % of load.concurrency "
+        "stayed in flight: the load held, and closed-loop latencies start at the send"
+    ]
 
 
 def lag_warnings(harness: Harness, limits: HarnessSpec) -> list[str]:

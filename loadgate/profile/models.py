@@ -220,8 +220,17 @@ class HarnessSpec(Spec):
     max_send_lag_p99_ms: float = _d(
         5.0,
         "Send lag p99 limit, ms: how late requests left (open loop: after their scheduled "
-        "time; closed loop: after the previous response on that worker ended).",
+        "time, invalid past it; closed loop: after the previous response on that worker "
+        "ended, invalid past it only with the concurrency short, see min_concurrency_ratio).",
         gt=0,
+    )
+    min_concurrency_ratio: float = _d(
+        0.95,
+        "Closed loop: invalid when requests in flight fall below this share of "
+        "load.concurrency while the send lag p99 is past its limit (the harness turned "
+        "round late).",
+        ge=0,
+        le=1,
     )
     max_control_share: float = _d(
         0.5,

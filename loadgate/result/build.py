@@ -15,7 +15,7 @@ from datetime import datetime
 from loadgate.gateway.scrape import HITS, MISSES, ScrapeFigures
 from loadgate.histograms.hdr import summarize_lag
 from loadgate.histograms.recorder import BATCHED_METRICS, HISTOGRAM_BATCHES, METRICS, MODES
-from loadgate.judge.validity import lag_warnings
+from loadgate.judge.validity import lag_warnings, send_lag_warnings
 from loadgate.judge.verdict import judge
 from loadgate.load.outcome import EngineOutcome
 from loadgate.profile import Profile
@@ -272,6 +272,7 @@ def _judge(result: Result, profile: Profile, facts: RunFacts) -> None:
     result.verdict, result.reasons = verdict.verdict, verdict.reasons
     result.exit_code, result.gates = verdict.exit_code, gates
     result.harness.warnings += lag_warnings(result.harness, profile.harness)
+    result.harness.warnings += send_lag_warnings(result.harness, profile.harness)
 
 
 def build_result(profile: Profile, outcome: EngineOutcome | None, facts: RunFacts) -> Result:

@@ -216,6 +216,7 @@ class HarnessLimits(Section):
     min_achieved_rate_ratio: float | None = None
     max_stub_lateness_p99_ms: float | None = None
     max_send_lag_p99_ms: float | None = None
+    min_concurrency_ratio: float | None = None
     max_control_share: float | None = None
     floor_warn_share: float | None = None
 

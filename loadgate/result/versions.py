@@ -26,7 +26,8 @@ History:
                        harness.send_lag_ms also in closed loop (was null there);
                        gateway.drain.refused; sweep step values as floats;
                        sweep steps[].harness.control_overhead_p99_ms;
-                       harness.first_token_same_read_ratio.
+                       harness.first_token_same_read_ratio,
+                       harness.limits.min_concurrency_ratio.
 """
 
 from __future__ import annotations

@@ -1,6 +1,11 @@
 """Harness figures against the profile's limits: the arithmetic of ``invalid``."""
 
-from loadgate.judge.validity import control_reasons, invalid_reasons, lag_warnings
+from loadgate.judge.validity import (
+    control_reasons,
+    invalid_reasons,
+    lag_warnings,
+    send_lag_warnings,
+)
 from loadgate.profile import HarnessSpec
 from loadgate.result.model import ControlFigures, Gate, Harness, LagSummary, Summary
 
@@ -98,6 +103,34 @@ def test_a_low_concurrency_ratio_alone_is_a_figure_not_a_reason() -> None:
     # of the time through no fault of the harness: the send lag says whether it was late.
     h = Harness(timestamps="kernel", concurrency_ratio=0.5, send_lag_ms=_lag(0.05))
     assert invalid_reasons(h, HarnessSpec()) == []
+    assert send_lag_warnings(h, HarnessSpec()) == []
+
+
+def test_closed_loop_late_turnaround_with_the_concurrency_held_is_a_warning() -> None:
+    # A measured A/A round: turnaround p99 5.79 ms > 5 ms, but 99.76 % of the
+    # concurrency stayed in flight: the gateway saw the load asked for.
+    h = Harness(timestamps="kernel", concurrency_ratio=0.9976, send_lag_ms=_lag(5.79))
+    assert invalid_reasons(h, HarnessSpec()) == []
+    (warning,) = send_lag_warnings(h, HarnessSpec())
+    assert warning.startswith("send lag p99 5.79 ms > 5.0 ms (closed loop")
+    assert "99.8 % of load.concurrency stayed in flight" in warning
+
+
+def test_closed_loop_late_turnaround_that_cost_the_concurrency_is_invalid() -> None:
+    # 50 ms turnaround p99 and 80 % in flight: the harness was late and the load short.
+    h = Harness(timestamps="kernel", concurrency_ratio=0.8, send_lag_ms=_lag(50.0))
+    (reason,) = invalid_reasons(h, HarnessSpec())
+    assert reason.startswith("in flight 0.800 of load.concurrency < 0.95 with send lag p99 50.00")
+    assert send_lag_warnings(h, HarnessSpec()) == []
+    # The share is the profile's: 0.75 lets 0.8 through (a warning then).
+    assert invalid_reasons(h, HarnessSpec(min_concurrency_ratio=0.75)) == []
+    assert len(send_lag_warnings(h, HarnessSpec(min_concurrency_ratio=0.75))) == 1
+
+
+def test_open_loop_send_lag_warns_nowhere_it_is_a_reason() -> None:
+    h = Harness(timestamps="kernel", achieved_rate_ratio=1.0, send_lag_ms=_lag(50.0))
+    assert len(invalid_reasons(h, HarnessSpec())) == 1
+    assert send_lag_warnings(h, HarnessSpec()) == []
 
 
 def test_control_share_of_a_latency_budget() -> None:
