@@ -187,11 +187,15 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "aa_trials": len(aa),
         "aa_exit1": sum(r["exit_code"] == 1 for r in aa),
         "aa_exit3": sum(r["exit_code"] == 3 for r in aa),
+        # The comparison's own verdict (exit 1 = a regression), whatever the runs'
+        # validity: ab's exit 3 for an invalid run would otherwise hide a false alarm.
+        "aa_compare_exit1": sum(r.get("compare_exit_code") == 1 for r in aa),
         "aa_p99_flagged": sum(r["p99_verdict"] == "regression" for r in aa),
         "ab_trials": len(ab),
         "ab_p99_regression": sum(r["p99_verdict"] == "regression" for r in ab),
         "ab_exit1": sum(r["exit_code"] == 1 for r in ab),
         "ab_exit3": sum(r["exit_code"] == 3 for r in ab),
+        "ab_compare_exit1": sum(r.get("compare_exit_code") == 1 for r in ab),
         "ab_p99_change_mean": _mean([r["p99_change"] for r in ab]),
         "ab_ci_covers": sum(
             r["p99_ci"] is not None
@@ -292,9 +296,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     print(json.dumps(s, indent=2))
     na, nb = s["aa_trials"], s["ab_trials"]
     print(f"A/A false alarms (ab exit 1):       {_rate(s['aa_exit1'], na)}  (target ≤ 5 %)")
+    print(f"A/A compare says regression:        {_rate(s['aa_compare_exit1'], na)}  (any row)")
     print(f"A/A invalid (ab exit 3):            {_rate(s['aa_exit3'], na)}")
     print(f"+1 ms detected (p99 row regression): {_rate(s['ab_p99_regression'], nb)}  (≥ 90 %)")
     print(f"+1 ms: ab exit 1 (any gating row):   {_rate(s['ab_exit1'], nb)}")
+    print(f"+1 ms: compare says regression:      {_rate(s['ab_compare_exit1'], nb)}  (any row)")
     print(f"+1 ms: ab exit 3 (a run invalid):    {_rate(s['ab_exit3'], nb)}")
     print(
         f"per-round p99 difference sd, median: A/A {s['aa_round_diff_sd_median']} ms, "
