@@ -214,9 +214,35 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         "ab_round_diff_sd_median": _median(sds(ab)),
         "round_diff_sd_max": round(max(sds(records)), 4) if sds(records) else None,
         "invalid_runs": sum(r["invalid_runs"] for r in records),
+        "runs": sum(2 * r["rounds_done"] for r in records),
+        "invalid_runs_today": sum(v for r in records if (v := rejudged_invalid(r)) is not None),
         "wall_s_median": statistics.median(r["wall_s"] for r in records) if records else None,
     }
     return out
+
+
+def rejudged_invalid(rec: dict[str, Any]) -> int | None:
+    """Runs of a recorded trial that today's rules call ``invalid`` (None: files gone).
+
+    The verdict is a pure function of a result and its profile
+    (:func:`loadgate.judge.verdict.judge`), so trials recorded under older rules can
+    be judged again without rerunning them.
+    """
+    from loadgate.judge.verdict import judge
+
+    paths = sorted(Path(rec["out_dir"]).glob("[ab]-*.json"))
+    if not paths:
+        return None
+    sets = [f"load.duration={rec['duration']}", f"load.warmup={rec['warmup']}"]
+    profile = load_profile(rec["profile"], sets)
+    invalid = 0
+    for path in paths:
+        res = load_run_result(path)
+        res.harness.warnings = []
+        verdict, _ = judge(res, profile.harness, profile.gates,
+                           stop_reason=res.interrupted, gateway_died_with=None)  # fmt: skip
+        invalid += verdict.verdict == "invalid"
+    return invalid
 
 
 class _Unrecorded(Exception):
@@ -305,6 +331,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
     print(
         f"per-round p99 difference sd, median: A/A {s['aa_round_diff_sd_median']} ms, "
         f"+1 ms {s['ab_round_diff_sd_median']} ms; largest {s['round_diff_sd_max']} ms"
+    )
+    print(
+        f"invalid runs: {s['invalid_runs']} of {s['runs']} as recorded, "
+        f"{s['invalid_runs_today']} under today's rules (judged again from the files)"
     )
     n = min(na, nb) or 1
     if n < 20:
