@@ -122,6 +122,7 @@ def trial(args: argparse.Namespace, kind: str, index: int) -> dict[str, Any]:
         "rounds_planned": outcome.rounds_planned,
         "rounds_done": outcome.rounds_done,
         "invalid_runs": outcome.invalid,
+        "set_aside": outcome.set_aside,
         "tests": c.tests if c is not None else None,
         "p99_verdict": row.verdict if row else None,
         "p99_change": row.change if row else None,

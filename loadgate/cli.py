@@ -405,6 +405,11 @@ def ab(
             f"{reached.target.name} at {reached.power * 100:g} % power "
             f"(asked: +{reached.target.change_ms:g} ms)"
         )
+    if outcome.set_aside:
+        _stderr_line(
+            f"ab: {outcome.set_aside} run(s) of rounds the harness spoilt set aside and their "
+            f"rounds run again (in {outcome.out_dir / 'set-aside'}; not compared)"
+        )
     if outcome.invalid:
         _stderr_line(f"ab: {outcome.invalid} run(s) invalid: the verdict above is not trustworthy")
     _stderr_line(f"ab: results in {outcome.out_dir}")

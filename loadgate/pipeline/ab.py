@@ -22,13 +22,21 @@ down during the session biases B by half a run's worth of drift; swapping the
 order every round cancels a linear drift over each pair of rounds, and the
 paired test then removes what a round's two runs share.
 
+A round the harness spoilt (a run ``invalid`` by its own figures: send lag, stub
+lateness, control floor — :func:`harness_spoilt`) proves nothing about either
+side, so both its runs are set aside and the round runs again, up to
+:data:`ROUND_RETRIES` times, as one would by hand; what decides is the harness's
+figures only, never the gateways' difference, so rerunning cannot steer the
+verdict. A round still spoilt after that is kept, and the session exits 3.
+
 Files (the A/B directory, :func:`loadgate.rundir.new_run_dir` with
 ``kind="ab"``, so ``$LOADGATE_RUNS_DIR`` is honoured, or the caller's):
 ``a-<i>.json`` / ``b-<i>.json`` (what ``compare --base a-*.json --cand b-*.json``
 reads again) and each run's full directory ``a-<i>/`` / ``b-<i>/`` (result,
-report, logs, .hlog files), and ``power.json``: the plan and the change the
-rounds reached. Runs are written as each ends, so an interrupted session keeps
-the rounds it finished.
+report, logs, .hlog files), ``power.json``: the plan and the change the
+rounds reached, and ``set-aside/``: the spoilt rounds' runs (``a-<i>.<k>.json``).
+Runs are written as each ends, so an interrupted session keeps the rounds it
+finished.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from typing import TYPE_CHECKING
 from loadgate.analysis.compare import Comparison, compare_results
 from loadgate.analysis.power import Plan, Target, make_plan, paired_spread, parse_target
 from loadgate.errors import UsageError
+from loadgate.judge.validity import control_reasons, invalid_reasons
 from loadgate.result.io import write_atomic, write_result
 from loadgate.result.model import Result
 from loadgate.rundir import new_run_dir, write_run_directory
@@ -54,12 +63,15 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_DETECT",
     "FALLBACK_ROUNDS",
+    "ROUND_RETRIES",
+    "SET_ASIDE_DIR",
     "AbOutcome",
     "AbSide",
     "PowerSpec",
     "Runner",
     "SideSpec",
     "default_power",
+    "harness_spoilt",
     "parse_side",
     "plan_rounds",
     "profile_for_side",
@@ -137,7 +149,9 @@ class AbOutcome:
     """What ``loadgate ab`` found.
 
     ``comparison`` is None when no round completed (the session was stopped in
-    its first round). ``invalid`` counts runs whose verdict was ``invalid``.
+    its first round). ``invalid`` counts the runs kept whose verdict was ``invalid``;
+    ``set_aside`` the runs of rounds the harness spoilt, moved under ``set-aside/``
+    and run again (at most :data:`ROUND_RETRIES` times a round).
     ``plan``: the last power plan made, the one in force when the session ended
     (None with ``--rounds`` or when none could be made); ``reached``: the same
     calculation over every round run, whose ``mde_ms`` is the change this
@@ -153,6 +167,7 @@ class AbOutcome:
     stopped: str | None = None
     plan: Plan | None = None
     reached: Plan | None = None
+    set_aside: int = 0
 
     @property
     def rounds_done(self) -> int:
@@ -192,6 +207,10 @@ class PowerSpec:
 DEFAULT_DETECT = ("overhead_ms.p99", "1ms")
 #: rounds run when no plan can be made (the target's histogram is missing or untestable)
 FALLBACK_ROUNDS = 5
+#: a round whose run the harness spoilt runs again this many times at most
+ROUND_RETRIES = 2
+#: where the spoilt rounds' files go (outside the a-*.json / b-*.json globs)
+SET_ASIDE_DIR = "set-aside"
 
 
 def default_power() -> PowerSpec:
@@ -281,26 +300,44 @@ def run_ab(
     invalid = 0
     stopped: str | None = None
     plan: Plan | None = None
+    set_aside = 0
     i = 0
     decided = rounds is not None
     while i < target and stopped is None:
         i += 1
         label = f"{i}/{target}" if decided else f"{i} (pilot)"
-        for side in plan_rounds(i)[-2:]:  # round i's order: A B or B A
-            prof, url = profile_for_side(profile, sides[side])
-            path = result_path(out_dir, side, i)
-            say(f"ab: round {label}, {side.upper()} → {path}")
-            run_dir = out_dir / path.stem
-            res = run_one(prof, RunOptions(target=url, run_dir=run_dir, stop=stop))
-            for warning in write_run_directory(res, run_dir):
-                say(f"ab: warning: {warning}")
-            write_result(res, path)
+        kept: dict[str, tuple[Result, Path]] = {}
+        for attempt in range(ROUND_RETRIES + 1):
+            kept = {}
+            for side in plan_rounds(i)[-2:]:  # round i's order: A B or B A
+                prof, url = profile_for_side(profile, sides[side])
+                path = result_path(out_dir, side, i)
+                say(f"ab: round {label}, {side.upper()} → {path}")
+                run_dir = out_dir / path.stem
+                res = run_one(prof, RunOptions(target=url, run_dir=run_dir, stop=stop))
+                for warning in write_run_directory(res, run_dir):
+                    say(f"ab: warning: {warning}")
+                write_result(res, path)
+                kept[side] = (res, path)
+                if res.interrupted in _USER_STOPS:
+                    stopped = f"{res.interrupted} in round {i} ({side.upper()})"
+                    break
+            spoilt = {s: why for s, (r, _) in kept.items() if (why := harness_spoilt(r, profile))}
+            if stopped is not None or not spoilt or attempt == ROUND_RETRIES:
+                break
+            for _res, path in kept.values():
+                _set_aside(out_dir, path, attempt + 1)
+            set_aside += len(kept)
+            first = next(iter(spoilt.items()))
+            say(
+                f"ab: round {i}: {'/'.join(s.upper() for s in spoilt)} invalid by the harness "
+                f"({first[1]}): both runs set aside, the round runs again "
+                f"({attempt + 1}/{ROUND_RETRIES})"
+            )
+        for side, (res, path) in kept.items():
             invalid += res.verdict == "invalid"
             done[side].results.append(res)
             done[side].paths.append(path)
-            if res.interrupted in _USER_STOPS:
-                stopped = f"{res.interrupted} in round {i} ({side.upper()})"
-                break
         if rounds is None and stopped is None and i >= spec.pilot_rounds:
             new, why = _plan(done, spec, profile, threshold_pct, i)
             if new is None:
@@ -329,7 +366,31 @@ def run_ab(
     planned = target if rounds is None else rounds
     _write_power(out_dir, plan, reached)
     return AbOutcome(out_dir, done["a"], done["b"], comparison, invalid, planned, stopped,
-                     plan, reached)  # fmt: skip
+                     plan, reached, set_aside)  # fmt: skip
+
+
+def harness_spoilt(result: Result, profile: Profile) -> str:
+    """The first reason the harness spoilt this run (its figures past their limits), or "".
+
+    Only those: a run interrupted by the user ends the session, and a gate left
+    undecided by the harness's noise is the gateway's figure near its threshold —
+    rerunning until it moved away would pick the answer.
+    """
+    if result.interrupted is not None:
+        return ""
+    h, limits = result.harness, profile.harness
+    reasons = invalid_reasons(h, limits) + control_reasons(result.gates, h, limits)
+    return reasons[0].split(":")[0] if reasons else ""
+
+
+def _set_aside(out_dir: Path, path: Path, attempt: int) -> None:
+    """Move a spoilt round's result and run directory under ``set-aside/``."""
+    aside = out_dir / SET_ASIDE_DIR
+    aside.mkdir(exist_ok=True)
+    path.rename(aside / f"{path.stem}.{attempt}.json")
+    run_dir = out_dir / path.stem
+    if run_dir.is_dir():
+        run_dir.rename(aside / f"{path.stem}.{attempt}")
 
 
 def _write_power(out_dir: Path, plan: Plan | None, reached: Plan | None) -> None:

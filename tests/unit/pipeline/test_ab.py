@@ -26,7 +26,7 @@ from loadgate.pipeline.ab import (
 from loadgate.pipeline.run import RunOptions
 from loadgate.profile import Profile, load_profile
 from loadgate.result.io import load_run_result
-from loadgate.result.model import Result
+from loadgate.result.model import LagSummary, Result
 from tests.support import synthetic
 from tests.support.cli import run_cli
 
@@ -79,9 +79,17 @@ def test_result_paths() -> None:
 class FakeRunner:
     """Stands in for ``pipeline.run.run``: synthetic results, B ``scale`` times slower."""
 
-    def __init__(self, scale: float = 1.0, stop_on_call: int | None = None) -> None:
+    def __init__(
+        self,
+        scale: float = 1.0,
+        stop_on_call: int | None = None,
+        spoil_calls: frozenset[int] = frozenset(),
+        undecided_calls: frozenset[int] = frozenset(),
+    ) -> None:
         self.scale = scale
         self.stop_on_call = stop_on_call
+        self.spoil_calls = spoil_calls  # calls whose stub was 500 ms late (smoke: limit 100)
+        self.undecided_calls = undecided_calls  # calls invalid only by an undecided gate
         self.calls: list[tuple[str | None, Path | None, str]] = []
 
     def __call__(self, profile: Profile, options: RunOptions) -> Result:
@@ -92,6 +100,12 @@ class FakeRunner:
         result = Result.model_validate(data)
         if n == self.stop_on_call:
             result.verdict, result.interrupted = "invalid", "SIGINT"
+        if n in self.spoil_calls:
+            result.verdict = "invalid"
+            result.harness.stub_timer_lateness_ms = LagSummary(p50=200.0, p99=500.0, max=800.0)
+        if n in self.undecided_calls:
+            result.verdict = "invalid"
+            result.reasons = ["overhead_ms.p99: within the control group's noise of 20"]
         return result
 
 
@@ -131,6 +145,44 @@ def test_run_ab_files_each_round_under_the_runs_dir(
     assert outcome.comparison is not None and outcome.comparison.base_runs == 2
     assert outcome.invalid == 0 and outcome.stopped is None
     assert outcome.exit_code == outcome.comparison.exit_code == 0
+
+
+def test_a_round_the_harness_spoilt_is_set_aside_and_run_again(tmp_path: Path) -> None:
+    # Call 3 (round 2's first run, B) had the stub 500 ms late: round 2 runs again.
+    runner = FakeRunner(spoil_calls=frozenset({3}))
+    lines: list[str] = []
+    url = parse_side("http://127.0.0.1:9")
+    outcome = run_ab(load_profile("smoke"), url, url, 2, out_dir=tmp_path, runner=runner,
+                     on_progress=lines.append)  # fmt: skip
+    assert len(runner.calls) == 6 and outcome.rounds_done == 2
+    assert (outcome.set_aside, outcome.invalid, outcome.exit_code) == (2, 0, 0)
+    assert sorted(p.name for p in (tmp_path / "set-aside").iterdir()) == [
+        "a-2.1", "a-2.1.json", "b-2.1", "b-2.1.json"
+    ]  # fmt: skip
+    assert outcome.a.paths[1] == tmp_path / "a-2.json" and (tmp_path / "a-2.json").is_file()
+    assert all(r.verdict == "pass" for r in outcome.a.results + outcome.b.results)
+    (said,) = [line for line in lines if "set aside" in line]
+    assert said.startswith("ab: round 2: B invalid by the harness (stub timer lateness p99")
+    assert said.endswith("the round runs again (1/2)")
+
+
+def test_a_round_spoilt_every_time_is_kept_and_the_session_is_invalid(tmp_path: Path) -> None:
+    runner = FakeRunner(spoil_calls=frozenset({1, 3, 5}))  # round 1, three attempts
+    url = parse_side("http://127.0.0.1:9")
+    outcome = run_ab(load_profile("smoke"), url, url, 1, out_dir=tmp_path, runner=runner)
+    assert len(runner.calls) == 6  # the first try and ROUND_RETRIES = 2 more
+    assert (outcome.set_aside, outcome.invalid, outcome.exit_code) == (4, 1, 3)
+
+
+def test_a_run_invalid_only_by_an_undecided_gate_is_not_run_again(tmp_path: Path) -> None:
+    # A gate near its threshold is the gateway's figure: rerunning until it moved
+    # would choose the answer. Kept, and the session says invalid.
+    runner = FakeRunner(undecided_calls=frozenset({2}))
+    url = parse_side("http://127.0.0.1:9")
+    outcome = run_ab(load_profile("smoke"), url, url, 1, out_dir=tmp_path, runner=runner)
+    assert len(runner.calls) == 2
+    assert (outcome.set_aside, outcome.invalid, outcome.exit_code) == (0, 1, 3)
+    assert not (tmp_path / "set-aside").exists()
 
 
 def test_run_ab_threshold_reaches_the_comparison(tmp_path: Path) -> None:
