@@ -15,6 +15,7 @@ encoding (a few hundred bytes) and thawed only if a late value arrives.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -104,6 +105,28 @@ class Recorder:
         self._pending += 1
         if self._pending >= _FLUSH_AT:
             self.flush()
+
+    def record_gaps(self, metric: str, stream: bool, times_ns: list[int], at_ns: int) -> int:
+        """Record every gap ``b - a`` between consecutive ``times_ns``, completed at ``at_ns``.
+
+        The same as one :meth:`record` per pair, in one call (a stream's
+        inter-token latencies: 15 values for 16 tokens, ~0.5 µs each one by one).
+        Returns how many gaps were exactly 0 (deltas read together).
+        """
+        if len(times_ns) < 2:
+            return 0
+        raw = [b - a for a, b in itertools.pairwise(times_ns)]
+        gaps = [(d + 500) // 1000 for d in raw]
+        if min(gaps) < 0 or max(gaps) > HIGHEST_US:  # clamped as record() does
+            gaps = [0 if v < 0 else HIGHEST_US if v > HIGHEST_US else v for v in gaps]
+        i = (at_ns - self.start_ns) // self.interval_ns
+        slot = self._slot[metric][stream]
+        self._pending_v[slot] += gaps
+        self._pending_i[slot] += [i if i > 0 else 0] * len(gaps)
+        self._pending += len(gaps)
+        if self._pending >= _FLUSH_AT:
+            self.flush()
+        return raw.count(0)
 
     def flush(self) -> None:
         """Move every waiting value into its histograms (readers call this first)."""

@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import functools
 import gc
-import itertools
 import random
 import time
 from collections.abc import Callable
@@ -525,10 +524,7 @@ class Engine:
         if d.ttft_overhead is not None:
             rec("ttft_overhead_ms", s, d.ttft_overhead, at)
         times = obs.token_times
-        same = 0
-        for a, b in itertools.pairwise(times):
-            rec("itl_ms", s, b - a, at)
-            same += a == b
+        same = recorder.record_gaps("itl_ms", s, times, at)
         self.out.deltas_timed += len(times)
         self.out.deltas_same_read += same
         if len(times) > 1:

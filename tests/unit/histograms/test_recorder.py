@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
@@ -234,3 +236,19 @@ def test_live_percentile_queries_leave_no_histogram_for_the_collector() -> None:
         assert live_histograms() == before
     finally:
         gc.enable()
+
+
+def test_record_gaps_is_record_of_every_pair() -> None:
+    times = [0, 1_499, 1_499, 11_000_000, 11_000_000, 9_000_000, 4 * 3600 * S, 4 * 3600 * S + 2]
+    one, bulk = Recorder(start_ns=0), Recorder(start_ns=0)
+    at = 3 * S + 5
+    for a, b in itertools.pairwise(times):
+        one.record("itl_ms", True, b - a, at)
+    # 0-gaps counted on the raw ns (1 499 -> 1 499 is one, 0 -> 1 499 is not)
+    assert bulk.record_gaps("itl_ms", True, times, at) == 2
+    assert bulk.count("itl_ms", "stream") == len(times) - 1 == one.count("itl_ms", "stream")
+    assert _same_counts(bulk.histogram("itl_ms"), one.histogram("itl_ms"))  # clamped alike
+    assert [j for j, _ in bulk.intervals("itl_ms")] == [3]
+    assert bulk.record_gaps("itl_ms", False, [7], at) == 0
+    assert bulk.record_gaps("itl_ms", False, [], at) == 0
+    assert bulk.count("itl_ms", "non_stream") == 0
