@@ -402,7 +402,7 @@ class ConnectionPool:
             f"accept-encoding: identity\r\ncontent-length: {len(body)}\r\n{lines}\r\n"
         ).encode("latin-1") + body
         no_body = method == "HEAD"
-        conn = await self._acquire(deadline, fresh=False)
+        conn = self._take_idle() or await self._acquire(deadline, fresh=False)
         resp = Response()
         try:
             return await conn.send(wire, resp, sink, deadline, no_body)
@@ -465,13 +465,18 @@ class ConnectionPool:
 
     # -- slots and connections ----------------------------------------------------
 
+    def _take_idle(self) -> _Conn | None:
+        """The warmest idle connection, if any (no coroutine on the common path)."""
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            if not conn.lost:
+                return conn
+        return None
+
     async def _acquire(self, deadline: float | None, *, fresh: bool) -> _Conn:
-        if not fresh:
-            idle = self._idle
-            while idle:
-                conn = idle.pop()
-                if not conn.lost:
-                    return conn
+        if not fresh and (conn := self._take_idle()) is not None:
+            return conn
         if self._slots < self.limit or fresh:
             self._slots += 1
             return await self._open(deadline)
