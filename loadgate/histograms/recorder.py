@@ -32,6 +32,7 @@ from loadgate.histograms.hdr import (
     new_histogram,
     percentile_us,
     release,
+    renew,
     summarize,
 )
 
@@ -41,6 +42,8 @@ LIVE_INTERVALS = 3
 _BYTES_VERSION = 1
 #: Values waiting before a flush: small enough to stay a sub-millisecond flush.
 _FLUSH_AT = 4096
+#: Emptied interval histograms kept for reuse (one per metric and mode is enough).
+_SPARES = 2 * len(METRICS)
 
 
 def _add(dst: HdrHistogram, src: HdrHistogram) -> None:
@@ -60,6 +63,7 @@ class Recorder:
         "_pending_i",
         "_pending_v",
         "_slot",
+        "_spare",
         "_totals",
         "interval_ns",
         "start_ns",
@@ -88,6 +92,8 @@ class Recorder:
         self._pending_v: list[list[int]] = [[] for _ in range(2 * len(METRICS))]
         self._pending_i: list[list[int]] = [[] for _ in range(2 * len(METRICS))]
         self._pending = 0
+        # Frozen intervals' histograms, emptied and reused for the next intervals.
+        self._spare: list[HdrHistogram] = []
 
     # -- hot path -------------------------------------------------------------
 
@@ -153,7 +159,12 @@ class Recorder:
         live = self._live[metric][stream]
         frozen = self._frozen[metric][stream]
         blob = frozen.pop(i, None)
-        h = new_histogram() if blob is None else HdrHistogram.decode(blob)
+        if blob is not None:
+            h = HdrHistogram.decode(blob)
+        elif self._spare:
+            h = renew(self._spare.pop())
+        else:
+            h = new_histogram()
         live[i] = h
         newest = self._newest[metric]
         if i > newest[stream]:
@@ -163,7 +174,10 @@ class Recorder:
                 old = live.pop(j)
                 if old.get_total_count():
                     frozen[j] = old.encode()
-                release(old)
+                if len(self._spare) < _SPARES:
+                    self._spare.append(old)
+                else:
+                    release(old)
         return h
 
     # -- queries --------------------------------------------------------------
