@@ -159,11 +159,12 @@ class _Conn(asyncio.Protocol):
         if not self._head_done and self._head_bytes > _MAX_HEAD:
             self._fail(ProtocolError("response head too large", resp))
             return
-        try:
-            self._flush_body(t)
-        except Exception as exc:
-            self._fail(HTTPError(f"response sink raised {exc!r}", resp))
-            return
+        if self._body:  # _flush_body, inlined: this runs for every read
+            try:
+                self._flush_body(t)
+            except Exception as exc:
+                self._fail(HTTPError(f"response sink raised {exc!r}", resp))
+                return
         if self._done:
             self._finish(t)
 
