@@ -205,6 +205,19 @@ class ChatStream(_StreamDecoder):
 
     __slots__ = ()
 
+    def feed(self, data: bytes, t: int) -> None:
+        # Chat ignores event types: a read of whole ``data:`` events (nearly every
+        # read) goes straight to _event, without an SSEEvent per event.
+        datas = self._sse.data_only(data)
+        if datas is None:
+            _StreamDecoder.feed(self, data, t)
+            return
+        for payload in datas:
+            try:
+                self._event(b"message", payload, t)
+            except (msgspec.DecodeError, ValueError, TypeError, AttributeError):
+                self.malformed = True
+
     def _event(self, etype: bytes, data: bytes, t: int) -> None:
         if data == b"[DONE]":
             self.terminated = True

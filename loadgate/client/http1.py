@@ -92,7 +92,7 @@ class _Conn(asyncio.Protocol):
         self.resp: Response | None = None
         self.sink: ResponseSink | None = None
         self.fut: asyncio.Future[Response] | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline: float | None = None  # loop time; the pool's sweep enforces it
         self.no_body = False
         self.keep_alive = True
         self.pieces: list[bytes] = []
@@ -104,7 +104,7 @@ class _Conn(asyncio.Protocol):
         self._done = False  # the response completed during this read
         self._extra = False  # bytes came after the response
         self._body: list[bytes] = []  # this read's body pieces, delivered as one
-        self._headers: dict[str, str] = {}
+        self._raw_headers: list[tuple[bytes, bytes]] = []
 
     # -- asyncio.Protocol ---------------------------------------------------------
 
@@ -159,11 +159,12 @@ class _Conn(asyncio.Protocol):
         if not self._head_done and self._head_bytes > _MAX_HEAD:
             self._fail(ProtocolError("response head too large", resp))
             return
-        try:
-            self._flush_body(t)
-        except Exception as exc:
-            self._fail(HTTPError(f"response sink raised {exc!r}", resp))
-            return
+        if self._body:  # _flush_body, inlined: this runs for every read
+            try:
+                self._flush_body(t)
+            except Exception as exc:
+                self._fail(HTTPError(f"response sink raised {exc!r}", resp))
+                return
         if self._done:
             self._finish(t)
 
@@ -177,21 +178,24 @@ class _Conn(asyncio.Protocol):
             self._extra = True  # a second response nobody asked for
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1").strip()
-        headers = self._headers
-        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        # Kept raw: the dict is built once the head is complete (one pass, no
+        # per-header decoding in a callback that runs ~13 times per response).
+        self._raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         resp = self.resp
+        raw = self._raw_headers
+        self._raw_headers = []
         if resp is None or self._done:
             return
         status = self._parser.get_status_code()
         if 100 <= status < 200 and status != 101:
-            self._headers = {}  # informational: the real head follows
-            return
-        headers = self._headers
-        self._headers = {}
+            return  # informational: the real head follows
+        headers: dict[str, str] = {}
+        for name, value in raw:
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1").strip()
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
         te = headers.get("transfer-encoding", "").lower()
         if te and not te.endswith("chunked"):
             raise httptools.HttpParserError(f"unsupported transfer-encoding {te!r}")
@@ -245,16 +249,16 @@ class _Conn(asyncio.Protocol):
         self.keep_alive = True
         self.pieces = []
         self._head_bytes = 0
-        self._headers = {}
+        self._raw_headers = []
         self._head_done = self._done = self._extra = self._eof_body = False
         if deadline is not None:
-            self.timer = loop.call_at(deadline, self._on_timeout)
+            self.deadline = deadline
+            self.pool._watch(self, deadline)
         resp.t_send = self.clock()
         self.transport.write(wire)
         return fut
 
     def _on_timeout(self) -> None:
-        self.timer = None
         resp = self.resp
         if resp is not None:
             self._fail(RequestTimeout("request timed out", resp))
@@ -300,9 +304,9 @@ class _Conn(asyncio.Protocol):
             self.transport.abort()
 
     def _clear(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        if self.deadline is not None:
+            self.deadline = None
+            self.pool._timed.discard(self)
         self.resp = None
         self.sink = None
         self.fut = None
@@ -350,6 +354,11 @@ class ConnectionPool:
         self.opened = 0  # connections ever opened (diagnostics)
         self.retries = 0  # stale keep-alive retries done
         self._force_user = force_user_stamps
+        # Request deadlines: one timer per pool, armed at the earliest deadline in
+        # flight, instead of a timer per request (2.9 µs to arm and cancel on uvloop).
+        self._timed: set[_Conn] = set()
+        self._sweep: asyncio.TimerHandle | None = None
+        self._sweep_at = 0.0
         #: connections whose reads are stamped in user space (TLS, or no kernel stamps)
         self.user_connections = 0
         #: reads stamped in user space on connections that could not stamp
@@ -394,7 +403,7 @@ class ConnectionPool:
             f"accept-encoding: identity\r\ncontent-length: {len(body)}\r\n{lines}\r\n"
         ).encode("latin-1") + body
         no_body = method == "HEAD"
-        conn = await self._acquire(deadline, fresh=False)
+        conn = self._take_idle() or await self._acquire(deadline, fresh=False)
         resp = Response()
         try:
             return await conn.send(wire, resp, sink, deadline, no_body)
@@ -412,6 +421,9 @@ class ConnectionPool:
     async def close(self) -> None:
         """Close every connection; requests in flight fail with :class:`ResetError`."""
         self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         while self._waiters:
             w = self._waiters.popleft()
             if not w.done():
@@ -422,15 +434,50 @@ class ConnectionPool:
         self._idle.clear()
         await asyncio.sleep(0)  # let connection_lost callbacks run
 
+    # -- request deadlines -----------------------------------------------------------
+
+    def _watch(self, conn: _Conn, deadline: float) -> None:
+        """``conn`` has a request in flight until ``deadline`` (loop time)."""
+        self._timed.add(conn)
+        if self._sweep is None or deadline < self._sweep_at:
+            if self._sweep is not None:
+                self._sweep.cancel()
+            self._arm(deadline)
+
+    def _arm(self, at: float) -> None:
+        self._sweep_at = at
+        self._sweep = self._loop().call_at(at, self._on_sweep)
+
+    def _on_sweep(self) -> None:
+        """Time out every request whose deadline has come; re-arm for the next one.
+
+        The timer was armed for ``_sweep_at``: what was due then is due now, even
+        if the loop's clock fires a timer a little early (as a per-request timer
+        would have fired).
+        """
+        self._sweep = None
+        due = max(self._sweep_at, self._loop().time())
+        for conn in [c for c in self._timed if c.deadline is not None and c.deadline <= due]:
+            conn._on_timeout()  # fails the request, which stops watching it
+            conn.deadline = None
+            self._timed.discard(conn)
+        if self._timed:
+            self._arm(min(c.deadline or 0.0 for c in self._timed))
+
     # -- slots and connections ----------------------------------------------------
 
+    def _take_idle(self) -> _Conn | None:
+        """The warmest idle connection, if any (no coroutine on the common path)."""
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            if not conn.lost:
+                return conn
+        return None
+
     async def _acquire(self, deadline: float | None, *, fresh: bool) -> _Conn:
-        if not fresh:
-            idle = self._idle
-            while idle:
-                conn = idle.pop()
-                if not conn.lost:
-                    return conn
+        if not fresh and (conn := self._take_idle()) is not None:
+            return conn
         if self._slots < self.limit or fresh:
             self._slots += 1
             return await self._open(deadline)

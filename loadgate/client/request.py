@@ -57,7 +57,8 @@ def _error_class(exc: HTTPError) -> str:
     return "protocol"  # a response the client could not consume
 
 
-def _fill(obs: Observation, resp: Response, dec: Decoder) -> None:
+def _fill(obs: Observation, resp: Response, dec: Decoder) -> str:
+    """Copy what the response and decoder saw into ``obs``; returns the text."""
     obs.t_send = resp.t_send
     obs.t_first_byte = resp.t_first_byte
     obs.t_last_byte = resp.t_last_byte
@@ -70,6 +71,7 @@ def _fill(obs: Observation, resp: Response, dec: Decoder) -> None:
         obs.t_first_token = dec.token_times[0] if dec.token_times else 0
     elif text:
         obs.t_first_token = resp.t_last_byte
+    return text
 
 
 async def perform(
@@ -98,7 +100,7 @@ async def perform(
         _fill(obs, resp, dec)
         return obs
     dec.finish()
-    _fill(obs, resp, dec)
+    text = _fill(obs, resp, dec)
     if dec.stream_error:
         obs.error = "stream_error"
     elif spec.endpoint == "embeddings":
@@ -109,7 +111,7 @@ async def perform(
         obs.violation = classify(
             spec.corr,
             spec.expect_tokens,
-            dec.text,
+            text,
             terminated=dec.terminated,
             malformed=dec.malformed,
         )

@@ -84,6 +84,31 @@ class SSEParser:
         self._buf = lines.pop()
         return self._lines(lines, [])
 
+    def data_only(self, chunk: bytes) -> list[bytes] | None:
+        """The data of each event in ``chunk`` when it is whole ``data: x`` events only.
+
+        That is the common read of a chat stream: then the events are exactly
+        ``SSEEvent(b"message", x)`` each, and a caller that ignores the type is
+        spared building them. ``None`` for any other read; then the caller must
+        :meth:`feed` it (nothing was consumed).
+        """
+        if (
+            self._buf
+            or self._data
+            or self._type
+            or self._at_start
+            or self._pending_cr
+            or not chunk.startswith(b"data: ")
+            or not chunk.endswith(b"\n\n")
+            or b"\r" in chunk
+        ):
+            return None
+        blocks = chunk[6:-2].split(b"\n\ndata: ")
+        for block in blocks:
+            if b"\n" in block:
+                return None
+        return blocks
+
     def _whole_events(self, chunk: bytes) -> list[SSEEvent]:
         """A read of whole events, LF only: the common case of an LLM stream (one
         read per token). ``data: x`` and ``event: t\ndata: x`` are taken apart

@@ -7,6 +7,7 @@ with the same percentile rule as HdrHistogram itself, and reported in ms.
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = [
     "new_histogram",
     "percentile_us",
     "release",
+    "renew",
     "summarize",
     "summarize_lag",
 ]
@@ -39,6 +41,23 @@ Floats = npt.NDArray[np.float64]
 def new_histogram() -> HdrHistogram:
     """An empty histogram with loadgate's layout (µs, 1 µs .. 1 h, 3 digits)."""
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def renew(h: HdrHistogram) -> HdrHistogram:
+    """``h`` emptied in place, as :func:`new_histogram` would return it (same layout).
+
+    For a recorder that opens a histogram a second per metric and mode: zeroing
+    190 KB with numpy is ~5x cheaper than hdrh building a new one (0.11 ms), and
+    hdrh's own ``reset`` loops in Python (0.8 ms).
+    """
+    counts_of(h).fill(0)
+    h.total_count = 0
+    h.min_value = sys.maxsize
+    h.max_value = 0
+    h.start_time_stamp_msec = 0
+    h.end_time_stamp_msec = 0
+    h.tag = None
+    return h
 
 
 def decode(b64: str | bytes) -> HdrHistogram:
@@ -148,7 +167,12 @@ def bulk_record(h: HdrHistogram, values: npt.NDArray[np.int64]) -> None:
     index = (
         ((bucket + 1) << h.sub_bucket_half_count_magnitude) + sub_bucket - h.sub_bucket_half_count
     )
-    np.add.at(counts_of(h), index, 1)
+    # One count per bucket the values touch: bincount over their index range is
+    # 2.4x faster than np.add.at (8 against 20 µs for 300 values here).
+    lo = int(index.min())
+    per_bucket = np.bincount(index - lo)
+    counts = counts_of(h)
+    counts[lo : lo + per_bucket.size] += per_bucket.astype(np.uint64)
     h.total_count += int(v.size)
     h.min_value = min(h.min_value, int(v.min()))
     h.max_value = max(h.max_value, int(v.max()))

@@ -15,6 +15,7 @@ encoding (a few hundred bytes) and thawed only if a late value arrives.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -31,6 +32,7 @@ from loadgate.histograms.hdr import (
     new_histogram,
     percentile_us,
     release,
+    renew,
     summarize,
 )
 
@@ -40,6 +42,8 @@ LIVE_INTERVALS = 3
 _BYTES_VERSION = 1
 #: Values waiting before a flush: small enough to stay a sub-millisecond flush.
 _FLUSH_AT = 4096
+#: Emptied interval histograms kept for reuse (one per metric and mode is enough).
+_SPARES = 2 * len(METRICS)
 
 
 def _add(dst: HdrHistogram, src: HdrHistogram) -> None:
@@ -59,6 +63,7 @@ class Recorder:
         "_pending_i",
         "_pending_v",
         "_slot",
+        "_spare",
         "_totals",
         "interval_ns",
         "start_ns",
@@ -87,6 +92,8 @@ class Recorder:
         self._pending_v: list[list[int]] = [[] for _ in range(2 * len(METRICS))]
         self._pending_i: list[list[int]] = [[] for _ in range(2 * len(METRICS))]
         self._pending = 0
+        # Frozen intervals' histograms, emptied and reused for the next intervals.
+        self._spare: list[HdrHistogram] = []
 
     # -- hot path -------------------------------------------------------------
 
@@ -104,6 +111,28 @@ class Recorder:
         self._pending += 1
         if self._pending >= _FLUSH_AT:
             self.flush()
+
+    def record_gaps(self, metric: str, stream: bool, times_ns: list[int], at_ns: int) -> int:
+        """Record every gap ``b - a`` between consecutive ``times_ns``, completed at ``at_ns``.
+
+        The same as one :meth:`record` per pair, in one call (a stream's
+        inter-token latencies: 15 values for 16 tokens, ~0.5 µs each one by one).
+        Returns how many gaps were exactly 0 (deltas read together).
+        """
+        if len(times_ns) < 2:
+            return 0
+        raw = [b - a for a, b in itertools.pairwise(times_ns)]
+        gaps = [(d + 500) // 1000 for d in raw]
+        if min(gaps) < 0 or max(gaps) > HIGHEST_US:  # clamped as record() does
+            gaps = [0 if v < 0 else HIGHEST_US if v > HIGHEST_US else v for v in gaps]
+        i = (at_ns - self.start_ns) // self.interval_ns
+        slot = self._slot[metric][stream]
+        self._pending_v[slot] += gaps
+        self._pending_i[slot] += [i if i > 0 else 0] * len(gaps)
+        self._pending += len(gaps)
+        if self._pending >= _FLUSH_AT:
+            self.flush()
+        return raw.count(0)
 
     def flush(self) -> None:
         """Move every waiting value into its histograms (readers call this first)."""
@@ -130,7 +159,12 @@ class Recorder:
         live = self._live[metric][stream]
         frozen = self._frozen[metric][stream]
         blob = frozen.pop(i, None)
-        h = new_histogram() if blob is None else HdrHistogram.decode(blob)
+        if blob is not None:
+            h = HdrHistogram.decode(blob)
+        elif self._spare:
+            h = renew(self._spare.pop())
+        else:
+            h = new_histogram()
         live[i] = h
         newest = self._newest[metric]
         if i > newest[stream]:
@@ -140,7 +174,10 @@ class Recorder:
                 old = live.pop(j)
                 if old.get_total_count():
                     frozen[j] = old.encode()
-                release(old)
+                if len(self._spare) < _SPARES:
+                    self._spare.append(old)
+                else:
+                    release(old)
         return h
 
     # -- queries --------------------------------------------------------------

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loadgate.client.http1 import ConnectionPool, _Conn, _StaleConnection
-from loadgate.client.transport import ProtocolError, ResetError, Response
+from loadgate.client.transport import ProtocolError, RequestTimeout, ResetError, Response
 
 CHUNKED = b"5;ext=1\r\nhello\r\n1\r\n \r\nB\r\nworld-12345\r\n0\r\nx-trailer: 1\r\n\r\n"
 CHUNKED_BODY = b"hello world-12345"
@@ -275,3 +275,33 @@ async def test_kernel_stamps_are_the_reads_own() -> None:
     resp = await fut
     assert (resp.t_first_byte, resp.t_last_byte) == (5_000, 7_000)
     assert [t for _, t in sink.pieces] == [7_000] and pool.user_reads == 0
+
+
+def _extra_conn(pool: ConnectionPool) -> _Conn:
+    conn = _Conn(pool)
+    conn.connection_made(RecordingTransport(conn))
+    pool._conns.add(conn)
+    return conn
+
+
+async def test_one_pool_timer_times_out_each_request_at_its_own_deadline() -> None:
+    pool, slow, _ = new_conn()
+    early, done = _extra_conn(pool), _extra_conn(pool)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    f_slow = slow.send(b"x", Response(), None, t0 + 0.3, no_body=False)
+    f_done = done.send(b"x", Response(), None, t0 + 60.0, no_body=False)
+    assert pool._sweep_at == t0 + 0.3
+    # An earlier deadline than the armed one re-arms the pool's timer for it.
+    f_early = early.send(b"x", Response(), None, t0 + 0.05, no_body=False)
+    assert pool._sweep_at == t0 + 0.05 and len(pool._timed) == 3
+    done.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert (await f_done).status == 200 and done not in pool._timed
+    with pytest.raises(RequestTimeout):
+        await asyncio.wait_for(f_early, 5)
+    assert not f_slow.done()  # 0.25 s to go: the timer re-armed for it, not fired it
+    assert pool._timed == {slow} and pool._sweep_at == t0 + 0.3
+    with pytest.raises(RequestTimeout):
+        await asyncio.wait_for(f_slow, 5)
+    assert loop.time() >= t0 + 0.3 - 0.002  # uvloop's ms clock may fire a hair early
+    assert pool._timed == set() and pool._sweep is None

@@ -127,3 +127,52 @@ def test_lone_cr_line_ends() -> None:
         SSEEvent(b"message", b"a"),
         SSEEvent(b"message", b"b"),
     ]
+
+
+@pytest.mark.parametrize("name", sorted(STREAMS))
+def test_data_only_agrees_with_feed_wherever_it_answers(name: str) -> None:
+    data = STREAMS[name]
+    blocks = [b + b"\n\n" for b in data.split(b"\n\n") if b]
+    # One read per event and two per read, after a first read that decides the BOM.
+    for size in (1, 2):
+        fast, slow = SSEParser(), SSEParser()
+        fast.feed(blocks[0])
+        slow.feed(blocks[0])
+        answered = 0
+        for i in range(1, len(blocks), size):
+            read = b"".join(blocks[i : i + size])
+            events = slow.feed(read)
+            got = fast.data_only(read)
+            if got is None:
+                assert fast.feed(read) == events
+                continue
+            answered += 1
+            assert [SSEEvent(b"message", d) for d in got] == events
+        if name == "chat.sse":  # an LF-only chat stream takes the fast path
+            assert answered > 0
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        b"data: a\n\n: comment\n\n",
+        b"event: e\ndata: a\n\n",
+        b"data: a\ndata: b\n\n",
+        b"data: a\r\n\r\n",
+        b"data: a\n\ndata:b\n\n",
+        b"data: a\n\n\n\ndata: b\n\n",
+        b"data: a",
+    ],
+)
+def test_data_only_declines_anything_but_plain_whole_data_events(read: bytes) -> None:
+    parser = SSEParser()
+    parser.feed(b": start\n\n")
+    assert parser.data_only(read) is None
+
+
+def test_data_only_declines_while_a_line_is_pending() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"data: a\n\ndata: par") == [SSEEvent(b"message", b"a")]
+    assert parser.data_only(b"data: b\n\n") is None
+    assert parser.feed(b"t\n\n") == [SSEEvent(b"message", b"part")]
+    assert parser.data_only(b"data: b\n\ndata: \n\n") == [b"b", b""]

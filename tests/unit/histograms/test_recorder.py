@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from loadgate.histograms.hdr import bulk_record, counts_of, decode, new_histogram, summarize
+from loadgate.histograms import recorder as recorder_module
+from loadgate.histograms.hdr import (
+    bulk_record,
+    counts_of,
+    decode,
+    new_histogram,
+    renew,
+    summarize,
+)
 from loadgate.histograms.recorder import LIVE_INTERVALS, METRICS, Recorder
 
 S = 1_000_000_000
@@ -234,3 +244,56 @@ def test_live_percentile_queries_leave_no_histogram_for_the_collector() -> None:
         assert live_histograms() == before
     finally:
         gc.enable()
+
+
+def test_record_gaps_is_record_of_every_pair() -> None:
+    times = [0, 1_499, 1_499, 11_000_000, 11_000_000, 9_000_000, 4 * 3600 * S, 4 * 3600 * S + 2]
+    one, bulk = Recorder(start_ns=0), Recorder(start_ns=0)
+    at = 3 * S + 5
+    for a, b in itertools.pairwise(times):
+        one.record("itl_ms", True, b - a, at)
+    # 0-gaps counted on the raw ns (1 499 -> 1 499 is one, 0 -> 1 499 is not)
+    assert bulk.record_gaps("itl_ms", True, times, at) == 2
+    assert bulk.count("itl_ms", "stream") == len(times) - 1 == one.count("itl_ms", "stream")
+    assert _same_counts(bulk.histogram("itl_ms"), one.histogram("itl_ms"))  # clamped alike
+    assert [j for j, _ in bulk.intervals("itl_ms")] == [3]
+    assert bulk.record_gaps("itl_ms", False, [7], at) == 0
+    assert bulk.record_gaps("itl_ms", False, [], at) == 0
+    assert bulk.count("itl_ms", "non_stream") == 0
+
+
+def test_renewed_histogram_is_a_new_one() -> None:
+    used = new_histogram()
+    bulk_record(used, np.array([0, 5, 70_000, 3_000_000], dtype=np.int64))
+    used.record_value(12)
+    used.set_start_time_stamp(5)
+    used.set_tag("x")
+    fresh = renew(used)
+    ref = new_histogram()
+    assert {k: v for k, v in vars(fresh).items() if k not in ("encoder", "counts")} == {
+        k: v for k, v in vars(ref).items() if k not in ("encoder", "counts")
+    }
+    assert not counts_of(fresh).any()
+    for h in (fresh, ref):
+        bulk_record(h, np.array([3, 3, 900], dtype=np.int64))
+    assert fresh.encode() == ref.encode() and fresh.get_max_value() == ref.get_max_value()
+
+
+def test_reused_interval_histograms_start_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    renewed: list[HdrHistogram] = []
+
+    def counting(h: HdrHistogram) -> HdrHistogram:
+        renewed.append(h)
+        return renew(h)
+
+    monkeypatch.setattr(recorder_module, "renew", counting)
+    rec = Recorder(start_ns=0)
+    for j in range(4 * LIVE_INTERVALS):  # intervals freeze and their histograms are reused
+        rec.record("e2e_ms", True, (j + 1) * 1_000_000, j * S + 1)
+        rec.flush()
+    got = dict(rec.intervals("e2e_ms", "stream"))
+    assert sorted(got) == list(range(4 * LIVE_INTERVALS))
+    assert len(renewed) >= 4 * LIVE_INTERVALS - LIVE_INTERVALS - 2  # reuse did happen
+    for j, h in got.items():
+        assert h.get_total_count() == 1
+        assert h.get_value_at_percentile(100) == h.get_highest_equivalent_value((j + 1) * 1000)

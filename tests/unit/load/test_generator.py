@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from loadgate.client.transport import MockTransport, ScriptedResponse, SentRequest
-from loadgate.load.generator import CONTROL_SEQ_BASE, Engine, WorkerPlan
+from loadgate.histograms.hdr import HIGHEST_US, new_histogram
+from loadgate.load.generator import CONTROL_SEQ_BASE, Engine, WorkerPlan, _record_us
 from loadgate.profile import parse_profile
 from stub_upstream.ledger_format import LEDGER_DTYPE
 from tests.support.streams import stream_events
@@ -193,3 +194,14 @@ async def test_the_control_group_leaves_the_gateways_requests_unchanged() -> Non
         seen.append(keys(stub.transport.sent, control=False))
         assert len(keys(stub.transport.sent, control=True)) == (8 if ratio else 0)
     assert seen[0] == seen[1] and len(seen[0]) == 8
+
+
+def test_bulk_send_lag_and_lateness_recording_equals_record_value() -> None:
+    values = [0, -5, 1, 999, 1000, 123_456, 7, HIGHEST_US, HIGHEST_US * 2, 7]
+    one, bulk = new_histogram(), new_histogram()
+    for v in values:
+        one.record_value(max(0, v))  # hdrh drops what is beyond its range
+    _record_us(bulk, values)
+    _record_us(bulk, [])
+    assert bulk.get_total_count() == one.get_total_count() == len(values) - 1
+    assert bulk.encode() == one.encode()
