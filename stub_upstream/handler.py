@@ -39,7 +39,7 @@ from stub_upstream.h1 import Request
 from stub_upstream.ledger import LedgerRing, read_all, reset_all
 from stub_upstream.ledger_format import CONTROL_PREFIX, ENDPOINT_CODES, FAULT_CODES
 from stub_upstream.metrics import WorkerMetrics, render
-from stub_upstream.rawhttp import Written, head, json_ok_head
+from stub_upstream.rawhttp import Written, head, json_ok_head, request_id
 from stub_upstream.streaming import RESET, SseStream, abort_with_rst, frame
 from stub_upstream.ticker import Ticker
 
@@ -358,7 +358,7 @@ class Worker:
 
     def _request_id(self, call: _Call) -> str:
         self._seq += 1
-        return f"req_{call.cid:016x}{self.index:02x}{self._seq:08x}"
+        return request_id(call.cid, self.index, self._seq)
 
     def _headers(self, call: _Call, processing_ns: int) -> dict[str, str]:
         rid = self._request_id(call)
@@ -417,7 +417,7 @@ class Worker:
             data = data[: len(data) - len(payload)]
         if keep_alive and not reset and len(data) <= _DEFER_MAX and self._last is not transport:
             # The usual answer: stamped, recorded and sent by flush(), at the end of
-            # this loop turn with the other answers due now (see _Outbox below).
+            # this loop turn with the other answers due now (see flush).
             if not self._pending:
                 asyncio.get_running_loop().call_soon(self.flush)
             self._pending.append((transport, data, call))
@@ -440,8 +440,9 @@ class Worker:
             await self.ticker.sleep_until(due)
         call.t_sched = sched
         keep_alive = request.keep_alive
+        self._seq = seq = self._seq + 1
         hdr = json_ok_head(
-            self._request_id(call), call.anthropic, max(due - call.t_recv, 0) // _MS,
+            call.cid, self.index, seq, call.anthropic, max(due - call.t_recv, 0) // _MS,
             len(payload), keep_alive, request.http10,
         )  # fmt: skip
         return self._write_head(request, call, 200, hdr, payload, keep_alive)
