@@ -6,9 +6,10 @@ more than the stub's whole answer. Here the transport is a
 :class:`~stub_upstream.stamped.StampedTransport`: each read arrives in
 ``stamped_data_received`` with the kernel's arrival stamp, which becomes the
 ``t_recv`` of the requests that read completed, and the handler coroutine is
-stepped directly (no task): an answer that is due at once is written before the
-callback returns. A handler that waits (a deadline, a stream) resumes from its
-future's done-callback. Only ``asyncio.Future`` awaits are supported in the
+stepped directly (no task): an answer that is due at once is made before the
+callback returns (and sent at the end of the loop turn: ``flush``, below). A
+handler that waits (a deadline, a stream) resumes from its future's
+done-callback. Only ``asyncio.Future`` awaits are supported in the
 handler (it uses nothing else; ``current_task()`` is ``None`` inside it).
 
 Read timeouts (:class:`Limits`, checked by the worker's sweep through
@@ -17,6 +18,10 @@ a head must complete within ``head_timeout_ns`` of its first byte and a body
 within ``body_timeout_ns`` of its head (else 408, then close), and an idle
 keep-alive connection is closed after ``idle_timeout_ns``. The clock does not
 run while the stub itself is answering.
+
+``flush``: the handler may hold a keep-alive answer until the end of the loop
+turn (``Worker.flush`` says why); the connection calls it before anything it
+writes or closes itself, so bytes leave in order and no held answer is dropped.
 
 Pipelined requests queue and are answered one after the other. Writing follows
 the transport's flow control: while it is paused no next request starts and a
@@ -64,9 +69,15 @@ class Connection(asyncio.Protocol):
     """Per-connection protocol; ``conns`` tracks live ones for shutdown and timeouts."""
 
     def __init__(
-        self, handler: Handler, ticker: Ticker, limits: Limits, conns: set[Connection]
+        self,
+        handler: Handler,
+        ticker: Ticker,
+        limits: Limits,
+        conns: set[Connection],
+        flush: Callable[[], None] = lambda: None,
     ) -> None:
         self._handler = handler
+        self._flush = flush
         self._ticker = ticker
         self._limits = limits
         self._conns = conns
@@ -119,6 +130,7 @@ class Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self._eof = True
+        self._flush()  # an answer the handler held back goes out before any close
         # Keep the write side open for answers still being produced.
         return self.busy
 
@@ -215,6 +227,7 @@ class Connection(asyncio.Protocol):
     def _crashed(self) -> None:
         """A handler bug: log it, answer 500 if nothing was written yet, close."""
         traceback.print_exc(file=sys.stderr)
+        self._flush()
         self._busy = False
         self._queue.clear()
         transport = self._transport
@@ -232,12 +245,14 @@ class Connection(asyncio.Protocol):
         transport = self._transport
         assert parser is not None and transport is not None
         parser.want_continue = False
+        self._flush()
         if not transport.is_closing():
             transport.write(_CONTINUE)
 
     def _close(self) -> None:
         transport = self._transport
         if transport is not None and not transport.is_closing():
+            self._flush()
             transport.close()
 
     def _close_lingering(self) -> None:
@@ -252,6 +267,7 @@ class Connection(asyncio.Protocol):
         assert transport is not None
         if transport.is_closing():
             return
+        self._flush()
         if not transport.can_write_eof():
             transport.close()
             return

@@ -29,6 +29,7 @@ __all__ = [
     "format_corr_id",
     "marker",
     "parse_corr_id",
+    "text_bytes",
     "token",
     "tokens",
 ]
@@ -89,6 +90,10 @@ _WORDS = tuple(
     " " + _SYLLABLES[i & 15] + _SYLLABLES[(i >> 4) & 15] + _SYLLABLES[(i >> 8) & 15]
     for i in range(4096)
 )
+
+
+# The same words as ASCII bytes: a non-streaming answer is built as bytes (text_bytes).
+_WORDS_B = tuple(w.encode() for w in _WORDS)
 
 
 def token(cid: int, i: int) -> str:
@@ -154,6 +159,19 @@ def _hash_lanes(cid: int, k: int) -> memoryview:
     x = (((x ^ (x >> 27)) & lanes) * 0x94D049BB133111EB) & lanes
     x = (x ^ (x >> 31)) & low12
     return memoryview(x.to_bytes(16 * k, "little")).cast("H")[::8]
+
+
+def text_bytes(cid: int, n: int) -> bytes:
+    """``expected_text(cid, n).encode()``, built as bytes (a non-streaming answer's text).
+
+    No per-token ``str``, no list: ``map`` over the lane hashes joins the words in C.
+    """
+    if n <= 0:
+        return b""
+    first = b"[%016x]" % cid
+    if n >= _LANES_FROM:
+        return first + b"".join(map(_WORDS_B.__getitem__, _hash_lanes(cid, n - 1)))
+    return first + "".join(tokens(cid, n)[1:]).encode()
 
 
 def expected_text(cid: int, n: int) -> str:

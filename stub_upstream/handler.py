@@ -27,6 +27,7 @@ import json
 import os
 import random
 import time
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -38,7 +39,7 @@ from stub_upstream.h1 import Request
 from stub_upstream.ledger import LedgerRing, read_all, reset_all
 from stub_upstream.ledger_format import CONTROL_PREFIX, ENDPOINT_CODES, FAULT_CODES
 from stub_upstream.metrics import WorkerMetrics, render
-from stub_upstream.rawhttp import Written, head, json_ok_head
+from stub_upstream.rawhttp import Written, head, json_ok_head, request_id
 from stub_upstream.streaming import RESET, SseStream, abort_with_rst, frame
 from stub_upstream.ticker import Ticker
 
@@ -54,6 +55,9 @@ _ROUTES: dict[str, str] = {
     "/v1/embeddings": "embeddings",
     "/v1/models": "models",
 }
+#: Answers up to this size are held for the end of the loop turn (flush); larger
+#: ones go at once, so the transport's flow control sees them when they are made.
+_DEFER_MAX = 16_384
 _ERROR_FAULTS = {"429": 429, "500": 500, "503": 503, "529": 529}
 _MID_FAULTS = ("midstream_error", "stall", "reset")
 
@@ -147,19 +151,25 @@ class Worker:
         self._itl_ns = int(cfg.itl_ms * _MS)
         self._stall_ns = int(cfg.stall_ms * _MS)
         self._retry = {"x-should-retry": "false"} if cfg.no_retry else {}
+        # Answers held for flush(): (transport, bytes, call); the transport last held.
+        self._pending: list[tuple[Any, bytes, _Call]] = []
+        self._last: Any = None
 
     # ----------------------------------------------------------- dispatch
 
     async def handle(self, request: Request) -> Written:
-        if request.bad_status:
-            return self._malformed(request)
         path = request.path
         endpoint = _ROUTES.get(path)
-        if endpoint is not None:
+        if endpoint is not None and not request.bad_status:
             method = "GET" if endpoint == "models" else "POST"
             if request.method != method:
                 return await self._reject(request, endpoint, 405, f"use {method} on {path}")
             return await self._api(request, endpoint)
+        # Not an API call: written directly (_plain), so held answers go first; a
+        # ledger read then also sees their records.
+        self.flush()
+        if request.bad_status:
+            return self._malformed(request)
         if path in ("/health", "/v1/health"):
             return _plain(request, 200, b'{"status":"ok"}', _JSON)
         if path == "/metrics":
@@ -267,9 +277,11 @@ class Worker:
             return await self._fault_error(request, call, fault)
         if endpoint == "embeddings":
             return await self._embeddings(request, call, body, base + ttft_ns, stall_ns)
-        answer = self._answer(call, body, endpoint, n, raw)
         if body.stream:
+            answer = self._answer(call, body, endpoint, n, raw)
             return await self._stream(request, call, answer, base + ttft_ns, itl_ns, stall_ns)
+        capped = n < self.cfg.output_tokens
+        text = content.text_bytes(call.cid, n)
         due = base + ttft_ns + (n - 1) * itl_ns + self._jitter_ns()
         if fault == "stall":
             due += stall_ns
@@ -277,7 +289,10 @@ class Worker:
             await self.ticker.sleep_until(due)
             call.fault = fault
             return await self._fault_error(request, call, "500")
-        payload = wire.json_body(answer)
+        payload = wire.completion_body(
+            endpoint, call.cid, text, n, body.model, max(1, len(raw) // 4), int(time.time()),
+            capped,
+        )  # fmt: skip
         call.tokens = n
         return await self._send_json(request, call, payload, due, due)
 
@@ -343,7 +358,7 @@ class Worker:
 
     def _request_id(self, call: _Call) -> str:
         self._seq += 1
-        return f"req_{call.cid:016x}{self.index:02x}{self._seq:08x}"
+        return request_id(call.cid, self.index, self._seq)
 
     def _headers(self, call: _Call, processing_ns: int) -> dict[str, str]:
         rid = self._request_id(call)
@@ -400,6 +415,15 @@ class Worker:
             call.nbytes = len(payload)
         if request.method == "HEAD" and not reset:  # the head only; 405 on API paths
             data = data[: len(data) - len(payload)]
+        if keep_alive and not reset and len(data) <= _DEFER_MAX and self._last is not transport:
+            # The usual answer: stamped, recorded and sent by flush(), at the end of
+            # this loop turn with the other answers due now (see flush).
+            if not self._pending:
+                asyncio.get_running_loop().call_soon(self.flush)
+            self._pending.append((transport, data, call))
+            self._last = transport
+            return Written(True)
+        self.flush()  # what this connection answered before goes out first
         call.t_first = call.t_last = time.monotonic_ns()
         self._record(call)
         transport.write(data)
@@ -416,8 +440,9 @@ class Worker:
             await self.ticker.sleep_until(due)
         call.t_sched = sched
         keep_alive = request.keep_alive
+        self._seq = seq = self._seq + 1
         hdr = json_ok_head(
-            self._request_id(call), call.anthropic, max(due - call.t_recv, 0) // _MS,
+            call.cid, self.index, seq, call.anthropic, max(due - call.t_recv, 0) // _MS,
             len(payload), keep_alive, request.http10,
         )  # fmt: skip
         return self._write_head(request, call, 200, hdr, payload, keep_alive)
@@ -501,6 +526,7 @@ class Worker:
             self._record(call)
             return Written(False)
         # Headers go out now, like the real APIs; the body follows on the ticker.
+        self.flush()
         transport.write(head(200, headers, length=None, keep_alive=keep_alive, chunked=chunked))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -558,6 +584,38 @@ class Worker:
         keep_alive = request.keep_alive and hdrs.get("connection") != "close"
         hdrs.pop("connection", None)
         return self._write(request, call, status, hdrs, body, keep_alive)
+
+    def flush(self) -> None:
+        """Send the answers :meth:`_write_head` held back this loop turn, in order.
+
+        Why hold them at all: on loopback a ``send`` runs the receiver's TCP input
+        and wakes the client in the sender's time slice. Sent one by one, with a
+        request's work between them, nearly every answer paid for a wake-up of a
+        client that had gone back to sleep (measured: 22 of the stub's 74 µs a
+        request were that kernel path, benchmarks/README.md); sent back to back at
+        the end of the turn, the first wakes the client and the rest find it
+        awake. Each answer is still stamped and recorded immediately before its
+        own ``write``, so ``t_first_write`` / ``t_last_write`` and the ledger's
+        publish-before-send order are what they were; the hold counts as stub
+        service time (and in the lateness histogram), never as gateway overhead.
+        Anything written to a connection directly (stream heads, non-keep-alive
+        and reset answers, 100 Continue, a close) calls this first.
+        """
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        self._last = None
+        monotonic_ns = time.monotonic_ns
+        record = self._record
+        for transport, data, call in pending:
+            if transport.is_closing():  # gone while it waited: recorded as unwritten
+                call.nbytes = 0
+                record(call)
+                continue
+            call.t_first = call.t_last = monotonic_ns()
+            record(call)
+            transport.write(data)
 
     def _record(self, call: _Call) -> None:
         ep = ENDPOINT_CODES[call.endpoint]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from email.utils import formatdate
 
-__all__ = ["Written", "head", "json_ok_head"]
+__all__ = ["Written", "head", "json_ok_head", "request_id"]
 
 _REASONS = {
     200: "OK",
@@ -50,25 +50,38 @@ def _tail() -> bytes:
 
 
 _JSON_OK = (
-    "HTTP/1.1 200 OK\r\nx-request-id: %s\r\nopenai-processing-ms: %d\r\n%s"
-    "content-type: application/json\r\ncontent-length: %d\r\n%s"
+    b"HTTP/1.1 200 OK\r\nx-request-id: req_%016x%02x%08x\r\nopenai-processing-ms: %d\r\n"
+    b"content-type: application/json\r\ncontent-length: %d\r\n%s%s"
 )
-_CONNECTION = ("connection: close\r\n", "", "connection: keep-alive\r\n")
+_JSON_OK_ANTHROPIC = (
+    b"HTTP/1.1 200 OK\r\nx-request-id: req_%016x%02x%08x\r\nopenai-processing-ms: %d\r\n"
+    b"request-id: req_%016x%02x%08x\r\n"
+    b"content-type: application/json\r\ncontent-length: %d\r\n%s%s"
+)
+_CONNECTION = (b"connection: close\r\n", b"", b"connection: keep-alive\r\n")
+
+
+def request_id(cid: int, worker: int, seq: int) -> str:
+    """The ``x-request-id`` of an answer: correlation id, worker, the worker's answer count."""
+    return f"req_{cid:016x}{worker:02x}{seq:08x}"
 
 
 def json_ok_head(
-    request_id: str, anthropic: bool, processing_ms: int, length: int, keep_alive: bool,
-    http10: bool,
+    cid: int, worker: int, seq: int, anthropic: bool, processing_ms: int, length: int,
+    keep_alive: bool, http10: bool,
 ) -> bytes:  # fmt: skip
-    """``head(200, ...)`` of a JSON answer, from one template (every answer's hot path).
+    """``head(200, ...)`` of a JSON answer, from one bytes template (every answer's hot path).
 
-    Same bytes as ``head`` with headers ``x-request-id``, (Anthropic) ``request-id``,
-    ``openai-processing-ms`` and ``content-type: application/json``.
+    Same bytes as ``head`` with headers ``x-request-id`` (:func:`request_id`),
+    ``openai-processing-ms``, (Anthropic) ``request-id`` and
+    ``content-type: application/json``.
     """
-    rid = f"request-id: {request_id}\r\n" if anthropic else ""
     conn = _CONNECTION[(1 + http10) if keep_alive else 0]
-    text = _JSON_OK % (request_id, processing_ms, rid, length, conn)
-    return text.encode() + _tail()
+    if anthropic:
+        return _JSON_OK_ANTHROPIC % (
+            cid, worker, seq, processing_ms, cid, worker, seq, length, conn, _tail(),
+        )  # fmt: skip
+    return _JSON_OK % (cid, worker, seq, processing_ms, length, conn, _tail())
 
 
 def head(

@@ -116,8 +116,13 @@ class WorkerServer:
             idle_timeout_ns=int(cfg.keepalive_timeout_s * _S),
         )
         self.conns: set[Connection] = set()
-        conns, handle, ticker = self.conns, self.worker.handle, self.ticker
-        self.server = stamped.serve(sock, lambda: Connection(handle, ticker, limits, conns))
+        conns, handle, ticker, flush = (
+            self.conns,
+            self.worker.handle,
+            self.ticker,
+            self.worker.flush,
+        )
+        self.server = stamped.serve(sock, lambda: Connection(handle, ticker, limits, conns, flush))
         self.worker.stamp_mode = self.server.mode
         shortest = min(cfg.head_timeout_s, cfg.body_timeout_s, cfg.keepalive_timeout_s)
         self._sweep_s = min(1.0, max(shortest / 4, 0.01))

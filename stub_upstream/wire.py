@@ -10,6 +10,7 @@ unescaped; the model name comes from the client and goes through ``json.dumps``.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from stub_upstream import content
 __all__ = [
     "Answer",
     "anthropic_error",
+    "completion_body",
     "embeddings_body",
     "error_body",
     "json_body",
@@ -123,25 +125,50 @@ def midstream_error_event(endpoint: str, seq: int) -> bytes:
 
 def json_body(a: Answer) -> bytes:
     """The non-streaming response body of a chat, responses or messages call."""
-    text, h, model, n = a.text, a.hex, _q(a.model), len(a.tokens)
-    p = a.prompt_tokens
-    if a.endpoint == "chat":
-        finish = "length" if a.capped else "stop"
-        return (
-            f'{{"id":"chatcmpl-{h}","object":"chat.completion","created":{a.created},'
-            f'"model":{model},"system_fingerprint":"fp_loadgate","choices":[{{"index":0,'
-            f'"message":{{"role":"assistant","content":"{text}","refusal":null}},'
-            f'"logprobs":null,"finish_reason":"{finish}"}}],"usage":{{"prompt_tokens":{p},'
-            f'"completion_tokens":{n},"total_tokens":{p + n}}}}}'
-        ).encode()
-    if a.endpoint == "messages":
-        stop = "max_tokens" if a.capped else "end_turn"
-        return (
-            f'{{"id":"msg_{h}","type":"message","role":"assistant","model":{model},'
-            f'"content":[{{"type":"text","text":"{text}"}}],"stop_reason":"{stop}",'
-            f'"stop_sequence":null,"usage":{{"input_tokens":{p},"output_tokens":{n}}}}}'
-        ).encode()
-    return _response_object(a, "completed", _message_item(a, "completed", text)).encode()
+    return completion_body(
+        a.endpoint, a.cid, a.text.encode(), len(a.tokens), a.model, a.prompt_tokens,
+        a.created, a.capped,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
+def _q_bytes(model: str) -> bytes:
+    """``model`` as a JSON string. Clients send a handful of names, so the cache
+    holds them all; a client cycling through names only costs the dumps again."""
+    return json.dumps(model).encode()
+
+
+# bytes %-templates of the non-streaming bodies: one C call fills in the variable
+# parts (every answer's hot path), no str building and no encode.
+_CHAT_BODY = (
+    b'{"id":"chatcmpl-%s","object":"chat.completion","created":%d,"model":%s,'
+    b'"system_fingerprint":"fp_loadgate","choices":[{"index":0,"message":{"role":"assistant",'
+    b'"content":"%s","refusal":null},"logprobs":null,"finish_reason":"%s"}],'
+    b'"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}'
+)
+_MESSAGES_BODY = (
+    b'{"id":"msg_%s","type":"message","role":"assistant","model":%s,'
+    b'"content":[{"type":"text","text":"%s"}],"stop_reason":"%s",'
+    b'"stop_sequence":null,"usage":{"input_tokens":%d,"output_tokens":%d}}'
+)
+
+
+def completion_body(
+    endpoint: str, cid: int, text: bytes, n: int, model: str, prompt_tokens: int,
+    created: int, capped: bool,
+) -> bytes:  # fmt: skip
+    """:func:`json_body` from its parts; ``text`` is ``content.text_bytes(cid, n)``."""
+    h = b"%016x" % cid
+    p = prompt_tokens
+    if endpoint == "chat":
+        finish = b"length" if capped else b"stop"
+        return _CHAT_BODY % (h, created, _q_bytes(model), text, finish, p, n, p + n)
+    if endpoint == "messages":
+        stop = b"max_tokens" if capped else b"end_turn"
+        return _MESSAGES_BODY % (h, _q_bytes(model), text, stop, p, n)
+    a = Answer(endpoint, cid, [], model, p, created, capped)
+    t = text.decode()
+    return _response_object(a, "completed", _message_item(a, "completed", t), n).encode()
 
 
 def _message_item(a: Answer, status: str, text: str | None) -> str:
@@ -152,8 +179,10 @@ def _message_item(a: Answer, status: str, text: str | None) -> str:
     )
 
 
-def _response_object(a: Answer, status: str, item: str | None) -> str:
-    n, p = len(a.tokens), a.prompt_tokens
+def _response_object(a: Answer, status: str, item: str | None, n: int | None = None) -> str:
+    p = a.prompt_tokens
+    if n is None:
+        n = len(a.tokens)
     usage = (
         f'{{"input_tokens":{p},"input_tokens_details":{{"cached_tokens":0}},'
         f'"output_tokens":{n},"output_tokens_details":{{"reasoning_tokens":0}},'

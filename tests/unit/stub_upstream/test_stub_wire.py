@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from stub_upstream import content, vectors, wire
+from stub_upstream import content, rawhttp, vectors, wire
 from stub_upstream.streaming import frame
 
 
@@ -105,3 +105,42 @@ def test_chunk_framing() -> None:
     assert frame(b"hello", True) == b"5\r\nhello\r\n"
     assert frame(b"x" * 26, True).startswith(b"1a\r\n")
     assert frame(b"hello", False) == b"hello"
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "responses", "messages"])
+@pytest.mark.parametrize("capped", [False, True])
+def test_completion_body_is_json_body_of_the_same_answer(endpoint: str, capped: bool) -> None:
+    """The bytes-template path and the Answer path give the same bytes."""
+    for cid, n in [(0, 1), (0xAB, 7), (2**64 - 1, 16), (0x1234, 40)]:
+        a = wire.Answer(endpoint, cid, content.tokens(cid, n), 'm"é', 9, 1700000000, capped)
+        body = wire.completion_body(
+            endpoint, cid, content.text_bytes(cid, n), n, 'm"é', 9, 1700000000, capped
+        )
+        assert body == wire.json_body(a)
+        parsed = json.loads(body)
+        assert parsed["model"] == 'm"é'
+        assert content.expected_text(cid, n) in body.decode()
+
+
+def test_text_bytes_is_the_expected_text() -> None:
+    for n in (0, 1, 2, 7, 8, 9, 16, 100):
+        for cid in (0, 1, 0xDEADBEEF, 2**64 - 1):
+            assert content.text_bytes(cid, n) == content.expected_text(cid, n).encode()
+
+
+@pytest.mark.parametrize("anthropic", [False, True])
+@pytest.mark.parametrize(("keep_alive", "http10"), [(True, False), (True, True), (False, False)])
+def test_json_ok_head_is_head_with_its_headers(
+    anthropic: bool, keep_alive: bool, http10: bool
+) -> None:
+    rid = rawhttp.request_id(0xAB, 3, 0x1_0000_0001)
+    assert rid == "req_00000000000000ab03100000001"
+    headers = {"x-request-id": rid, "openai-processing-ms": "12"}
+    if anthropic:
+        headers["request-id"] = rid
+    headers["content-type"] = "application/json"
+    want = rawhttp.head(200, headers, length=456, keep_alive=keep_alive, http10=http10)
+    got = rawhttp.json_ok_head(0xAB, 3, 0x1_0000_0001, anthropic, 12, 456, keep_alive, http10)
+    # the date line may tick between the two calls
+    assert got.split(b"date:")[0] == want.split(b"date:")[0]
+    assert got.endswith(b"server: stub_upstream\r\n\r\n")
