@@ -117,7 +117,7 @@ def _trace_metrics(traces: TraceWriter) -> Iterator[Metric]:
     )
     dropped = CounterMetricFamily(
         "gateway_trace_rows_dropped",
-        "Trace rows never written, by reason (queue_full, write_error, defect).",
+        "Trace rows never written, by reason (queue_full, write_error, shutdown, defect).",
         labels=["reason"],
     )
     for reason, n in f.dropped.items():

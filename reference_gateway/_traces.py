@@ -50,7 +50,7 @@ create table if not exists {TABLE} (
 create index if not exists {TABLE}_corr_id on {TABLE} (corr_id);
 """
 #: ``gateway_trace_rows_dropped_total{reason}``: every reason a row is not written.
-DROP_REASONS = ("queue_full", "write_error", "defect")
+DROP_REASONS = ("queue_full", "write_error", "shutdown", "defect")
 
 #: (corr_id, route, status, started_at, finished_at): the COPY record.
 TraceRow = tuple[str | None, str, int, datetime, datetime]
@@ -134,7 +134,8 @@ class TraceWriter:
         return [(r[0], r[1], r[2], r[3], r[4]) for r in records]
 
     async def close(self, timeout_s: float = 5.0) -> None:
-        """Write what is due (a held-back row waits out its delay, within ``timeout_s``)."""
+        """Write what is left (a held-back row waits out its delay) within ``timeout_s``;
+        what is still queued then is dropped under ``reason="shutdown"``."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -146,7 +147,7 @@ class TraceWriter:
                     if not await self._flush_due():
                         await asyncio.sleep(0.05)
         if self._queue:
-            self.figures.dropped["write_error"] += len(self._queue)
+            self.figures.dropped["shutdown"] += len(self._queue)
             self._queue.clear()
         if self._pool is not None:
             await self._pool.close()

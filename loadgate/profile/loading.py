@@ -249,6 +249,10 @@ def _witness_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
             yield (*at, "url"), f"must be an http(s) URL (got {w.url!r})"
         elif "{gateway_url}" in w.url and p.gateway.kind == "direct":
             yield (*at, "url"), '{gateway_url} needs a gateway (gateway.kind is "direct")'
+        elif "{gateway_url}" in w.url and p.gateway.drain_check:
+            # The drain check stops the gateway at the window's end, with the last
+            # requests' records still to be looked for through it.
+            yield (*at, "url"), "{gateway_url} needs gateway.drain_check = false"
 
 
 # --------------------------------------------------------------------------- --set
