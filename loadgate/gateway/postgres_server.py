@@ -8,7 +8,9 @@ signal) listening on a free 127.0.0.1 port with its unix socket inside the direc
 durability switched off (``fsync``, ``synchronous_commit``, ``full_page_writes``: the
 data lives for one run). :func:`throwaway_postgres` yields the running cluster;
 leaving it sends SIGINT (PostgreSQL's fast shutdown), SIGKILL after a timeout, and
-removes the directory.
+removes the directory. A run abandoned by a third Ctrl-C SIGKILLs it with the other
+children (:func:`loadgate.gateway.processes.kill_children`); only then is the directory
+left in the temporary directory.
 
 PostgreSQL refuses to run as root: when the harness is root (CI, containers) the
 directory is handed to the unprivileged ``postgres`` user (Debian creates it with the
@@ -34,7 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadgate.gateway.processes import free_port
+from loadgate.gateway.processes import free_port, track_group, untrack_group
 
 __all__ = ["PostgresServer", "PostgresUnavailable", "find_pg_bin", "throwaway_postgres"]
 
@@ -167,6 +169,7 @@ def throwaway_postgres(log: Path | None = None) -> Iterator[PostgresServer]:
                 **kw,
             )
         assert proc is not None
+        track_group(proc.pid)  # a third Ctrl-C (abandon) kills it too
         _wait_ready(bin_dir, port, root, proc, server_log, kw)
         yield PostgresServer(
             dsn=f"postgresql://{DB_USER}@127.0.0.1:{port}/postgres",
@@ -177,6 +180,7 @@ def throwaway_postgres(log: Path | None = None) -> Iterator[PostgresServer]:
     finally:
         if proc is not None:
             _stop(proc)
+            untrack_group(proc.pid)
         if log is not None and (root / "server.log").exists():
             with contextlib.suppress(OSError):
                 shutil.copyfile(root / "server.log", log)

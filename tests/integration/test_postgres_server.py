@@ -58,7 +58,8 @@ def test_an_error_inside_the_block_still_stops_and_removes_it() -> None:
 def test_no_binaries_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOADGATE_PG_BIN", str(tmp_path))  # no initdb there
     assert find_pg_bin() is None
-    with pytest.raises(PostgresUnavailable, match="install Debian's postgresql"), (
-        throwaway_postgres()
+    with (
+        pytest.raises(PostgresUnavailable, match="install Debian's postgresql"),
+        throwaway_postgres(),
     ):
         pass

@@ -10,9 +10,7 @@ from loadgate.gateway.postgres_server import PostgresServer, find_pg_bin, throwa
 
 __all__ = ["postgres_or_skip"]
 
-SKIP_REASON = (
-    "Debian's postgresql is not installed (no initdb): scripts/dev.py test installs it"
-)
+SKIP_REASON = "Debian's postgresql is not installed (no initdb): scripts/dev.py test installs it"
 
 
 def postgres_or_skip() -> Iterator[PostgresServer]:
