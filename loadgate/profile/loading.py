@@ -230,6 +230,8 @@ def _semantic_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
 
 
 def _witness_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
+    if p.gateway.reference.trace_db and p.gateway.kind != "reference":
+        yield ("gateway", "reference", "trace_db"), 'needs gateway.kind = "reference"'
     w, at = p.probes.witness, ("probes", "witness")
     if w.kind == "sql":
         if not w.dsn:
