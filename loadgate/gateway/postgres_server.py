@@ -44,6 +44,14 @@ __all__ = ["PostgresServer", "PostgresUnavailable", "find_pg_bin", "throwaway_po
 DB_USER = "loadgate"
 _RUN_AS = "postgres"
 _READY_TIMEOUT_S = 30.0
+_PORT_ATTEMPTS = 3
+#: One run's data: durability buys nothing, and fsync would make every COPY wait on disk.
+_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+}
 _STOP_TIMEOUT_S = 10.0
 
 
@@ -115,62 +123,32 @@ def throwaway_postgres(log: Path | None = None) -> Iterator[PostgresServer]:
             " or set LOADGATE_PG_BIN"
         )
     ids = _run_as()
-    root = Path(tempfile.mkdtemp(prefix="loadgate-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="loadgate-pg-", dir=_parent_dir(ids)))
     proc: subprocess.Popen[bytes] | None = None
     try:
         if ids is not None:
             os.chown(root, *ids)
         kw = _popen_kw(ids, root)
-        data, server_log = root / "data", root / "server.log"
-        _check(
-            [
-                bin_dir / "initdb",
-                "-D",
-                data,
-                "-U",
-                DB_USER,
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-                "--no-instructions",
-            ],
-            kw,
-            "initdb",
-        )
-        port = free_port()
-        with (root / "server.log").open("wb") as fh:
-            if ids is not None:
-                os.chown(server_log, *ids)
-            proc = subprocess.Popen(  # type: ignore[call-overload]
-                [
-                    bin_dir / "postgres",
-                    "-D",
-                    data,
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "-k",
-                    root,
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                    "-c",
-                    "max_connections=200",
-                ],
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                **kw,
-            )
+        initdb: list[str | Path] = [bin_dir / "initdb", "-D", root / "data", "-U", DB_USER]
+        initdb.append("--auth=trust")
+        _check([*initdb, "-E", "UTF8", "--no-sync", "--no-instructions"], kw, "initdb")
+        for attempt in range(_PORT_ATTEMPTS):
+            # free_port() only says the port was free a moment ago: another process may
+            # take it first, and postgres then exits at once ("could not bind").
+            port = free_port()
+            proc = _start(bin_dir, root, port, ids, kw)
+            track_group(proc.pid)  # a third Ctrl-C (abandon) kills it too
+            try:
+                _wait_ready(bin_dir, port, proc, root / "server.log", kw)
+                break
+            except PostgresUnavailable:
+                _stop(proc)
+                untrack_group(proc.pid)
+                proc = None
+                taken = "could not bind" in (root / "server.log").read_text(errors="replace")
+                if not taken or attempt + 1 == _PORT_ATTEMPTS:
+                    raise
         assert proc is not None
-        track_group(proc.pid)  # a third Ctrl-C (abandon) kills it too
-        _wait_ready(bin_dir, port, root, proc, server_log, kw)
         yield PostgresServer(
             dsn=f"postgresql://{DB_USER}@127.0.0.1:{port}/postgres",
             port=port,
@@ -187,6 +165,37 @@ def throwaway_postgres(log: Path | None = None) -> Iterator[PostgresServer]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _parent_dir(ids: tuple[int, int] | None) -> str | None:
+    """Where the cluster's directory goes: the temp dir, unless the unprivileged user
+    could not reach into it (a root-only ``$TMPDIR``); then /tmp."""
+    parent = tempfile.gettempdir()
+    if ids is not None and not os.stat(parent).st_mode & 0o001:
+        return "/tmp"
+    return parent
+
+
+def _start(
+    bin_dir: Path, root: Path, port: int, ids: tuple[int, int] | None, kw: dict[str, object]
+) -> subprocess.Popen[bytes]:
+    """``postgres`` in the foreground, its own session, log in ``root/server.log``."""
+    log = root / "server.log"
+    with log.open("wb") as fh:
+        if ids is not None:
+            os.chown(log, *ids)
+        settings = [f"{k}={v}" for k, v in _SETTINGS.items()]
+        argv = [bin_dir / "postgres", "-D", root / "data", "-h", "127.0.0.1", "-p", str(port)]
+        argv += ["-k", root, *(a for kv in settings for a in ("-c", kv))]
+        proc: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
+            [str(a) for a in argv],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            **kw,
+        )
+    return proc
+
+
 def _check(argv: list[str | Path], kw: dict[str, object], what: str) -> None:
     proc = subprocess.run(  # type: ignore[call-overload]
         [str(a) for a in argv], capture_output=True, check=False, **kw
@@ -199,7 +208,6 @@ def _check(argv: list[str | Path], kw: dict[str, object], what: str) -> None:
 def _wait_ready(
     bin_dir: Path,
     port: int,
-    root: Path,
     proc: subprocess.Popen[bytes],
     server_log: Path,
     kw: dict[str, object],

@@ -63,3 +63,19 @@ def test_no_binaries_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monkey
         throwaway_postgres(),
     ):
         pass
+
+
+def test_a_port_taken_before_postgres_binds_it_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    import loadgate.gateway.postgres_server as module
+    from loadgate.gateway.processes import free_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = iter([taken.getsockname()[1], free_port()])
+        monkeypatch.setattr(module, "free_port", lambda: next(ports))
+        with throwaway_postgres() as pg:
+            assert pg.port != taken.getsockname()[1]
+            assert asyncio.run(_query(pg.dsn, "select 1")) == 1
