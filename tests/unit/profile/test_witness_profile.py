@@ -1,4 +1,4 @@
-"""``[probes.witness]`` and ``gateway.reference.trace_db``: what a profile may say, one-line errors."""
+"""``[probes.witness]`` and ``trace_db``: what a profile may say; one-line errors."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_off_by_default_and_the_bundled_exit_profile_turns_it_on() -> None:
         ({"kind": "sql", "dsn": "auto"}, {"kind": "reference"}, '"auto" needs gateway.kind'),
         ({"kind": "sql", "dsn": "redis://x"}, None, "must be a postgresql:// DSN"),
         ({"kind": "sql", "dsn": "auto", "query": "select 1"}, None, "must use $1"),
-        ({"kind": "http"}, None, "probes.witness.url: kind = \"http\" needs a url"),
+        ({"kind": "http"}, None, 'probes.witness.url: kind = "http" needs a url'),
         ({"kind": "http", "url": "ftp://x/{corr_id}"}, None, "must be an http(s) URL"),
         (
             {"kind": "http", "url": "{gateway_url}/admin/traces?corr_id={corr_id}"},
