@@ -57,6 +57,7 @@ from loadgate.observe.observer import RunObserver
 from loadgate.pipeline.placement import own_cpus, pin, plan_placement, usable_cpus
 from loadgate.pipeline.stopping import LibrarySignals, StopRequest, run_on_uvloop
 from loadgate.pipeline.window import RunState, drain_figures, mark_edges, watch
+from loadgate.probes.witness import preflight_witness
 from loadgate.profile import Profile
 from loadgate.result.build import GatewayFacts, RunFacts, build_result
 from loadgate.result.environment import collect_environment, git_info
@@ -299,6 +300,15 @@ def _witnessed(profile: Profile, trace_dsn: str | None, gateway_url: str) -> Pro
     return profile.model_copy(update={"probes": probes})
 
 
+async def _preflight_witness(profile: Profile) -> None:
+    w = profile.probes.witness
+    if w.kind == "off":
+        return
+    problem = await preflight_witness(w)
+    if problem is not None:
+        raise DepDownError(f"DEP-DOWN: probes.witness: {problem}")
+
+
 async def _with_stub(
     profile: Profile,
     options: RunOptions,
@@ -326,10 +336,11 @@ async def _with_stub(
             if gw.pid is not None and placement is not None:
                 pin(gw.pid, placement.gateway)
             await preflight(gw.url)
+            load_profile = _witnessed(profile, trace_dsn, gw.url)
+            await _preflight_witness(load_profile)
             await _provision(profile, keys_file, log_dir)
             if state.stop.is_set():
                 return facts
-            load_profile = _witnessed(profile, trace_dsn, gw.url)
             drain = await _measure(load_profile, options, gw, stub.url, state)
             return GatewayFacts(kind=facts.kind, url=gw.url, pid=gw.pid, drain=drain)
 

@@ -38,6 +38,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -56,6 +57,7 @@ __all__ = [
     "WitnessCounts",
     "is_sampled",
     "open_lookup",
+    "preflight_witness",
     "sighting",
 ]
 
@@ -150,6 +152,32 @@ async def open_lookup(spec: WitnessSpec) -> Lookup:
         return await SqlLookup.connect(spec.dsn, spec.query, spec.max_concurrency)
     assert spec.url is not None
     return HttpLookup.open(spec.url, spec.max_concurrency, max(1.0, spec.timeout_s))
+
+
+def _where(spec: WitnessSpec) -> str:
+    """The store's address without credentials (a DSN or URL may carry a password)."""
+    parts = urlsplit(str(spec.dsn if spec.kind == "sql" else spec.url))
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}{parts.path}"
+
+
+async def preflight_witness(spec: WitnessSpec, corr_id: str = "0" * 16) -> str | None:
+    """One query before the load (an id no request has): None, or why the store failed.
+
+    A store that is down or a query that does not run is the run's dependency down,
+    said before any load is sent, not discovered as every sample "missing".
+    """
+    try:
+        lookup = await open_lookup(spec)
+    except Exception as exc:
+        return f"cannot connect to {_where(spec)}: {type(exc).__name__}: {exc}"
+    try:
+        await lookup(corr_id)
+    except Exception as exc:
+        return f"query failed on {_where(spec)}: {type(exc).__name__}: {exc}"
+    finally:
+        with contextlib.suppress(Exception):
+            await lookup.close()
+    return None
 
 
 @dataclass(slots=True)

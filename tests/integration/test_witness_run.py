@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -163,6 +164,23 @@ def test_bad_witness_config_is_one_line_exit_2_nothing_started(
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr and data == {}
     assert leftover_clusters() == before and not (tmp_path / "runs").exists()
+
+
+def test_a_witness_store_that_is_down_is_dep_down_before_any_load(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dsn = f"postgresql://user:secret@127.0.0.1:{port}/traces"
+    proc, data = run(
+        tmp_path,
+        "--set", "gateway.reference.trace_db=false",
+        "--set", f"probes.witness.dsn={dsn}",
+    )  # fmt: skip
+    assert proc.returncode == 70, proc.stderr + proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DEP-DOWN: probes.witness: cannot connect" in lines[0]
+    assert f"127.0.0.1:{port}/traces" in lines[0] and "secret" not in lines[0]
+    assert data == {}
 
 
 def test_an_interrupted_run_still_stops_and_removes_its_cluster(tmp_path: Path) -> None:
