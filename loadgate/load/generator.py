@@ -47,6 +47,7 @@ from loadgate.load.mix import RequestMix
 from loadgate.load.outcome import EngineOutcome, TailRequest
 from loadgate.load.schedule import Windows, closed_loop_offsets, iter_arrivals
 from loadgate.observe.observer import LiveCounts
+from loadgate.probes.witness import Witness, open_lookup
 from loadgate.profile import Profile
 from stub_upstream import stamped
 
@@ -144,6 +145,9 @@ class Engine:
         self._send_lags: list[int] = []  # µs, waiting for _record_send_lags
         self._stub_lateness = new_histogram()
         self.last_interval_p99_ms: float | None = None
+        w = p.probes.witness
+        #: the side-effect witness: polls for sampled requests' records (None: off)
+        self.witness = Witness(w, functools.partial(open_lookup, w)) if w.kind != "off" else None
 
     # -- public -----------------------------------------------------------------
 
@@ -186,6 +190,8 @@ class Engine:
             if self.out.control is not None:
                 self._control_transport = self._control_pool()
             ledger = await self._open_ledger(stack)
+            if self.witness is not None:
+                await self.witness.start()
             self.lag.start()
             puller = asyncio.create_task(self._pull_loop(ledger))
             try:
@@ -226,6 +232,9 @@ class Engine:
         gc.unfreeze()
         self.out.cpu_s = time.process_time() - cpu0
         self.out.wall_s = time.monotonic() - wall0
+        if self.witness is not None:
+            # After the CPU/wall figures: waiting for the last records is not load.
+            self.out.witness = await self.witness.finish()
         return self.out
 
     async def _note_stamps(self, transport: Transport, ledger: LedgerSource) -> None:
@@ -503,6 +512,8 @@ class Engine:
                 mode.failed += 1
                 out.errors[obs.error] = out.errors.get(obs.error, 0) + 1
                 out.per_interval_errors[interval] = out.per_interval_errors.get(interval, 0) + 1
+            if self.witness is not None:
+                self.witness.offer(obs)
         self.joiner.add_observation(obs, measured)
         if self._on_obs is not None:
             self._on_obs(obs, measured)

@@ -24,6 +24,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from loadgate.histograms.recorder import Recorder
+from loadgate.probes.witness import WitnessCounts
 
 __all__ = ["EngineOutcome", "ModeCounts", "TailRequest", "UpstreamCounts", "merge_outcomes"]
 
@@ -112,6 +113,8 @@ class EngineOutcome:
     clock_offset_spread_ns: int = field(default=0, metadata={"merge": "max"})
     clock_largest_step_ns: int = field(default=0, metadata={"merge": "max"})
     clock_clamped: int = 0
+    #: the side-effect witness's counts (None: not configured)
+    witness: WitnessCounts | None = None
     cpu_s: float = field(default=0.0, metadata={"merge": "busiest"})
     wall_s: float = field(default=0.0, metadata={"merge": "busiest"})
     stopped_by: str | None = None

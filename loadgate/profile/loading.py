@@ -221,11 +221,40 @@ def _semantic_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
         yield ("load", "endpoints"), "needs at least one endpoint with a positive weight"
     if p.gateway.kind == "command" and not p.gateway.command:
         yield ("gateway", "command"), 'kind = "command" needs a command to launch'
+    yield from _witness_errors(p)
     for name, expr in p.gates.items():
         try:
             parse_gate(name, expr)
         except ValueError as exc:
             yield ("gates", name), str(exc)
+
+
+def _witness_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
+    if p.gateway.reference.trace_db and p.gateway.kind != "reference":
+        yield ("gateway", "reference", "trace_db"), 'needs gateway.kind = "reference"'
+    w, at = p.probes.witness, ("probes", "witness")
+    if w.kind == "sql":
+        if not w.dsn:
+            yield (*at, "dsn"), 'kind = "sql" needs a dsn (postgresql://… or "auto")'
+        elif w.dsn == "auto" and not (
+            p.gateway.kind == "reference" and p.gateway.reference.trace_db
+        ):
+            yield (*at, "dsn"), '"auto" needs gateway.kind = "reference" with reference.trace_db'
+        elif w.dsn != "auto" and not w.dsn.startswith(("postgresql://", "postgres://")):
+            yield (*at, "dsn"), f'must be a postgresql:// DSN or "auto" (got {w.dsn!r})'
+        if "$1" not in w.query:
+            yield (*at, "query"), "must use $1 for the correlation id"
+    if w.kind == "http":
+        if not w.url or "{corr_id}" not in w.url:
+            yield (*at, "url"), 'kind = "http" needs a url containing {corr_id}'
+        elif not w.url.replace("{gateway_url}", "http://gw").startswith(("http://", "https://")):
+            yield (*at, "url"), f"must be an http(s) URL (got {w.url!r})"
+        elif "{gateway_url}" in w.url and p.gateway.kind == "direct":
+            yield (*at, "url"), '{gateway_url} needs a gateway (gateway.kind is "direct")'
+        elif "{gateway_url}" in w.url and p.gateway.drain_check:
+            # The drain check stops the gateway at the window's end, with the last
+            # requests' records still to be looked for through it.
+            yield (*at, "url"), "{gateway_url} needs gateway.drain_check = false"
 
 
 # --------------------------------------------------------------------------- --set

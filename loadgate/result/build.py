@@ -34,11 +34,13 @@ from loadgate.result.model import (
     ModeFigures,
     ModeRequests,
     PlacementFigures,
+    Probes,
     Requests,
     Result,
     Summary,
     Timeseries,
     Upstream,
+    WitnessFigures,
 )
 
 __all__ = ["GatewayFacts", "RunFacts", "build_result", "harness_limits"]
@@ -256,9 +258,37 @@ def _measured(result: Result, profile: Profile, out: EngineOutcome, facts: RunFa
     result.upstream = _upstream(out)
     result.harness = _harness(profile, out, facts)
     result.timeseries = _timeseries(profile, out, facts)
+    result.probes = Probes(witness=_witness(profile, out))
     result.histograms = out.recorder.encode()
     # Time batches of the figures compare tests: their spread is the run's own drift.
     result.histogram_batches = out.recorder.encode_batches(BATCHED_METRICS, HISTOGRAM_BATCHES)
+
+
+def _witness(profile: Profile, out: EngineOutcome) -> WitnessFigures | None:
+    w = profile.probes.witness
+    c = out.witness
+    if w.kind == "off" or c is None:
+        return None
+    return WitnessFigures(
+        kind=w.kind,
+        sample=w.sample,
+        interval_ms=w.interval_s * 1000.0,
+        timeout_ms=w.timeout_s * 1000.0,
+        sampled=c.sampled,
+        found=c.found,
+        missing=c.missing,
+        skipped=c.skipped,
+        first_look=c.first_look,
+        latency_ms=_lag(c.latency_us),
+        error_ms=_lag(c.error_us),
+        upper_ms=_lag(c.upper_us),
+        polls=c.polls,
+        poll_errors=c.poll_errors,
+        polls_per_s=round(c.polls / (c.span_ns / 1e9), 1) if c.span_ns > 0 else None,
+        rtt_ms=_lag(c.rtt_us),
+        max_in_flight=c.max_in_flight,
+        errors=c.errors,
+    )
 
 
 def _judge(result: Result, profile: Profile, facts: RunFacts) -> None:

@@ -45,6 +45,7 @@ __all__ = [
     "ModeFigures",
     "ModeRequests",
     "PlacementFigures",
+    "Probes",
     "Requests",
     "Result",
     "StepGateway",
@@ -56,6 +57,7 @@ __all__ = [
     "SweepStep",
     "Timeseries",
     "Upstream",
+    "WitnessFigures",
 ]
 
 #: The version every file written by this loadgate carries (history: versions.py).
@@ -286,6 +288,43 @@ class Harness(Section):
     warnings: list[str] = Field(default_factory=list)
 
 
+class WitnessFigures(Section):
+    """``probes.witness``: sampled requests' records, looked for by correlation id.
+
+    ``latency_ms``: completion → first seen, each the midpoint of the interval the
+    record appeared in; ``error_ms``: those intervals' half-widths (the figure's error
+    bound, request by request); ``upper_ms``: their upper ends (the conservative
+    figure). ``rtt_ms``: the witness's queries' round trips (docs/checks.md).
+    """
+
+    configured: bool = True
+    kind: str = "sql"
+    sample: float | None = None
+    interval_ms: float | None = None
+    timeout_ms: float | None = None
+    sampled: int = 0
+    found: int = 0
+    missing: int = 0
+    skipped: int = 0
+    first_look: int = 0
+    latency_ms: LagSummary | None = None
+    error_ms: LagSummary | None = None
+    upper_ms: LagSummary | None = None
+    #: the witness's own work: queries, failed ones, round trips, rate, concurrency
+    polls: int = 0
+    poll_errors: int = 0
+    polls_per_s: float | None = None
+    rtt_ms: LagSummary | None = None
+    max_in_flight: int = 0
+    errors: list[str] = Field(default_factory=list)
+
+
+class Probes(Section):
+    """``probes``: checks that act beside the load (None: that probe not configured)."""
+
+    witness: WitnessFigures | None = None
+
+
 class Timeseries(Section):
     """Per second of the measured window (index = second)."""
 
@@ -335,6 +374,7 @@ class Result(_NamedByProfile, Section):
     gateway: GatewayFigures = Field(default_factory=GatewayFigures)
     harness: Harness = Field(default_factory=Harness)
     timeseries: Timeseries = Field(default_factory=Timeseries)
+    probes: Probes = Field(default_factory=Probes)
     #: base64 HdrHistogram (µs) per ``<metric>`` and ``<mode>.<metric>``
     histograms: dict[str, str] = Field(default_factory=dict)
     #: the compared histograms as 20 time batches of the window (compare's batch means)
