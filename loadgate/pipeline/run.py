@@ -50,11 +50,13 @@ from loadgate.load.generator import Engine, WorkerPlan, new_nonce
 from loadgate.load.keys import KeyPool, run_provisioning
 from loadgate.load.parallel import run_workers
 from loadgate.load.schedule import Windows
+from loadgate.load.trace import TraceInfo, fit_stub
+from loadgate.load.trace import scan as scan_trace
 from loadgate.observe.observer import RunObserver
 from loadgate.pipeline.placement import own_cpus, pin, plan_placement, usable_cpus
 from loadgate.pipeline.stopping import LibrarySignals, StopRequest, run_on_uvloop
 from loadgate.pipeline.window import RunState, drain_figures, mark_edges, watch
-from loadgate.profile import Profile
+from loadgate.profile import Profile, bundled_dir
 from loadgate.result.build import GatewayFacts, RunFacts, build_result
 from loadgate.result.environment import collect_environment, git_info
 from loadgate.result.model import Drain, PlacementFigures, Result
@@ -148,8 +150,10 @@ def control_ratio(profile: Profile, target: str | None) -> float:
 
 
 def _base_dir(profile: Profile) -> Path:
-    """Relative paths in a profile (keys_file) are relative to the profile's file."""
-    if profile.source.startswith(("bundled:", "<")):
+    """Relative paths in a profile (keys_file, trace) are relative to the profile's file."""
+    if profile.source.startswith("bundled:"):
+        return bundled_dir()
+    if profile.source.startswith("<"):
         return Path(".")
     return Path(profile.source).parent
 
@@ -187,6 +191,10 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
     if options.target is not None:
         check_target(options.target)
     git = git_info(options.git_dir)  # a wrong --git-dir fails before anything starts
+    # A trace is read through once before anything starts: a bad row is a usage error.
+    trace = scan_trace(profile.load, _base_dir(profile)) if profile.load.trace else None
+    if trace is not None:
+        profile = fit_stub(profile, trace)
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     state = RunState()
@@ -208,7 +216,7 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
         signals = LibrarySignals(stop) if options.stop is None else contextlib.nullcontext()
         with signals:
             try:
-                gateway = await _execute(profile, options, log_dir, state, gateway)
+                gateway = await _execute(profile, options, log_dir, state, gateway, trace)
             except LoadgateError:
                 raise
             except asyncio.CancelledError:
@@ -238,6 +246,7 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
             direct=options.target is None and profile.gateway.kind == "direct",
             placement=PlacementFigures(**dataclasses.asdict(state.placement)),
             control_ratio=control_ratio(profile, options.target),
+            trace=trace,
         )
     result = build_result(profile, state.outcome, facts)
     if state.outcome is not None:
@@ -251,7 +260,12 @@ def _open_file_limit() -> int | None:
 
 
 async def _execute(
-    profile: Profile, options: RunOptions, log_dir: Path, state: RunState, facts: GatewayFacts
+    profile: Profile,
+    options: RunOptions,
+    log_dir: Path,
+    state: RunState,
+    facts: GatewayFacts,
+    trace: TraceInfo | None = None,
 ) -> GatewayFacts:
     """Stub, gateway, preflight, keys, load, drain; returns what it learnt of the gateway."""
     cfg = stub_config(profile)
@@ -277,7 +291,7 @@ async def _execute(
             await _provision(profile, keys_file, log_dir)
             if state.stop.is_set():
                 return facts
-            drain = await _measure(profile, options, gw, stub.url, state)
+            drain = await _measure(profile, options, gw, stub.url, state, trace)
             return GatewayFacts(kind=facts.kind, url=gw.url, pid=gw.pid, drain=drain)
 
 
@@ -320,7 +334,12 @@ def _scraper(profile: Profile, gw: Gateway) -> Scraper | None:
 
 
 async def _measure(
-    profile: Profile, options: RunOptions, gw: Gateway, stub_url: str, state: RunState
+    profile: Profile,
+    options: RunOptions,
+    gw: Gateway,
+    stub_url: str,
+    state: RunState,
+    trace: TraceInfo | None = None,
 ) -> Drain:
     """The load and what keeps time beside it; returns the drain check's figures."""
     load = profile.load
@@ -337,6 +356,7 @@ async def _measure(
         load.workers,
         str(_base_dir(profile)),
         control_ratio=control_ratio(profile, options.target),
+        trace=trace,
     )
     windows = Windows.from_seconds(start_ns, load.warmup_s, load.duration_s, load.cooldown_s)
     observers = options.observers if load.workers == 1 else ()
