@@ -352,13 +352,15 @@ class Engine:
         await self._sleep_until(ready)
         timeout = self.plan.profile.load.timeout_s
         think_ns = round(self.plan.profile.load.sessions.think_time_s * 1e9)
-        while not self._stop.is_set() and budget[0] > 0:
+        turns = self._shape.turns
+        # max_requests counts whole sessions: one starts only with room for all its turns.
+        while not self._stop.is_set() and budget[0] >= turns:
+            budget[0] -= turns
             session = self._new_session()
-            while not session.done and not self._stop.is_set() and budget[0] > 0:
+            while not session.done and not self._stop.is_set():
                 now = self._clock()
                 if now >= self.windows.end_ns:
                     return
-                budget[0] -= 1
                 obs = await self._one(self._turn_spec(session), now, timeout, False)
                 if obs.t_send:
                     self._note_send_lag(obs.t_send - ready)
@@ -366,6 +368,7 @@ class Engine:
                 ready = (obs.t_last_byte or self._clock()) + think_ns
                 self._complete(obs)
                 if not self._turn_done(session, obs):
+                    budget[0] += turns - session.turn - (not session.done)  # turns not sent
                     break
                 await self._sleep_until(ready)
 
@@ -440,6 +443,8 @@ class Engine:
         # Workers interleave: worker i's schedule is shifted by i/rate_total.
         shift = round(self.plan.worker_index * 1e9 / rate_total)
         seed = p.load.seed * 1009 + self.plan.worker_index + (7919 if control else 0)
+        if self._shape is not None and not control:
+            budget = max(1, budget // self._shape.turns)  # arrivals are sessions
         chunks = iter_arrivals(
             self.windows.start_ns + shift,
             self.windows.end_ns,

@@ -8,7 +8,8 @@ adds a new user message. The stub's answers are deterministic
 (:func:`stub_upstream.content.expected_text`), so the client rebuilds them
 without keeping what it received, and the stub can check what it is sent back
 (:mod:`stub_upstream.history`): a gateway that drops, reorders or splices
-history is caught as ``history_mismatch``.
+history is caught as ``history_mismatch``. The system message names the session
+(``[session:<first id>]``), so history trimmed from the front is caught too.
 
 The contract that makes that check stateless: the turns of a session have
 consecutive correlation ids (turn k is ``first + k``), and every turn asks the
@@ -22,7 +23,7 @@ import dataclasses
 
 from loadgate.client.observation import RequestSpec
 from loadgate.load.bodies import SYSTEM_PROMPT, prompt_text
-from stub_upstream import content
+from stub_upstream import content, history
 
 __all__ = ["Session", "SessionShape", "conversation_words"]
 
@@ -56,7 +57,9 @@ class Session:
         self.turn = 0
         #: whether the first turn was sent in the measured window (the engine sets it)
         self.measured = False
-        self._history: list[tuple[str, str]] = [("system", SYSTEM_PROMPT)]
+        # The tag names the session, so the stub also sees history cut from the front.
+        system = f"{SYSTEM_PROMPT} {history.session_tag(first.corr)}"
+        self._history: list[tuple[str, str]] = [("system", system)]
         self._user = prompt_text(shape.first_words - _SYSTEM_WORDS)
 
     @property
