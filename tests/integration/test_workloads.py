@@ -77,7 +77,7 @@ async def test_each_sample_trace_gets_exactly_its_token_counts_from_the_stub(nam
                 "replay": {"speedup": 4},
             },
             "harness": WIDE,
-        }  # fmt: skip
+        }
     )
     info = trace.scan(profile.load, DATA)
     profile = trace.fit_stub(profile, info)
@@ -108,7 +108,7 @@ def session_profile(turns: int = 3) -> Profile:
             },
             "stub": {"output_tokens": 6},
             "harness": WIDE,
-        }  # fmt: skip
+        }
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from loadgate.client.observation import RequestSpec
@@ -75,11 +76,7 @@ def test_conversation_bodies_per_endpoint() -> None:
     assert body["system"] == "be brief " and body["max_tokens"] == 8
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
     assert body["messages"][-1]["content"] == "more " + content.marker(1)
-    chat = json.loads(build_request(RequestSpec(**{**_fields(base), "endpoint": "chat"})).body)
+    chat = json.loads(build_request(dataclasses.replace(base, endpoint="chat")).body)
     assert [m["role"] for m in chat["messages"]] == ["system", "user", "assistant", "user"]
-    one = RequestSpec(**{**_fields(base), "endpoint": "responses", "messages": (("user", "q "),)})
+    one = dataclasses.replace(base, endpoint="responses", messages=(("user", "q "),))
     assert json.loads(build_request(one).body)["input"] == "q " + content.marker(1)
-
-
-def _fields(spec: RequestSpec) -> dict[str, object]:
-    return {f: getattr(spec, f) for f in RequestSpec.__dataclass_fields__}

@@ -25,12 +25,24 @@ MS = 1_000_000
 START = 1_000_000_000_000  # a round start instant, ns
 
 # The samples' rows as (ms after the first row, input tokens, output tokens).
-MOONCAKE = [(0, 1100, 12), (250, 700, 5), (500, 1536, 20), (1200, 300, 3), (1200, 1024, 9),
-            (2050, 900, 30)]  # fmt: skip
-AZURE = [(0, 374, 44), (128.41, 96, 3), (319.41, 1021, 17), (831.755, 12, 1), (1569.41, 640, 25)]
+Rows = list[tuple[float, int, int]]
+MOONCAKE: Rows = [(0, 1100, 12), (250, 700, 5), (500, 1536, 20), (1200, 300, 3), (1200, 1024, 9),
+                  (2050, 900, 30)]  # fmt: skip
+AZURE: Rows = [
+    (0, 374, 44),
+    (128.41, 96, 3),
+    (319.41, 1021, 17),
+    (831.755, 12, 1),
+    (1569.41, 640, 25),
+]
 # BurstGPT: rows 2 and 5 recorded 0 response tokens (failed requests): skipped.
-BURSTGPT = [(0, 472, 18), (1000, 87, 40), (2500, 310, 6), (4000, 12, 2)]
-SAMPLES = {
+BURSTGPT: Rows = [
+    (0, 472, 18),
+    (1000, 87, 40),
+    (2500, 310, 6),
+    (4000, 12, 2),
+]
+SAMPLES: dict[str, tuple[str, Rows, int, dict[str, int]]] = {
     "mooncake-sample.jsonl": ("mooncake", MOONCAKE, 6, {}),
     "azure-sample.csv": ("azure", AZURE, 5, {}),
     "burstgpt-sample.csv": ("burstgpt", BURSTGPT, 6, {"failed": 2}),
@@ -139,7 +151,7 @@ def test_unclear_format_is_a_one_line_error_naming_the_key(tmp_path: Path) -> No
     msg = str(err.value)
     assert "\n" not in msg and str(f) in msg and "load.trace_format" in msg
     # Named, the format is read as that one: a missing column is the error then.
-    with pytest.raises(UsageError, match="no .TIMESTAMP. column"):
+    with pytest.raises(UsageError, match=r"no .TIMESTAMP. column"):
         trace.scan(
             parse_profile({"load": {"trace": str(f), "trace_format": "azure"}}).load, tmp_path
         )
@@ -150,7 +162,8 @@ def test_unclear_format_is_a_one_line_error_naming_the_key(tmp_path: Path) -> No
     [
         ('{"timestamp": 0, "input_length": 5}\n', "no 'output_length'"),
         ('{"timestamp": 0, "input_length": -5, "output_length": 3}\n', "must not be negative"),
-        ('{"timestamp": 0, "input_length": 5, "output_length": 3, "hash_ids": ["a"]}\n', "hash_ids"),
+        ('{"timestamp": 0, "input_length": 5, "output_length": 3, "hash_ids": ["a"]}\n',
+         "hash_ids"),
         ('{"timestamp": 9, "input_length": 5, "output_length": 3}\n'
          '{"timestamp": 2, "input_length": 5, "output_length": 3}\n', "must not decrease"),
         ('{"timestamp": 0, "input_length": 5.5, "output_length": 3}\n', "whole number"),
@@ -169,7 +182,7 @@ def test_a_bad_row_is_one_line_naming_file_line_and_key(
 
 
 def test_missing_file_and_empty_window_are_usage_errors(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="load.trace: file not found"):
+    with pytest.raises(UsageError, match=r"load\.trace: file not found"):
         trace.scan(spec(tmp_path / "nope.jsonl"), tmp_path)
     with pytest.raises(UsageError, match="no row to replay"):
         trace.scan(spec("mooncake-sample.jsonl", start="1h"), DATA)
@@ -245,7 +258,7 @@ async def test_the_engine_sends_each_row_at_its_time_with_its_sizes(name: str) -
                 "control_ratio": 0.0,
                 "replay": {"speedup": 4},
             },
-        },  # fmt: skip
+        },
         source=str(DATA / "profile.toml"),
     )
     info = trace.scan(profile.load, DATA)
