@@ -21,6 +21,7 @@ Pure: no I/O, standard library and :mod:`stub_upstream.content` only.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -29,6 +30,8 @@ from stub_upstream import content
 __all__ = ["history_ok", "session_tag"]
 
 _SESSION = re.compile(r"\[session:([0-9a-f]{16})\]")
+#: Turn j's answer is checked again at every later turn of its session: built once.
+_answer = functools.lru_cache(maxsize=8192)(content.expected_text)
 
 
 def session_tag(first_cid: int) -> str:
@@ -54,7 +57,7 @@ def history_ok(messages: Sequence[tuple[str, object]], cid: int, n: int) -> bool
             return False
         if content.find_corr_id(question.encode()) != earlier:
             return False
-        if answer != content.expected_text(earlier, n):
+        if answer != _answer(earlier, n):
             return False
     return turns[-1][0] == "user"
 

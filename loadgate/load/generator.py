@@ -509,7 +509,7 @@ class Engine:
             pass_s = max(info.period_us, 1) / 1e6 / p.load.replay.speedup
             rate = info.in_window / pass_s * self.plan.control_ratio
             budget_c = _control_share(budget, self.plan)
-            streams.append(self._open_stream(rate * self.plan.workers, budget_c, control=True))
+            streams.append(self._open_stream(rate, budget_c, control=True))
         await asyncio.gather(*streams)
 
     async def _trace_stream(self, info: replay.TraceInfo, budget: int) -> None:
