@@ -334,7 +334,9 @@ def iter_schedule(
                 continue
             first = row.t_us if first is None else first
             rel = row.t_us - first
-            if rel < start_us or (end_us and rel >= end_us):
+            if end_us and rel >= end_us:
+                break  # times never decrease (scan checked): the window is over
+            if rel < start_us:
                 continue
             t = start_ns + round((row.t_us + offset_us) * 1000 / replay.speedup)
             if t >= end_ns:

@@ -176,7 +176,9 @@ def _harness(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Harness:
         limits=harness_limits(p),
     )
     if p.load.open_loop and out.offered:
-        h.achieved_rate_ratio = round(out.sent / out.offered, 4)
+        # Open-loop sessions: the schedule is of session arrivals, kept by their first turns.
+        sent = out.sessions_started if p.load.sessions.turns > 1 else out.sent
+        h.achieved_rate_ratio = round(sent / out.offered, 4)
     if p.load.concurrency and out.busy_ns:
         window_ns = _measured_s(profile, out, facts.stop_reason) * 1e9
         h.concurrency_ratio = round(out.busy_ns / (window_ns * p.load.concurrency), 4)

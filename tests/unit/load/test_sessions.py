@@ -6,7 +6,6 @@ import json
 import time
 from typing import Any
 
-import numpy as np
 import pytest
 
 from loadgate.client.observation import RequestSpec
@@ -17,10 +16,10 @@ from loadgate.load.sessions import Session, SessionShape, conversation_words
 from loadgate.profile import parse_profile
 from stub_upstream import content
 from stub_upstream.history import history_ok
-from stub_upstream.ledger_format import FAULT_CODES, LEDGER_DTYPE
+from stub_upstream.ledger_format import FAULT_CODES
+from tests.support.fake_ledger import MS, FakeLedger
 from tests.support.streams import stream_events
 
-MS = 1_000_000
 N = 4
 pytestmark = pytest.mark.timeout(30)
 
@@ -60,17 +59,15 @@ def test_each_turn_resends_the_conversation_so_far() -> None:
         assert len(plain) == sp.prompt_tokens
 
 
-class SessionStub:
+class SessionStub(FakeLedger):
     """Answers every chat stream with N tokens and keeps the ledger; applies the real
     history check to what it receives. ``cut`` drops the last word of the first resent
     answer on the way in, as a gateway mangling history would."""
 
     def __init__(self, cut: bool = False) -> None:
+        super().__init__()
         self.cut = cut
-        self.records: list[tuple[int, int, int]] = []  # (corr, t_send, fault)
         self.transport = MockTransport(self.answer, clock=time.monotonic_ns)
-        self.lost = 0
-        self._pulled = 0
 
     def answer(self, req: SentRequest) -> ScriptedResponse:
         body = json.loads(req.body)
@@ -82,26 +79,11 @@ class SessionStub:
                     break
         corr = int(dict(req.headers)["x-loadgate-id"], 16)
         ok = history_ok(msgs, corr, min(N, body["max_tokens"]))
-        self.records.append((corr, req.t_send, FAULT_CODES["history"] if ok is False else 0))
+        self.note(corr, req.t_send, N, FAULT_CODES["history"] if ok is False else 0)
         events = stream_events("chat", corr, N)
         return ScriptedResponse(
             status=200, head_after_ns=MS, pieces=[(MS + i * MS, e) for i, e in enumerate(events)]
         )
-
-    async def info(self) -> dict[str, Any]:
-        return {"stamps": "kernel"}
-
-    async def pull(self) -> np.ndarray[Any, Any]:
-        new = self.records[self._pulled :]
-        self._pulled = len(self.records)
-        recs = np.zeros(len(new), dtype=LEDGER_DTYPE)
-        for i, (corr, t, fault) in enumerate(new):
-            recs[i]["corr"], recs[i]["fault"] = corr, fault
-            recs[i]["t_recv"] = t + MS // 2
-            recs[i]["t_first_write"] = recs[i]["t_sched_first"] = t + MS
-            recs[i]["t_last_write"] = t + 2 * MS
-            recs[i]["status"], recs[i]["stream"], recs[i]["tokens"] = 200, 1, N
-        return recs
 
 
 def session_profile(**load: Any) -> Any:
@@ -128,7 +110,7 @@ async def test_closed_loop_sessions_pass_integrity_turn_by_turn() -> None:
     assert [out.by_turn[t]["requests"] for t in (0, 1, 2)] == [4, 4, 4]
     assert all(out.by_turn[t]["failed"] == 0 for t in (0, 1, 2))
     assert all(out.by_turn[t]["overhead_ms"] for t in (0, 1, 2))  # encoded histograms
-    assert all(fault == 0 for _c, _t, fault in stub.records)
+    assert all(fault == 0 for _c, _t, _n, fault in stub.records)
 
 
 async def test_a_mangled_history_is_a_history_mismatch_on_every_later_turn() -> None:
@@ -151,6 +133,8 @@ async def test_open_loop_sessions_arrive_on_schedule() -> None:
     out = await engine.run()
     # max_requests 6 = 2 sessions of 3 turns; sessions arrive 20 ms apart (rate 50/s).
     assert (out.sent, out.violations, out.sessions_completed) == (6, {}, 2)
+    # The schedule is of arrivals: 2 offered, 2 first turns sent (achieved ratio 1).
+    assert (out.offered, out.sessions_started) == (2, 2)
     firsts = sorted(o.t_intended - t0 for o in seen if (o.corr & 0xFFFFFFFF) % 3 == 1)
     assert firsts == [0, 20 * MS]
     # A later turn is due when the answer before it ended (think time 0).

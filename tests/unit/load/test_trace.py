@@ -16,7 +16,7 @@ from loadgate.load import trace
 from loadgate.load.generator import Engine, WorkerPlan
 from loadgate.profile import parse_profile
 from loadgate.profile.models import LoadSpec
-from stub_upstream.ledger_format import LEDGER_DTYPE
+from tests.support.fake_ledger import FakeLedger
 from tests.support.paths import ROOT
 from tests.support.streams import stream_events
 
@@ -212,36 +212,21 @@ def test_fit_stub_raises_output_tokens_to_the_longest_answer() -> None:
     assert trace.fit_stub(roomy, info) is roomy
 
 
-class TraceStub:
+class TraceStub(FakeLedger):
     """Answers each chat stream with as many tokens as it asks for (max_tokens)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.bodies: list[dict[str, Any]] = []
-        self.sent: list[tuple[int, int, int]] = []  # (corr, t_send, tokens)
         self.transport = MockTransport(self.answer, clock=time.monotonic_ns)
-        self.lost = 0
-        self._pulled = 0
 
     def answer(self, req: SentRequest) -> ScriptedResponse:
         body = json.loads(req.body)
         self.bodies.append(body)
         corr, n = int(dict(req.headers)["x-loadgate-id"], 16), body["max_tokens"]
-        self.sent.append((corr, req.t_send, n))
+        self.note(corr, req.t_send, n)
         events = stream_events("chat", corr, n)
         return ScriptedResponse(status=200, head_after_ns=MS, pieces=[(MS, b"".join(events))])
-
-    async def info(self) -> dict[str, Any]:
-        return {"stamps": "kernel"}
-
-    async def pull(self) -> np.ndarray[Any, Any]:
-        new = self.sent[self._pulled :]
-        self._pulled = len(self.sent)
-        recs = np.zeros(len(new), dtype=LEDGER_DTYPE)
-        for i, (corr, t, n) in enumerate(new):
-            recs[i]["corr"], recs[i]["tokens"], recs[i]["status"] = corr, n, 200
-            recs[i]["t_recv"], recs[i]["t_first_write"] = t + MS // 2, t + MS // 2
-            recs[i]["t_last_write"] = t + MS // 2
-        return recs
 
 
 @pytest.mark.timeout(30)
