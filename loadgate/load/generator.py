@@ -7,6 +7,11 @@ nothing of gateways, Prometheus, gates or files: the runner owns those. One
 engine runs in-process when ``load.workers == 1``; otherwise one per worker
 process (:mod:`loadgate.load.parallel`), their outcomes merged losslessly.
 
+Besides the closed and open loops, the engine drives a trace replay (send times
+and sizes from :mod:`loadgate.load.trace`) and multi-turn sessions (turn after
+turn, from :mod:`loadgate.load.sessions`; figures per turn index, and the stub's
+history verdict joined from its ledger as ``history_mismatch``).
+
 The control group (``WorkerPlan.control_ratio``) is driven by the same engine:
 extra closed-loop workers or a second open-loop stream straight at the stub,
 counted apart. One module because the engine's loops, its completion path and
