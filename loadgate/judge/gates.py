@@ -61,6 +61,8 @@ _ROOTS = (
     "metrics",
     "by_mode",
     "probes",
+    "trace",
+    "sessions",
 )
 
 _EXPR = re.compile(r"\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:[0-9]*\.)?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*")

@@ -53,12 +53,14 @@ from loadgate.load.generator import Engine, WorkerPlan, new_nonce
 from loadgate.load.keys import KeyPool, run_provisioning
 from loadgate.load.parallel import run_workers
 from loadgate.load.schedule import Windows
+from loadgate.load.trace import TraceInfo, fit_stub
+from loadgate.load.trace import scan as scan_trace
 from loadgate.observe.observer import RunObserver
 from loadgate.pipeline.placement import own_cpus, pin, plan_placement, usable_cpus
 from loadgate.pipeline.stopping import LibrarySignals, StopRequest, run_on_uvloop
 from loadgate.pipeline.window import RunState, drain_figures, mark_edges, watch
 from loadgate.probes.witness import preflight_witness
-from loadgate.profile import Profile
+from loadgate.profile import Profile, bundled_dir
 from loadgate.result.build import GatewayFacts, RunFacts, build_result
 from loadgate.result.environment import collect_environment, git_info
 from loadgate.result.model import Drain, PlacementFigures, Result
@@ -152,8 +154,10 @@ def control_ratio(profile: Profile, target: str | None) -> float:
 
 
 def _base_dir(profile: Profile) -> Path:
-    """Relative paths in a profile (keys_file) are relative to the profile's file."""
-    if profile.source.startswith(("bundled:", "<")):
+    """Relative paths in a profile (keys_file, trace) are relative to the profile's file."""
+    if profile.source.startswith("bundled:"):
+        return bundled_dir()
+    if profile.source.startswith("<"):
         return Path(".")
     return Path(profile.source).parent
 
@@ -195,6 +199,10 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
                 "gateway.reference.trace_db: needs a launched reference gateway, not --target"
             )
     git = git_info(options.git_dir)  # a wrong --git-dir fails before anything starts
+    # A trace is read through once before anything starts: a bad row is a usage error.
+    trace = scan_trace(profile.load, _base_dir(profile)) if profile.load.trace else None
+    if trace is not None:
+        profile = fit_stub(profile, trace)
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     state = RunState()
@@ -216,7 +224,7 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
         signals = LibrarySignals(stop) if options.stop is None else contextlib.nullcontext()
         with signals:
             try:
-                gateway = await _execute(profile, options, log_dir, state, gateway)
+                gateway = await _execute(profile, options, log_dir, state, gateway, trace)
             except LoadgateError:
                 raise
             except asyncio.CancelledError:
@@ -246,6 +254,7 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
             direct=options.target is None and profile.gateway.kind == "direct",
             placement=PlacementFigures(**dataclasses.asdict(state.placement)),
             control_ratio=control_ratio(profile, options.target),
+            trace=trace,
         )
     result = build_result(profile, state.outcome, facts)
     if state.outcome is not None:
@@ -259,14 +268,19 @@ def _open_file_limit() -> int | None:
 
 
 async def _execute(
-    profile: Profile, options: RunOptions, log_dir: Path, state: RunState, facts: GatewayFacts
+    profile: Profile,
+    options: RunOptions,
+    log_dir: Path,
+    state: RunState,
+    facts: GatewayFacts,
+    trace: TraceInfo | None = None,
 ) -> GatewayFacts:
     """Stub, gateway, preflight, keys, load, drain; returns what it learnt of the gateway."""
     stub_config(profile)  # an impossible stub setting fails before anything starts
     if state.stop.is_set():
         return facts  # stopped before anything started: nothing to measure
     with _trace_db(profile, log_dir) as trace_dsn:
-        return await _with_stub(profile, options, log_dir, state, facts, trace_dsn)
+        return await _with_stub(profile, options, log_dir, state, facts, trace_dsn, trace)
 
 
 @contextlib.contextmanager
@@ -316,6 +330,7 @@ async def _with_stub(
     state: RunState,
     facts: GatewayFacts,
     trace_dsn: str | None,
+    trace: TraceInfo | None = None,
 ) -> GatewayFacts:
     cfg = stub_config(profile)
     placement = state.placement
@@ -341,7 +356,7 @@ async def _with_stub(
             await _provision(profile, keys_file, log_dir)
             if state.stop.is_set():
                 return facts
-            drain = await _measure(load_profile, options, gw, stub.url, state)
+            drain = await _measure(load_profile, options, gw, stub.url, state, trace)
             return GatewayFacts(kind=facts.kind, url=gw.url, pid=gw.pid, drain=drain)
 
 
@@ -384,7 +399,12 @@ def _scraper(profile: Profile, gw: Gateway) -> Scraper | None:
 
 
 async def _measure(
-    profile: Profile, options: RunOptions, gw: Gateway, stub_url: str, state: RunState
+    profile: Profile,
+    options: RunOptions,
+    gw: Gateway,
+    stub_url: str,
+    state: RunState,
+    trace: TraceInfo | None = None,
 ) -> Drain:
     """The load and what keeps time beside it; returns the drain check's figures."""
     load = profile.load
@@ -401,6 +421,7 @@ async def _measure(
         load.workers,
         str(_base_dir(profile)),
         control_ratio=control_ratio(profile, options.target),
+        trace=trace,
     )
     windows = Windows.from_seconds(start_ns, load.warmup_s, load.duration_s, load.cooldown_s)
     observers = options.observers if load.workers == 1 else ()

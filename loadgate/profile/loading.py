@@ -210,8 +210,9 @@ def _semantic_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
     load = p.load
     if load.concurrency is not None and load.rate is not None:
         yield ("load", "concurrency"), "set either concurrency (closed loop) or rate, not both"
-    if load.concurrency is None and load.rate is None:
+    if load.concurrency is None and load.rate is None and load.trace is None:
         yield ("load", "concurrency"), "set concurrency (closed loop) or rate (open loop)"
+    yield from _workload_errors(p)
     for name, weight in load.endpoints.items():
         if name not in ENDPOINTS:
             yield ("load", "endpoints", name), f"unknown endpoint (one of {', '.join(ENDPOINTS)})"
@@ -255,6 +256,24 @@ def _witness_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
             # The drain check stops the gateway at the window's end, with the last
             # requests' records still to be looked for through it.
             yield (*at, "url"), "{gateway_url} needs gateway.drain_check = false"
+
+
+def _workload_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
+    """Trace replay and sessions: what they combine with (docs/workloads.md)."""
+    load = p.load
+    used = [n for n, w in load.endpoints.items() if w > 0]
+    if load.trace is not None:
+        if load.rate is not None or load.concurrency is not None:
+            other = "rate" if load.rate is not None else "concurrency"
+            yield ("load", other), "a trace sets its own send times: drop rate / concurrency"
+        if load.sessions.turns > 1:
+            yield ("load", "sessions", "turns"), "sessions and a trace do not combine"
+        if "embeddings" in used:
+            yield ("load", "endpoints", "embeddings"), "a trace replays completions only"
+    if load.sessions.turns > 1:
+        for name in used:
+            if name not in ("chat", "messages"):
+                yield ("load", "endpoints", name), "sessions run on chat and messages only"
 
 
 # --------------------------------------------------------------------------- --set
@@ -334,6 +353,9 @@ def _apply_sets(raw: dict[str, Any], sets: Sequence[str]) -> set[RawPath]:
             node.pop("concurrency", None)
         if path == ("load", "concurrency") and ("load", "rate") not in changed:
             node.pop("rate", None)
+        if path == ("load", "trace"):
+            node.pop("rate", None)
+            node.pop("concurrency", None)
     return changed
 
 
@@ -398,7 +420,11 @@ def parse_profile(
     try:
         expanded = _expand(raw, (), os.environ if env is None else env, secrets)
         load = expanded.get("load")
-        if isinstance(load, dict) and "rate" in load and "concurrency" not in load:
+        if (
+            isinstance(load, dict)
+            and ("rate" in load or "trace" in load)
+            and ("concurrency" not in load)
+        ):
             load["concurrency"] = None  # open loop: the closed-loop default steps aside
         for key in expanded:
             if key not in TABLES:

@@ -33,6 +33,8 @@ __all__ = [
     "ProbesSpec",
     "Profile",
     "ReferenceSpec",
+    "ReplaySpec",
+    "SessionsSpec",
     "Spec",
     "StubSpec",
     "WitnessSpec",
@@ -72,6 +74,39 @@ class Spec(BaseModel):
 
 def _d(default: Any, description: str, **bounds: Any) -> Any:
     return Field(default, description=description, **bounds)
+
+
+class ReplaySpec(Spec):
+    """``[load.replay]``: how a ``load.trace`` is replayed (docs/workloads.md)."""
+
+    speedup: float = _d(1.0, "Trace time runs this many times faster (2 = twice the rate).", gt=0)
+    start_s: Duration = Field(
+        0.0, alias="start", description="Replay from this far into the trace (from its first row)."
+    )
+    end_s: Duration = Field(
+        0.0, alias="end", description='Replay up to this far into the trace ("0s" = to its end).'
+    )
+    loop: bool = _d(False, "Start the trace again when it ends, until the run's window closes.")
+    block_tokens: int = _d(
+        512, "Tokens (words) of one hash_ids prefix block (Mooncake's block size).", ge=1
+    )
+
+
+class SessionsSpec(Spec):
+    """``[load.sessions]``: multi-turn conversations (docs/workloads.md)."""
+
+    turns: int = _d(
+        1, "Turns per session (1: every request is its own conversation).", ge=1, le=1000
+    )
+    think_time_s: Duration = Field(
+        0.0, alias="think_time", description="Pause after a turn's answer before the next turn."
+    )
+    user_tokens: int | None = _d(
+        None, "Words each later turn's user message adds (None: load.prompt_tokens).", ge=1
+    )
+    affinity_header: str = _d(
+        "", 'Header carrying the session id on every turn ("" = none), e.g. x-session-id.'
+    )
 
 
 class LoadSpec(Spec):
@@ -120,6 +155,19 @@ class LoadSpec(Spec):
     headers: dict[str, str] = Field(
         default_factory=dict, description="Extra headers on every request (gateway routing)."
     )
+    trace: str | None = _d(
+        None, "Replay this trace file (relative to the profile): open loop on its send times."
+    )
+    trace_format: Literal["auto", "mooncake", "azure", "burstgpt"] = _d(
+        "auto", "The trace's format (auto: from its first line, where unambiguous)."
+    )
+    replay: ReplaySpec = Field(default_factory=ReplaySpec, description="Trace replay options.")
+    sessions: SessionsSpec = Field(default_factory=SessionsSpec, description="Multi-turn sessions.")
+
+    @property
+    def open_loop(self) -> bool:
+        """Send times fixed in advance: a rate, or a trace's own times."""
+        return self.rate is not None or self.trace is not None
 
 
 class StubSpec(StubConfig):

@@ -29,6 +29,7 @@ from loadgate.report._fmt import (
     p99,
     undecided_groups,
 )
+from loadgate.report.workload import turn_table, workload_table
 from loadgate.result.model import HarnessLimits, Result, Summary
 
 __all__ = ["P99_MIN_SAMPLES", "P999_MIN_SAMPLES", "print_summary", "stability_warnings"]
@@ -387,7 +388,7 @@ def _harness_table(result: Result, warnings: Mapping[str, list[str]]) -> Table:
             "send lag p99 (ms)",
             p99(h.send_lag_ms),
             "after the schedule"
-            if result.profile.get("load", {}).get("rate") is not None
+            if result.profile.get("load", {}).get("rate") is not None or result.trace is not None
             else "after the worker's previous response ended",
         ),
         (
@@ -486,6 +487,8 @@ def print_summary(result: Result, console: Console) -> None:
         _latency_table(result, warnings),
         _traffic_table(result, warnings),
         _probes_table(result),
+        workload_table(result),
+        turn_table(result),
         _harness_table(result, warnings),
     ):
         if table is not None:
