@@ -62,6 +62,11 @@ class UpstreamCounts:
     calls_hist: dict[int, int] = field(default_factory=dict)
     pull_errors: list[str] = field(default_factory=list)
     worker_errors: list[str] = field(default_factory=list)
+    #: the stub's upstream-rule verdicts ([checks.upstream]; joiner.AssertionCounts)
+    assertions_checked: int = 0
+    assertions_failed: int = 0
+    assertions_by_bit: dict[int, int] = field(default_factory=dict)
+    assertion_examples: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -112,6 +117,13 @@ class EngineOutcome:
     clock_offset_spread_ns: int = field(default=0, metadata={"merge": "max"})
     clock_largest_step_ns: int = field(default=0, metadata={"merge": "max"})
     clock_clamped: int = 0
+    #: [checks.streaming]: measured streams whose per-token delays were derived, those
+    #: of them buffered (checks/streaming.py), a few buffered ids, and the derivation's
+    #: error bound per stream (µs, encoded HDR)
+    streams_timed: int = 0
+    streams_buffered: int = 0
+    buffered_examples: list[str] = field(default_factory=list)
+    stream_dev_us: bytes = b""
     cpu_s: float = field(default=0.0, metadata={"merge": "busiest"})
     wall_s: float = field(default=0.0, metadata={"merge": "busiest"})
     stopped_by: str | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from loadgate.checks.upstream import assertion_figures
 from loadgate.gateway.scrape import HITS, MISSES, ScrapeFigures
 from loadgate.histograms.hdr import summarize_lag
 from loadgate.histograms.recorder import BATCHED_METRICS, HISTOGRAM_BATCHES, METRICS, MODES
@@ -31,9 +32,11 @@ from loadgate.result.model import (
     HarnessLimits,
     Integrity,
     LagSummary,
+    MetricsLint,
     ModeFigures,
     ModeRequests,
     PlacementFigures,
+    RealtimeFigures,
     Requests,
     Result,
     Summary,
@@ -74,6 +77,8 @@ class RunFacts:
     placement: PlacementFigures | None = None
     #: the control group's share of the load (0: none)
     control_ratio: float = 0.0
+    #: [checks.metrics]: the lint of the gateway's /metrics at the end of the load
+    metrics_lint: MetricsLint | None = None
 
 
 def harness_limits(profile: Profile) -> HarnessLimits:
@@ -114,7 +119,19 @@ def _requests(profile: Profile, out: EngineOutcome, measured_s: float) -> Reques
     )
 
 
-def _upstream(out: EngineOutcome) -> Upstream:
+def _realtime(profile: Profile, out: EngineOutcome) -> RealtimeFigures | None:
+    """``stream.realtime``: None when [checks.streaming] is off or no stream was timed."""
+    if not profile.checks.streaming.enabled or not out.streams_timed:
+        return None
+    return RealtimeFigures(
+        streams=out.streams_timed,
+        buffered=out.streams_buffered,
+        buffered_examples=out.buffered_examples[:5],
+        derivation_bound_ms=_lag(out.stream_dev_us),
+    )
+
+
+def _upstream(profile: Profile, out: EngineOutcome) -> Upstream:
     u = out.upstream
     return Upstream(
         calls=u.calls,
@@ -127,6 +144,7 @@ def _upstream(out: EngineOutcome) -> Upstream:
         calls_hist={str(k): v for k, v in sorted(u.calls_hist.items())},
         pull_error="; ".join(u.pull_errors) or None,
         worker_errors=u.worker_errors or None,
+        assertions=assertion_figures(profile.checks.upstream.rules(), u),
     )
 
 
@@ -135,6 +153,7 @@ def _gateway(profile: Profile, out: EngineOutcome | None, facts: RunFacts) -> Ga
     figures = GatewayFigures(
         kind=g.kind, url=g.url, pid=g.pid, drain=g.drain, log=g.log, exit_code=g.died_with
     )
+    figures.metrics_lint = facts.metrics_lint
     sc = facts.scrapes
     if sc is None:
         return figures
@@ -253,7 +272,8 @@ def _measured(result: Result, profile: Profile, out: EngineOutcome, facts: RunFa
         violations=sum(out.violations.values()),
         by_class=dict(sorted(out.violations.items())),
     )
-    result.upstream = _upstream(out)
+    result.upstream = _upstream(profile, out)
+    result.by_mode["stream"].realtime = _realtime(profile, out)
     result.harness = _harness(profile, out, facts)
     result.timeseries = _timeseries(profile, out, facts)
     result.histograms = out.recorder.encode()
