@@ -26,6 +26,11 @@ class Config:
     pool_size: int = 1024
     upstream_timeout_s: float = 600.0
     backlog: int = 2048
+    directive: str = ""
+    agent_id: str = ""
+    defect_skip_directive: float = 0.0
+    defect_bad_metric: bool = False
+    defect_buffer_streams: bool = False
 
 
 def _positive_int(text: str) -> int:
@@ -46,6 +51,13 @@ def _non_negative(text: str) -> float:
     value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return value
 
 
@@ -73,7 +85,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080, help="0 = any free port (printed on stdout)")
-    p.add_argument("--upstream-key", default=None, help="key sent upstream instead of the client's")
+    p.add_argument(
+        "--upstream-key",
+        default=None,
+        help="key sent upstream (the client's own key never is)",
+    )
     p.add_argument(
         "--cache-size", type=_non_negative_int, default=4096, help="auth LRU capacity (0: none)"
     )
@@ -85,6 +101,24 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p.add_argument("--pool-size", type=_positive_int, default=1024, help="upstream connections")
     p.add_argument("--upstream-timeout-s", type=_non_negative, default=600.0)
     p.add_argument("--backlog", type=_positive_int, default=2048)
+    p.add_argument("--directive", default="", help="text put into every system prompt")
+    p.add_argument("--agent-id", default="", help="x-agent-id upstream when the client sent none")
+    p.add_argument(
+        "--defect-skip-directive",
+        type=_share,
+        default=0.0,
+        help="defect (tests): share of requests forwarded without the directive",
+    )
+    p.add_argument(
+        "--defect-bad-metric",
+        action="store_true",
+        help="defect (tests): a counter without _total, labelled by client key",
+    )
+    p.add_argument(
+        "--defect-buffer-streams",
+        action="store_true",
+        help="defect (tests): hold streamed answers until their end",
+    )
     ns = p.parse_args(argv)
     return Config(
         upstream=ns.upstream,
@@ -100,4 +134,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         pool_size=ns.pool_size,
         upstream_timeout_s=ns.upstream_timeout_s,
         backlog=ns.backlog,
+        directive=ns.directive,
+        agent_id=ns.agent_id,
+        defect_skip_directive=ns.defect_skip_directive,
+        defect_bad_metric=ns.defect_bad_metric,
+        defect_buffer_streams=ns.defect_buffer_streams,
     )
