@@ -59,10 +59,10 @@ def _inject(route: str, doc: dict[str, Any], text: str) -> None:
         if not isinstance(messages, list):
             return
         first = messages[0] if messages else None
-        if isinstance(first, dict) and first.get("role") == "system":
-            if isinstance(first.get("content"), str):
-                first["content"] = f"{text}\n\n{first['content']}"
-                return
+        system = isinstance(first, dict) and first.get("role") == "system"
+        if system and isinstance(first, dict) and isinstance(first.get("content"), str):
+            first["content"] = f"{text}\n\n{first['content']}"
+            return
         messages.insert(0, {"role": "system", "content": text})
     elif route == "responses":
         given = doc.get("instructions")
