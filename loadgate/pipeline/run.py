@@ -326,7 +326,7 @@ def _scraper(profile: Profile, gw: Gateway) -> Scraper | None:
 def _metrics_lint(profile: Profile, gw: Gateway) -> Callable[[], Awaitable[MetricsLint]] | None:
     """The [checks.metrics] lint of this gateway's /metrics; None when not configured."""
     spec = profile.checks.metrics
-    if spec is None:
+    if not spec.on:
         return None
     url = gw.metrics_url
 

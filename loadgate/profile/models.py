@@ -318,6 +318,9 @@ class StreamingCheckSpec(Spec):
 class MetricsCheckSpec(Spec):
     """``[checks.metrics]``: lint the gateway's /metrics (Prometheus conventions)."""
 
+    enabled: bool | None = _d(
+        None, "Lint /metrics at the end of sending (None: when require is given)."
+    )
     require: list[str] = Field(
         default_factory=list,
         description='Series that must be present, with labels: "name" or "name{label,…}".',
@@ -325,6 +328,18 @@ class MetricsCheckSpec(Spec):
     max_label_values: int = _d(
         100, "A label with more distinct values than this in one family is high-cardinality.", ge=1
     )
+
+    @property
+    def on(self) -> bool:
+        return self.enabled if self.enabled is not None else bool(self.require)
+
+    @model_validator(mode="after")
+    def _valid_require(self) -> MetricsCheckSpec:
+        from loadgate.checks.metrics_lint import parse_required
+
+        for spec in self.require:
+            parse_required(spec)  # ValueError names the bad entry
+        return self
 
 
 class ChecksSpec(Spec):
@@ -336,9 +351,7 @@ class ChecksSpec(Spec):
     streaming: StreamingCheckSpec = Field(
         default_factory=StreamingCheckSpec, description="Real-time streams."
     )
-    metrics: MetricsCheckSpec | None = _d(
-        None, "Metrics lint at the end of the load (absent: off; an empty table: on)."
-    )
+    metrics: MetricsCheckSpec = Field(default_factory=MetricsCheckSpec, description="Metrics lint.")
 
 
 class CpusSpec(Spec):

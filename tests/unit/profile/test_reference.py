@@ -28,9 +28,8 @@ def test_reference_lists_every_key_of_the_bundled_profiles() -> None:
             if table == "gates":
                 continue
             for key, value in keys.items():
-                if isinstance(value, dict) and key in ("auth_cache", "reference"):
-                    assert f"## [{table}.{key}]" in doc
-                    continue
+                if isinstance(value, dict) and f"## [{table}.{key}]" in doc:
+                    continue  # a sub-table: its keys have their own section
                 assert f"| `{key}` |" in doc, f"{path.name}: {table}.{key}"
 
 
