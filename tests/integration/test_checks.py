@@ -3,8 +3,11 @@
 ``loadgate run phase2-exit`` on loopback with short runs. Each defect switch of the
 reference gateway must be found by its own check and by nothing else: the other
 checks' gates still pass. Assertions are on counts and gate outcomes; the one
-latency gate is lopsided (a buffered stream's first token waits ~7 × 20 ms = 140 ms
-against a 100 ms budget; a relayed one waits well under a millisecond).
+latency gate is lopsided: a buffered stream's first token waits ~7 × 50 ms = 350 ms
+against a 250 ms budget; a relayed one waits well under a millisecond — plus, on a
+starved machine, the stub's own lateness (each delay is an over-estimate by up to
+``stream.realtime.derivation_bound_ms``: one run here saw a 200 ms stall of the
+whole machine, hence the wide margin).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pytest
 pytestmark = pytest.mark.timeout(240)
 
 GATES = (
-    'gates={"upstream.assertions.failed" = "== 0", "stream.token_delay_ms.p99" = "< 100", '
+    'gates={"upstream.assertions.failed" = "== 0", "stream.token_delay_ms.p99" = "< 250", '
     '"stream.realtime.buffered" = "== 0", "gateway.metrics_lint.problems" = "== 0", '
     '"integrity.violations" = "== 0", "requests.error_rate" = "< 0.001"}'
 )
@@ -34,11 +37,11 @@ CHECK_GATES = {
 FAST = [
     "--set", "stub.port=0",
     "--set", "stub.ttft_ms=5",
-    "--set", "stub.itl_ms=20",
+    "--set", "stub.itl_ms=50",
     "--set", "stub.output_tokens=8",
     "--set", "load.max_tokens=8",
     "--set", "load.warmup=0.5s",
-    "--set", "load.duration=2s",
+    "--set", "load.duration=3s",
     "--set", "load.concurrency=8",
     "--set", "load.endpoints={chat = 1.0, responses = 1.0, messages = 1.0}",
     "--set", "auth.keys=20",
