@@ -32,6 +32,11 @@ class Config:
     trace_queue_rows: int = 100_000
     trace_delay_ms: float = 0.0
     trace_drop_share: float = 0.0
+    directive: str = ""
+    agent_id: str = ""
+    defect_skip_directive: float = 0.0
+    defect_bad_metric: bool = False
+    defect_buffer_streams: bool = False
 
 
 def _positive_int(text: str) -> int:
@@ -58,7 +63,7 @@ def _non_negative(text: str) -> float:
 def _share(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return value
 
 
@@ -86,7 +91,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080, help="0 = any free port (printed on stdout)")
-    p.add_argument("--upstream-key", default=None, help="key sent upstream instead of the client's")
+    p.add_argument(
+        "--upstream-key",
+        default=None,
+        help="key sent upstream (the client's own key never is)",
+    )
     p.add_argument(
         "--cache-size", type=_non_negative_int, default=4096, help="auth LRU capacity (0: none)"
     )
@@ -109,6 +118,24 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     t.add_argument(
         "--trace-drop-share", type=_share, default=0.0, help="defect: drop this share of rows"
     )
+    p.add_argument("--directive", default="", help="text put into every system prompt")
+    p.add_argument("--agent-id", default="", help="x-agent-id upstream when the client sent none")
+    p.add_argument(
+        "--defect-skip-directive",
+        type=_share,
+        default=0.0,
+        help="defect (tests): share of requests forwarded without the directive",
+    )
+    p.add_argument(
+        "--defect-bad-metric",
+        action="store_true",
+        help="defect (tests): a counter without _total, labelled by client key",
+    )
+    p.add_argument(
+        "--defect-buffer-streams",
+        action="store_true",
+        help="defect (tests): hold streamed answers until their end",
+    )
     ns = p.parse_args(argv)
     return Config(
         upstream=ns.upstream,
@@ -130,4 +157,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         trace_queue_rows=ns.trace_queue_rows,
         trace_delay_ms=ns.trace_delay_ms,
         trace_drop_share=ns.trace_drop_share,
+        directive=ns.directive,
+        agent_id=ns.agent_id,
+        defect_skip_directive=ns.defect_skip_directive,
+        defect_bad_metric=ns.defect_bad_metric,
+        defect_buffer_streams=ns.defect_buffer_streams,
     )

@@ -11,6 +11,11 @@ Names are the contract loadgate's bundled profiles select on:
 ``gateway_added_delay_requests_total``; with ``--trace-dsn``:
 ``gateway_trace_rows_written_total``, ``gateway_trace_rows_dropped_total{reason}``,
 ``gateway_trace_batches_total``, ``gateway_trace_queue_rows``.
+
+``--defect-bad-metric`` (tests) adds ``gateway_key_requests{key}``: a counter without
+``_total`` labelled by client key, the two mistakes the metrics lint must catch. It is
+written as raw text, the way a hand-rolled exporter would: prometheus-client itself
+always names a counter ``_total``.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class Metrics(Collector):
         self.upstream_errors: dict[tuple[str, str], int] = {}
         self.added_delay_s = 0.0
         self.added_delay_count = 0
+        self.per_key: dict[str, int] = {}  # --defect-bad-metric only
         self.cache_hits = cache_hits
         self.cache_misses = cache_misses
         self.cache_entries = cache_entries
@@ -56,6 +62,9 @@ class Metrics(Collector):
     def count_request(self, route: str, status: int) -> None:
         k = (route, status)
         self.requests[k] = self.requests.get(k, 0) + 1
+
+    def count_key(self, key: str) -> None:
+        self.per_key[key] = self.per_key.get(key, 0) + 1
 
     def count_upstream_error(self, route: str, reason: str) -> None:
         k = (route, reason)
@@ -107,7 +116,18 @@ class Metrics(Collector):
             yield from _trace_metrics(self.traces)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        text = generate_latest(self.registry)
+        if not self.per_key:
+            return text
+        lines = [
+            b"# HELP gateway_key_requests Requests by client key.",
+            b"# TYPE gateway_key_requests counter",
+        ]
+        lines += [
+            b'gateway_key_requests{key="%s"} %d' % (key.encode("latin-1", "replace"), n)
+            for key, n in sorted(self.per_key.items())
+        ]
+        return text + b"\n".join(lines) + b"\n"
 
 
 def _trace_metrics(traces: TraceWriter) -> Iterator[Metric]:

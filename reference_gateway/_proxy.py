@@ -5,10 +5,13 @@ whose key is in the auth cache and that has no ``--delay-ms`` to sleep is forwar
 an idle upstream connection right there, with no task; a cache miss, a delay or a new
 upstream connection each take one task (:meth:`Proxy._admit`, :meth:`Proxy._connect`).
 
+:meth:`Proxy.upstream_request` is the one place the upstream head and body are built:
+the client's key headers are always dropped (``--upstream-key`` is sent instead, if
+given), ``--directive`` is injected into the body (:mod:`._directive`), ``x-agent-id``
+is added when the client sent none (``--agent-id``), and ``content-length`` is always
+computed from the body actually sent.
+
 Where the next features hook in (each without a rewrite):
-* directive injection into system messages: :meth:`Proxy.upstream_request` is the one
-  place the upstream head and body are built; the body there is the whole buffered
-  request, and ``content-length`` is always computed from the body actually sent;
 * tenant-scoped keys (key → tenant → allowed agent ids vs ``x-agent-id``): the auth
   cache's cached value becomes the principal instead of a bool, checked in
   :meth:`Proxy.handle` / :meth:`Proxy._admit` beside the verdict;
@@ -31,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from reference_gateway._auth import AuthCache
 from reference_gateway._config import Config
+from reference_gateway._directive import DirectiveInjector
 from reference_gateway._downstream import ClientConnection, Request
 from reference_gateway._metrics import CONTENT_TYPE_LATEST, Metrics
 from reference_gateway._relay import Relay
@@ -49,7 +53,6 @@ ROUTES: dict[tuple[str, str], str] = {
 }
 
 _AUTH = frozenset({b"authorization", b"x-api-key", b"api-key"})
-_NO_DROP: frozenset[bytes] = frozenset()
 _HEALTH_OK = json.dumps({"status": "ok"}).encode()
 _HEALTH_DRAINING = json.dumps({"status": "draining"}).encode()
 _METRICS_TYPE = CONTENT_TYPE_LATEST.encode()
@@ -98,7 +101,11 @@ class Proxy:
         self._host = b"host: %s\r\n" % up.host_header
         self._delay_s = cfg.delay_ms / 1000.0
         self._timeout_s = cfg.upstream_timeout_s
-        self._drop = _AUTH if cfg.upstream_key is not None else _NO_DROP
+        # The client's own key never goes upstream: the provider's key is the gateway's.
+        self._drop = _AUTH
+        self._directive = DirectiveInjector(cfg.directive, cfg.defect_skip_directive)
+        self._agent = b"x-agent-id: %s\r\n" % cfg.agent_id.encode() if cfg.agent_id else b""
+        self._count_keys = cfg.defect_bad_metric
         key = (cfg.upstream_key or "").encode("latin-1")
         self._key_openai = b"authorization: Bearer %s\r\n" % key if cfg.upstream_key else b""
         self._key_anthropic = b"x-api-key: %s\r\n" % key if cfg.upstream_key else b""
@@ -133,6 +140,8 @@ class Proxy:
         if key is None:
             relay.reject(401, "missing API key")
             return
+        if self._count_keys:
+            self.metrics.count_key(key)
         verdict = self._cache.lookup(key)
         if verdict is None or self._delay_s > 0:
             self._spawn(self._admit(req, relay, key, verdict))
@@ -209,10 +218,12 @@ class Proxy:
         self._forward(req, relay)
 
     def upstream_request(self, req: Request, route: str) -> tuple[bytes, bytes]:
-        """The upstream request head and body for ``req`` (the body passes unchanged)."""
-        body = req.body
+        """The upstream request head and body for ``req``."""
+        body = self._directive.apply(route, req.body) if self._directive.text else req.body
         headers: Headers = filter_headers(req.headers, self._drop)
         key = self._key_anthropic if route == "messages" else self._key_openai
+        if self._agent and req.header(b"x-agent-id") is None:
+            key += self._agent
         length = b"content-length: %d\r\n" % len(body) if body or req.method == "POST" else b""
         head = b"%s %s%s HTTP/1.1\r\n%s%s%s%s\r\n" % (
             req.method.encode(),

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stub_upstream.assertions import UpstreamRules
 from stub_upstream.ledger_format import FAULT_CODES
 
 __all__ = ["INJECTABLE_FAULTS", "StubConfig", "flag_of"]
@@ -75,6 +76,12 @@ class StubConfig(BaseModel):
     )
     keepalive_timeout_s: float = _f(
         75.0, "An idle keep-alive connection closes after this, s.", gt=0
+    )
+    assertions: UpstreamRules | None = Field(
+        None,
+        description="Rules checked on every API request (JSON; loadgate sets them from "
+        "[checks.upstream]); failures go to the ledger's checks_failed bits.",
+        json_schema_extra={"json": True},
     )
 
     @model_validator(mode="after")

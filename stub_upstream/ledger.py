@@ -29,7 +29,7 @@ from stub_upstream.ledger_format import LEDGER_DTYPE
 __all__ = ["RECORD", "LedgerRing", "LedgerView", "read_all", "reset_all"]
 
 #: Packs one LEDGER_DTYPE record (field order and widths must match the dtype).
-RECORD = struct.Struct("<QqqqqQIIHBBBB18s")
+RECORD = struct.Struct("<QqqqqQIIHBBBB18sIHBx")
 assert RECORD.size == LEDGER_DTYPE.itemsize
 
 _HEADER = struct.Struct("<QQ")
@@ -64,6 +64,9 @@ class LedgerRing:
         fault: int,
         worker: int,
         model: bytes,
+        stream_dev_us: int = 0,
+        checks_failed: int = 0,
+        checked: int = 0,
     ) -> None:
         """Owner only: write one record and publish it."""
         seq = self.seq
@@ -84,6 +87,9 @@ class LedgerRing:
             fault,
             worker,
             model,
+            min(stream_dev_us, 0xFFFFFFFF),
+            checks_failed,
+            checked,
         )
         self.seq = seq + 1
         _SEQ.pack_into(self._buf, 0, seq + 1)

@@ -1,6 +1,6 @@
 """Wire format of the stub's ledger, shared by the stub and the harness.
 
-One fixed-size little-endian record per request the stub answered (DESIGN §2).
+One fixed-size (88-byte) little-endian record per request the stub answered (DESIGN §2).
 The harness pulls records from ``GET /_loadgate/ledger`` as raw bytes and views
 them with ``numpy.frombuffer(body, dtype=LEDGER_DTYPE)``: no JSON on either side
 of a path that carries hundreds of thousands of records.
@@ -49,9 +49,15 @@ LEDGER_DTYPE = np.dtype(
         ("fault", "u1"),  # FAULT_CODES (0 = none)
         ("worker", "u1"),  # stub worker process index
         ("model", "S18"),  # requested model, truncated
+        # streams: the largest amount any token's write trailed the nominal schedule
+        # t_sched_first + k * itl (timer lateness, jitter, stalls), µs; 0 otherwise
+        ("stream_dev_us", "<u4"),
+        ("checks_failed", "<u2"),  # bit i: upstream rule i failed (assertions.Rules)
+        ("checked", "u1"),  # 1 if the upstream rules were evaluated on this request
+        ("_pad", "V1"),
     ]
 )
-assert LEDGER_DTYPE.itemsize == 80
+assert LEDGER_DTYPE.itemsize == 88
 
 ENDPOINT_CODES: dict[str, int] = {
     "other": 0,

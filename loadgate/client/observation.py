@@ -62,6 +62,9 @@ class Observation:
     error: str | None = None
     tokens: int = 0
     token_times: list[int] = field(default_factory=list)
+    #: tokens complete after each delta, when deltas are not one token each (a gateway
+    #: re-chunked the stream); None: delta k is token k
+    delta_tokens: list[int] | None = None
     violation: str | None = None
     bytes_in: int = 0
     #: sent straight to the stub: the same-run control group (not gateway traffic)

@@ -172,6 +172,18 @@ def _reference_argv(
         "--drain-timeout-s",
         repr(max(0.1, 0.8 * spec.stop_timeout_s)),
     ]
+    if ref.directive:
+        argv += ["--directive", ref.directive]
+    if ref.agent_id:
+        argv += ["--agent-id", ref.agent_id]
+    if ref.upstream_key:
+        argv += ["--upstream-key", ref.upstream_key]
+    if ref.defect_skip_directive:
+        argv += ["--defect-skip-directive", repr(float(ref.defect_skip_directive))]
+    if ref.defect_bad_metric:
+        argv.append("--defect-bad-metric")
+    if ref.defect_buffer_streams:
+        argv.append("--defect-buffer-streams")
     if key_prefix is not None:
         argv += ["--key-prefix", key_prefix]
     if keys_file is not None:

@@ -21,8 +21,9 @@ from loadgate.client.observation import Observation
 
 __all__ = ["Call", "Decomposition", "decompose"]
 
-# (t_recv, t_first_write, t_last_write, t_sched_first) of one upstream call.
-Call = tuple[int, int, int, int]
+# (t_recv, t_first_write, t_last_write, t_sched_first, stream_dev_ns) of one upstream
+# call; stream_dev_ns: a stream's largest write lateness behind its nominal schedule.
+Call = tuple[int, int, int, int, int]
 
 
 @dataclass(slots=True)
@@ -39,7 +40,7 @@ class Decomposition:
 
 
 def _service(call: Call) -> int:
-    t_recv, t_first, t_last, _ = call
+    t_recv, t_first, t_last = call[0], call[1], call[2]
     end = t_last or t_first or t_recv
     return max(0, end - t_recv)
 

@@ -37,13 +37,14 @@ import aiohttp
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from loadgate.checks.streaming import stream_delays, token_arrivals
 from loadgate.client.http1 import ConnectionPool
 from loadgate.client.observation import Observation, RequestSpec
 from loadgate.client.request import perform
 from loadgate.client.transport import Transport
 from loadgate.histograms.hdr import HIGHEST_US, bulk_record, new_histogram
 from loadgate.histograms.recorder import Recorder
-from loadgate.join.joiner import Joiner
+from loadgate.join.joiner import CONTROL_SEQ_BASE, EXAMPLES, Joiner
 from loadgate.join.ledger import LEDGER_ERRORS, LedgerClient, LedgerSource
 from loadgate.join.overhead import Call, Decomposition, decompose
 from loadgate.judge.monitor import LagTicker
@@ -57,13 +58,12 @@ from loadgate.observe.observer import LiveCounts
 from loadgate.probes.witness import Witness, open_lookup
 from loadgate.profile import Profile
 from stub_upstream import stamped
+from stub_upstream.content import format_corr_id
 
-__all__ = ["Engine", "WorkerPlan", "split_share"]
+__all__ = ["CONTROL_SEQ_BASE", "Engine", "WorkerPlan", "split_share"]
 
 PULL_INTERVAL_S = 0.5
 JOIN_SLICE = 4  # observations joined per event-loop turn (~0.3 ms)
-#: Control-group correlation ids start here: the gateway's never reach 2**31 in a run.
-CONTROL_SEQ_BASE = 1 << 31
 #: What sessions record per turn index (result: sessions.by_turn).
 _TURN_METRICS = ("e2e_ms", "overhead_ms", "ttft_ms", "ttft_overhead_ms")
 
@@ -155,6 +155,9 @@ class Engine:
         self._send_lag = new_histogram()
         self._send_lags: list[int] = []  # µs, waiting for _record_send_lags
         self._stub_lateness = new_histogram()
+        self._stream_dev = new_histogram()
+        self._check_streams = p.checks.streaming.enabled
+        self._itl_ns = round(p.stub.itl_ms * 1e6)
         self.last_interval_p99_ms: float | None = None
         w = p.probes.witness
         #: the side-effect witness: polls for sampled requests' records (None: off)
@@ -256,6 +259,11 @@ class Engine:
         self.out.loop_lag_us = self.lag.histogram.encode()
         self.out.send_lag_us = self._send_lag.encode()
         self.out.stub_lateness_us = self._stub_lateness.encode()
+        if self.out.streams_timed:
+            self.out.stream_dev_us = self._stream_dev.encode()
+        a = self.joiner.assertions
+        up.assertions_checked, up.assertions_failed = a.checked, a.failed
+        up.assertions_by_bit, up.assertion_examples = dict(a.by_bit), list(a.examples)
         gc.set_threshold(*old_thresholds)
         gc.unfreeze()
         self.out.cpu_s = time.process_time() - cpu0
@@ -753,12 +761,35 @@ class Engine:
         same = recorder.record_gaps("itl_ms", s, times, at)
         self.out.deltas_timed += len(times)
         self.out.deltas_same_read += same
+        if s and calls and self._check_streams:
+            self._record_token_delays(recorder, obs, calls[-1], at)
         if len(times) > 1:
             # The first delta read with the next: its stamp is the later one's arrival
             # (a read carries its last segment's stamp), so this TTFT is an upper bound.
             self.out.first_tokens_timed += 1
             self.out.first_token_same_read += times[0] == times[1]
         return d
+
+    def _record_token_delays(
+        self, recorder: Recorder, obs: Observation, call: Call, at: int
+    ) -> None:
+        """Per-token delay of one stream against the call whose stream the client read."""
+        _, t_first, t_last, t_sched, dev = call
+        arrivals = token_arrivals(obs.token_times, obs.delta_tokens)
+        timed = stream_delays(arrivals, t_sched, self._itl_ns, t_first, t_last, dev)
+        if timed is None:
+            return
+        for d in timed.delays_ns:
+            recorder.record("token_delay_ms", True, d, at)
+        if recorder is not self.recorder:
+            return  # the control group: its delays are the floor, not gateway streams
+        out = self.out
+        out.streams_timed += 1
+        self._stream_dev.record_value(min(max(0, dev // 1000), HIGHEST_US))
+        if timed.buffered:
+            out.streams_buffered += 1
+            if len(out.buffered_examples) < EXAMPLES:
+                out.buffered_examples.append(format_corr_id(obs.corr))
 
 
 def _record_us(h: HdrHistogram, values_us: list[int]) -> None:

@@ -63,6 +63,11 @@ class UpstreamCounts:
     calls_hist: dict[int, int] = field(default_factory=dict)
     pull_errors: list[str] = field(default_factory=list)
     worker_errors: list[str] = field(default_factory=list)
+    #: the stub's upstream-rule verdicts ([checks.upstream]; joiner.AssertionCounts)
+    assertions_checked: int = 0
+    assertions_failed: int = 0
+    assertions_by_bit: dict[int, int] = field(default_factory=dict)
+    assertion_examples: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -115,6 +120,13 @@ class EngineOutcome:
     clock_clamped: int = 0
     #: the side-effect witness's counts (None: not configured)
     witness: WitnessCounts | None = None
+    #: [checks.streaming]: measured streams whose per-token delays were derived, those
+    #: of them buffered (checks/streaming.py), a few buffered ids, and the derivation's
+    #: error bound per stream (µs, encoded HDR)
+    streams_timed: int = 0
+    streams_buffered: int = 0
+    buffered_examples: list[str] = field(default_factory=list)
+    stream_dev_us: bytes = b""
     cpu_s: float = field(default=0.0, metadata={"merge": "busiest"})
     wall_s: float = field(default=0.0, metadata={"merge": "busiest"})
     stopped_by: str | None = None

@@ -35,12 +35,13 @@ import os
 import resource
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from loadgate.checks.metrics_lint import scrape_and_lint
 from loadgate.client.observation import Observation
 from loadgate.errors import DepDownError, LoadgateError, UsageError
 from loadgate.gateway.lifecycle import Gateway, start_gateway
@@ -63,7 +64,7 @@ from loadgate.probes.witness import preflight_witness
 from loadgate.profile import Profile, bundled_dir
 from loadgate.result.build import GatewayFacts, RunFacts, build_result
 from loadgate.result.environment import collect_environment, git_info
-from loadgate.result.model import Drain, PlacementFigures, Result
+from loadgate.result.model import Drain, MetricsLint, PlacementFigures, Result
 from stub_upstream.config import StubConfig
 from stub_upstream.process import StubProcess, StubStartError
 
@@ -127,7 +128,9 @@ def raise_open_file_limit() -> int:
 def stub_config(profile: Profile) -> StubConfig:
     """The profile's ``[stub]`` table as the stub's own config (same field names)."""
 
-    return StubConfig.model_validate(profile.stub.model_dump(include=set(StubConfig.model_fields)))
+    fields = profile.stub.model_dump(include=set(StubConfig.model_fields) - {"assertions"})
+    rules = profile.checks.upstream.rules()
+    return StubConfig.model_validate({**fields, "assertions": rules})
 
 
 def check_target(url: str) -> None:
@@ -255,6 +258,7 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
             placement=PlacementFigures(**dataclasses.asdict(state.placement)),
             control_ratio=control_ratio(profile, options.target),
             trace=trace,
+            metrics_lint=state.metrics_lint,
         )
     result = build_result(profile, state.outcome, facts)
     if state.outcome is not None:
@@ -398,6 +402,27 @@ def _scraper(profile: Profile, gw: Gateway) -> Scraper | None:
     return Scraper(gw.metrics_url, selectors, profile.gateway.scrape_interval_s)
 
 
+def _metrics_lint(profile: Profile, gw: Gateway) -> Callable[[], Awaitable[MetricsLint]] | None:
+    """The [checks.metrics] lint of this gateway's /metrics; None when not configured."""
+    spec = profile.checks.metrics
+    if not spec.on:
+        return None
+    url = gw.metrics_url
+
+    async def lint() -> MetricsLint:
+        if not url:
+            return MetricsLint(error="no metrics endpoint (direct: no gateway in the path)")
+        return await scrape_and_lint(
+            url,
+            spec.require,
+            max_label_values=spec.max_label_values,
+            key_prefix=profile.auth.prefix,
+            timeout_s=2.0,
+        )
+
+    return lint
+
+
 async def _measure(
     profile: Profile,
     options: RunOptions,
@@ -409,6 +434,7 @@ async def _measure(
     """The load and what keeps time beside it; returns the drain check's figures."""
     load = profile.load
     state.scraper = scraper = _scraper(profile, gw)
+    state.lint = _metrics_lint(profile, gw)
     delay = _START_DELAY_NS if load.workers == 1 else _START_DELAY_WORKERS_NS
     start_ns = time.monotonic_ns() + delay
     plan = WorkerPlan(
@@ -461,6 +487,7 @@ async def _measure(
                 with contextlib.suppress(Exception):
                     await scraper.mark_end()
             await scraper.stop()
+        await state.run_lint()  # the load ended early: the edges did not lint
     checked = launched and profile.gateway.drain_check
     return await drain_figures(
         state, gw, checked=checked, stop_timeout_s=profile.gateway.stop_timeout_s

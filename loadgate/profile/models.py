@@ -16,27 +16,39 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from loadgate.profile.durations import parse_duration
+from stub_upstream.assertions import UpstreamRules
 from stub_upstream.config import StubConfig
 
 __all__ = [
     "ENDPOINTS",
     "AuthCacheSpec",
     "AuthSpec",
+    "ChecksSpec",
     "CpusSpec",
     "Duration",
     "GatewaySpec",
     "HarnessSpec",
     "LoadSpec",
+    "MetricsCheckSpec",
     "ProbesSpec",
     "Profile",
     "ReferenceSpec",
     "ReplaySpec",
     "SessionsSpec",
     "Spec",
+    "StreamingCheckSpec",
     "StubSpec",
+    "UpstreamCheckSpec",
     "WitnessSpec",
 ]
 
@@ -183,6 +195,12 @@ class StubSpec(StubConfig):
         default_factory=list, description="Pin the stub to these CPUs ([] = no pinning)."
     )
 
+    @model_validator(mode="after")
+    def _assertions_elsewhere(self) -> StubSpec:
+        if self.assertions is not None:
+            raise ValueError("assertions: set the upstream rules under [checks.upstream]")
+        return self
+
 
 class AuthSpec(Spec):
     """``[auth]``: which client key each request carries, and how."""
@@ -227,6 +245,24 @@ class ReferenceSpec(Spec):
     )
     trace_drop_share: float = _d(
         0.0, "Defect (tests): the gateway drops this share of trace rows.", ge=0, le=1
+    )
+    directive: str = _d(
+        "", 'Text put into every request\'s system message / instructions / system ("" = off).'
+    )
+    agent_id: str = _d(
+        "", 'x-agent-id sent upstream when the client sent none ("" = only the client\'s).'
+    )
+    upstream_key: str = _d(
+        "", "Key sent upstream instead of the client's (\"\" = none; the client's never is)."
+    )
+    defect_skip_directive: float = _d(
+        0.0, "Defect (tests): share of requests forwarded without the directive.", ge=0, le=1
+    )
+    defect_bad_metric: bool = _d(
+        False, "Defect (tests): expose a counter without _total and a per-key label."
+    )
+    defect_buffer_streams: bool = _d(
+        False, "Defect (tests): hold every streamed answer until its end, then send it."
     )
 
 
@@ -357,6 +393,80 @@ class HarnessSpec(Spec):
     )
 
 
+class UpstreamCheckSpec(Spec):
+    """``[checks.upstream]``: rules the stub checks on every request the gateway forwards."""
+
+    require_system: str = _d(
+        "", 'Text every system message / instructions / system must contain ("" = off).'
+    )
+    require_headers: dict[str, str] = Field(
+        default_factory=dict,
+        description='Header name → value glob every upstream request must carry ("*": present).',
+    )
+    forbid_headers: list[str] = Field(
+        default_factory=list, description="Headers no upstream request may carry."
+    )
+
+    def rules(self) -> UpstreamRules | None:
+        """The stub's rules; None when nothing is configured."""
+        rules = UpstreamRules(
+            require_system=self.require_system,
+            require_headers=dict(self.require_headers),
+            forbid_headers=list(self.forbid_headers),
+        )
+        return rules if rules.configured else None
+
+    @model_validator(mode="after")
+    def _valid_rules(self) -> UpstreamCheckSpec:
+        self.rules()  # raises ValueError naming the problem
+        return self
+
+
+class StreamingCheckSpec(Spec):
+    """``[checks.streaming]``: per-token delay of streams (stub write → client arrival)."""
+
+    enabled: bool = _d(True, "Derive per-token delays and count buffered streams.")
+
+
+class MetricsCheckSpec(Spec):
+    """``[checks.metrics]``: lint the gateway's /metrics (Prometheus conventions)."""
+
+    enabled: bool | None = _d(
+        None, "Lint /metrics at the end of sending (None: when require is given)."
+    )
+    require: list[str] = Field(
+        default_factory=list,
+        description='Series that must be present, with labels: "name" or "name{label,…}".',
+    )
+    max_label_values: int = _d(
+        100, "A label with more distinct values than this in one family is high-cardinality.", ge=1
+    )
+
+    @property
+    def on(self) -> bool:
+        return self.enabled if self.enabled is not None else bool(self.require)
+
+    @model_validator(mode="after")
+    def _valid_require(self) -> MetricsCheckSpec:
+        from loadgate.checks.metrics_lint import parse_required
+
+        for spec in self.require:
+            parse_required(spec)  # ValueError names the bad entry
+        return self
+
+
+class ChecksSpec(Spec):
+    """``[checks]``: what loadgate checks beside the latency figures."""
+
+    upstream: UpstreamCheckSpec = Field(
+        default_factory=UpstreamCheckSpec, description="Upstream assertions."
+    )
+    streaming: StreamingCheckSpec = Field(
+        default_factory=StreamingCheckSpec, description="Real-time streams."
+    )
+    metrics: MetricsCheckSpec = Field(default_factory=MetricsCheckSpec, description="Metrics lint.")
+
+
 class CpusSpec(Spec):
     """``[cpus]``: which CPUs the harness, the stub and a launched gateway run on."""
 
@@ -383,6 +493,7 @@ class Profile(Spec):
     harness: HarnessSpec = Field(default_factory=HarnessSpec, description="Validity limits.")
     cpus: CpusSpec = Field(default_factory=CpusSpec, description="CPU placement.")
     probes: ProbesSpec = Field(default_factory=ProbesSpec, description="Probes beside the load.")
+    checks: ChecksSpec = Field(default_factory=ChecksSpec, description="Checks beside the load.")
     gates: dict[str, str] = Field(
         default_factory=dict, description='Gate name → "<op> <number>", e.g. "< 20".'
     )
@@ -399,4 +510,4 @@ class Profile(Spec):
 
 
 #: The TOML tables of a profile, in file order.
-TABLES = ("load", "stub", "auth", "gateway", "harness", "cpus", "probes", "gates")
+TABLES = ("load", "stub", "auth", "gateway", "harness", "cpus", "checks", "probes", "gates")

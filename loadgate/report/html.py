@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
+from loadgate.report._checks import check_rows, lint_lines
 from loadgate.report._fmt import fmt_num, fmt_pct, key_figures, metric, num
 from loadgate.report._harness import (
     CONTROL_LABEL,
@@ -275,6 +276,12 @@ def _floor_text(floor: Mapping[str, float] | None) -> str:
     return " / ".join(f"{k} {fmt_num(floor[k])}" for k in ("p50", "p99", "max") if k in floor)
 
 
+def _checks(result: Result) -> str:
+    problems = "".join(f"<li>{escape(line)}</li>" for line in lint_lines(result))
+    listed = f"<h3>Metrics lint problems</h3><ul>{problems}</ul>" if problems else ""
+    return f"<h2>Checks</h2>{kv(check_rows(result), 'checks')}{listed}"
+
+
 def _harness(result: Result) -> str:
     h = result.harness
     state = (
@@ -319,6 +326,7 @@ def render_html(result: Result) -> str:
             _split(result),
             _counts(result),
             _probes(result),
+            _checks(result),
             _harness(result),
             machine(result),
         ],

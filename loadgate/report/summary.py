@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loadgate.profile import HarnessSpec
+from loadgate.report._checks import check_rows, lint_lines
 from loadgate.report._fmt import (
     floor_p99,
     fmt_num,
@@ -354,6 +355,14 @@ def _traffic_table(result: Result, warnings: Mapping[str, list[str]]) -> Table:
     return _kv_table("Traffic", rows)
 
 
+def _checks_table(result: Result) -> Table:
+    rows: list[tuple[str, float | str | None, Text | str]] = [
+        (name, text, "") for name, text in check_rows(result)
+    ]
+    rows += [("  lint problem", line, "") for line in lint_lines(result)[:10]]
+    return _kv_table("Checks", rows)
+
+
 def _stamps_note(result: Result) -> str:
     """Where arrival times came from, and what per-read stamping means for ITL."""
     h = result.harness
@@ -486,6 +495,7 @@ def print_summary(result: Result, console: Console) -> None:
     for table in (
         _latency_table(result, warnings),
         _traffic_table(result, warnings),
+        _checks_table(result),
         _probes_table(result),
         workload_table(result),
         turn_table(result),

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from hdrh.histogram import HdrHistogram
 
+from loadgate.checks.upstream import assertion_figures
 from loadgate.gateway.scrape import HITS, MISSES, ScrapeFigures
 from loadgate.histograms.hdr import summarize, summarize_lag
 from loadgate.histograms.recorder import BATCHED_METRICS, HISTOGRAM_BATCHES, METRICS, MODES
@@ -35,10 +36,12 @@ from loadgate.result.model import (
     HarnessLimits,
     Integrity,
     LagSummary,
+    MetricsLint,
     ModeFigures,
     ModeRequests,
     PlacementFigures,
     Probes,
+    RealtimeFigures,
     Requests,
     Result,
     SessionFigures,
@@ -85,6 +88,8 @@ class RunFacts:
     control_ratio: float = 0.0
     #: load.trace as scanned before the run (None: no trace)
     trace: TraceInfo | None = None
+    #: [checks.metrics]: the lint of the gateway's /metrics at the end of the load
+    metrics_lint: MetricsLint | None = None
 
 
 def harness_limits(profile: Profile) -> HarnessLimits:
@@ -125,7 +130,19 @@ def _requests(profile: Profile, out: EngineOutcome, measured_s: float) -> Reques
     )
 
 
-def _upstream(out: EngineOutcome) -> Upstream:
+def _realtime(profile: Profile, out: EngineOutcome) -> RealtimeFigures | None:
+    """``stream.realtime``: None when [checks.streaming] is off or no stream was timed."""
+    if not profile.checks.streaming.enabled or not out.streams_timed:
+        return None
+    return RealtimeFigures(
+        streams=out.streams_timed,
+        buffered=out.streams_buffered,
+        buffered_examples=out.buffered_examples[:5],
+        derivation_bound_ms=_lag(out.stream_dev_us),
+    )
+
+
+def _upstream(profile: Profile, out: EngineOutcome) -> Upstream:
     u = out.upstream
     return Upstream(
         calls=u.calls,
@@ -138,6 +155,7 @@ def _upstream(out: EngineOutcome) -> Upstream:
         calls_hist={str(k): v for k, v in sorted(u.calls_hist.items())},
         pull_error="; ".join(u.pull_errors) or None,
         worker_errors=u.worker_errors or None,
+        assertions=assertion_figures(profile.checks.upstream.rules(), u),
     )
 
 
@@ -146,6 +164,7 @@ def _gateway(profile: Profile, out: EngineOutcome | None, facts: RunFacts) -> Ga
     figures = GatewayFigures(
         kind=g.kind, url=g.url, pid=g.pid, drain=g.drain, log=g.log, exit_code=g.died_with
     )
+    figures.metrics_lint = facts.metrics_lint
     sc = facts.scrapes
     if sc is None:
         return figures
@@ -328,7 +347,8 @@ def _measured(result: Result, profile: Profile, out: EngineOutcome, facts: RunFa
         violations=sum(out.violations.values()),
         by_class=dict(sorted(out.violations.items())),
     )
-    result.upstream = _upstream(out)
+    result.upstream = _upstream(profile, out)
+    result.by_mode["stream"].realtime = _realtime(profile, out)
     result.harness = _harness(profile, out, facts)
     result.timeseries = _timeseries(profile, out, facts)
     result.probes = Probes(witness=_witness(profile, out))

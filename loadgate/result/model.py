@@ -42,10 +42,13 @@ __all__ = [
     "Integrity",
     "Knee",
     "LagSummary",
+    "LintProblem",
+    "MetricsLint",
     "ModeFigures",
     "ModeRequests",
     "PlacementFigures",
     "Probes",
+    "RealtimeFigures",
     "Requests",
     "Result",
     "SessionFigures",
@@ -60,6 +63,7 @@ __all__ = [
     "TraceFigures",
     "TurnFigures",
     "Upstream",
+    "UpstreamAssertions",
     "WitnessFigures",
 ]
 
@@ -114,9 +118,27 @@ class ModeRequests(Section):
     failed: int = 0
 
 
+class RealtimeFigures(Section):
+    """``[checks.streaming]``: were streams relayed as the stub wrote them? (docs/checks.md)
+
+    The per-token delays themselves are the mode's ``token_delay_ms`` metric.
+    """
+
+    #: measured streams whose per-token delays were derived
+    streams: int = 0
+    #: of them, buffered: received over less than half the span the stub wrote them in
+    buffered: int = 0
+    buffered_examples: list[str] = Field(default_factory=list)
+    #: per stream, how much earlier the derived write times may be than the true ones:
+    #: each token_delay_ms value is an over-estimate by at most this (ms)
+    derivation_bound_ms: LagSummary | None = None
+
+
 class ModeFigures(Section):
     metrics: dict[str, Summary] = Field(default_factory=dict)
     requests: ModeRequests = Field(default_factory=ModeRequests)
+    #: stream mode only; None: [checks.streaming] off (or no stream was timed)
+    realtime: RealtimeFigures | None = None
 
 
 class Gate(Section):
@@ -158,6 +180,21 @@ class Integrity(Section):
     by_class: dict[str, int] = Field(default_factory=dict)
 
 
+class UpstreamAssertions(Section):
+    """``[checks.upstream]``: the stub's rules on every request the gateway forwarded.
+
+    Counted over the whole run (warm-up included), control group excluded.
+    """
+
+    checked: int = 0
+    failed: int = 0
+    #: rule (``require_system``, ``require_headers.<name>``, ``forbid_headers.<name>``)
+    #: → requests that failed it; every configured rule is listed
+    by_rule: dict[str, int] = Field(default_factory=dict)
+    #: a few failing correlation ids (hex)
+    examples: list[str] = Field(default_factory=list)
+
+
 class Upstream(Section):
     """What the stub saw of the measured requests (joined by correlation id)."""
 
@@ -171,6 +208,8 @@ class Upstream(Section):
     calls_hist: dict[str, int] = Field(default_factory=dict)
     pull_error: str | None = None
     worker_errors: list[str] | None = None
+    #: None: [checks.upstream] not configured
+    assertions: UpstreamAssertions | None = None
 
 
 class AuthCacheFigures(Section):
@@ -195,6 +234,28 @@ class Drain(Section):
     ok: bool | None = None
 
 
+class LintProblem(Section):
+    metric: str
+    rule: str
+    detail: str
+
+
+class MetricsLint(Section):
+    """``[checks.metrics]``: the gateway's /metrics against Prometheus conventions.
+
+    ``problems`` counts every finding, missing required series included; None
+    (with ``error``) when the endpoint could not be scraped.
+    """
+
+    url: str | None = None
+    series: int | None = None
+    problems: int | None = None
+    missing: int | None = None
+    details: list[LintProblem] = Field(default_factory=list)
+    missing_series: list[str] = Field(default_factory=list)
+    error: str | None = None
+
+
 class GatewayFigures(Section):
     #: reference | direct | command | target
     kind: str = "unknown"
@@ -208,6 +269,8 @@ class GatewayFigures(Section):
     drain: Drain | None = None
     log: str | None = None
     exit_code: int | None = None
+    #: None: [checks.metrics] not configured
+    metrics_lint: MetricsLint | None = None
 
 
 class HarnessLimits(Section):
