@@ -75,6 +75,11 @@ class StubConfig(BaseModel):
     keepalive_timeout_s: float = _f(
         75.0, "An idle keep-alive connection closes after this, s.", gt=0
     )
+    clock_offset_ns: int = _f(
+        0,
+        "TESTS ONLY: added to every ledger time and to the clock /_loadgate/info reports, "
+        "as a stub on another machine's monotonic clock would read (docs/distributed.md).",
+    )
 
     @model_validator(mode="after")
     def _faults_known_and_bounded(self) -> StubConfig:

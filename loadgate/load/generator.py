@@ -41,6 +41,7 @@ from loadgate.histograms.recorder import Recorder
 from loadgate.join.joiner import Joiner
 from loadgate.join.ledger import LEDGER_ERRORS, LedgerClient, LedgerSource
 from loadgate.join.overhead import Call, decompose
+from loadgate.join.stubs import StubLedgers
 from loadgate.judge.monitor import LagTicker
 from loadgate.load.keys import KeyPool
 from loadgate.load.mix import RequestMix
@@ -72,6 +73,12 @@ class WorkerPlan:
     base_dir: str = "."
     #: share of extra requests sent straight to the stub (the control group)
     control_ratio: float = 0.0
+    #: other stubs whose ledgers are joined too (a shard of a sharded run)
+    peer_stub_urls: tuple[str, ...] = ()
+    #: open loop: added to this process's schedule shift (shard i of N: i / rate)
+    phase_ns: int = 0
+    #: ``(index, count)``: use only the keys of this partition of the pool
+    key_partition: tuple[int, int] | None = None
 
 
 def split_share(total: int, workers: int, index: int) -> int:
@@ -106,6 +113,8 @@ class Engine:
         self.out = EngineOutcome(self.recorder)
         self.joiner = Joiner(plan.nonce, self._joined)
         keys = KeyPool.from_spec(p.auth, Path(plan.base_dir)) if p.auth.header != "none" else None
+        if keys is not None and plan.key_partition is not None:
+            keys = keys.partition(*plan.key_partition)
         headers = tuple(p.load.headers.items())
         mix = functools.partial(
             RequestMix,
@@ -206,11 +215,16 @@ class Engine:
             # Final pulls: the stub writes a record before the client can read the
             # last byte, so one pull after the last completion holds every record.
             try:
-                self.joiner.add_records(await ledger.pull())
+                await self._pull_into_joiner(ledger)
             except LEDGER_ERRORS as exc:
                 self.out.upstream.pull_errors.append(str(exc))
             self.joiner.finish()
             self.out.upstream.ledger_lost = ledger.lost
+            if isinstance(ledger, StubLedgers):
+                self.out.upstream.pull_errors += ledger.errors
+                self.out.stub_clocks += [
+                    f"{c.url}: {c.reason}" for c in ledger.clocks if not c.same_clock
+                ]
             await self._note_stamps(transport, ledger)
         _record_us(self._stub_lateness, [v // 1000 for v in self.joiner.take_lateness()])
         self._record_send_lags()
@@ -263,7 +277,18 @@ class Engine:
             return self._given_ledger
         timeout = aiohttp.ClientTimeout(total=30)
         session = await stack.enter_async_context(aiohttp.ClientSession(timeout=timeout))
+        if self.plan.peer_stub_urls:
+            ledgers = StubLedgers(self.plan.stub_url, self.plan.peer_stub_urls, session)
+            await ledgers.check_clocks()
+            return ledgers
         return LedgerClient(self.plan.stub_url, session)
+
+    async def _pull_into_joiner(self, ledger: LedgerSource) -> None:
+        if isinstance(ledger, StubLedgers):
+            for recs, same in await ledger.pull_each():
+                self.joiner.add_records(recs, same_clock=same)
+        else:
+            self.joiner.add_records(await ledger.pull())
 
     # -- load models ------------------------------------------------------------
 
@@ -356,7 +381,7 @@ class Engine:
         p = self.plan.profile
         rate = rate_total / self.plan.workers
         # Workers interleave: worker i's schedule is shifted by i/rate_total.
-        shift = round(self.plan.worker_index * 1e9 / rate_total)
+        shift = round(self.plan.worker_index * 1e9 / rate_total) + self.plan.phase_ns
         seed = p.load.seed * 1009 + self.plan.worker_index + (7919 if control else 0)
         chunks = iter_arrivals(
             self.windows.start_ns + shift,
@@ -448,10 +473,9 @@ class Engine:
             await asyncio.sleep(PULL_INTERVAL_S)
             t = self._clock()
             try:
-                recs = await ledger.pull()
+                await self._pull_into_joiner(ledger)
             except LEDGER_ERRORS:
                 continue  # the stub may be busy; the final pull catches up
-            self.joiner.add_records(recs)
             # Into the histogram now: kept as a list, it grew with every request.
             _record_us(self._stub_lateness, [v // 1000 for v in self.joiner.take_lateness()])
             # Joining and recording costs ~50 µs a request (a stream records one
@@ -521,7 +545,10 @@ class Engine:
         self._record(self.recorder, obs, calls)
 
     def _record(self, recorder: Recorder, obs: Observation, calls: list[Call]) -> None:
-        d = decompose(obs, calls)
+        cross = self.joiner.is_cross_clock(obs.corr)
+        d = decompose(obs, calls, same_clock=not cross)
+        if cross and recorder is self.recorder:
+            self.out.cross_clock_requests += 1
         rec = recorder.record
         at = obs.t_last_byte
         s = obs.stream

@@ -112,6 +112,10 @@ class EngineOutcome:
     clock_offset_spread_ns: int = field(default=0, metadata={"merge": "max"})
     clock_largest_step_ns: int = field(default=0, metadata={"merge": "max"})
     clock_clamped: int = 0
+    #: measured requests with a call from a stub on another clock: no ingress/egress
+    cross_clock_requests: int = 0
+    #: stubs whose clock is not the client's ("url: why"), from the clock check
+    stub_clocks: list[str] = field(default_factory=list)
     cpu_s: float = field(default=0.0, metadata={"merge": "busiest"})
     wall_s: float = field(default=0.0, metadata={"merge": "busiest"})
     stopped_by: str | None = None

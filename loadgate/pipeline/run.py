@@ -52,6 +52,7 @@ from loadgate.load.parallel import run_workers
 from loadgate.load.schedule import Windows
 from loadgate.observe.observer import RunObserver
 from loadgate.pipeline.placement import own_cpus, pin, plan_placement, usable_cpus
+from loadgate.pipeline.shard import ShardPlan, judge_shard, shard_nonce, split_profile
 from loadgate.pipeline.stopping import LibrarySignals, StopRequest, run_on_uvloop
 from loadgate.pipeline.window import RunState, drain_figures, mark_edges, watch
 from loadgate.profile import Profile
@@ -91,6 +92,8 @@ class RunOptions:
     observers: tuple[RunObserver, ...] = ()
     #: how the run is stopped early; None: SIGINT/SIGTERM stop it for its length
     stop: StopRequest | None = None
+    #: one shard of a sharded run (:mod:`loadgate.pipeline.shard`); None: the whole load
+    shard: ShardPlan | None = None
 
 
 def run(profile: Profile, options: RunOptions | None = None) -> Result:
@@ -184,6 +187,9 @@ def _log_dir(run_dir: Path | None) -> Iterator[tuple[Path, bool]]:
 async def run_profile(profile: Profile, options: RunOptions | None = None) -> Result:
     """Run one profile end to end and return its judged result."""
     options = options or RunOptions()
+    whole = profile
+    if options.shard is not None:
+        profile = split_profile(profile, options.shard.shard)
     if options.target is not None:
         check_target(options.target)
     git = git_info(options.git_dir)  # a wrong --git-dir fails before anything starts
@@ -239,9 +245,13 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
             placement=PlacementFigures(**dataclasses.asdict(state.placement)),
             control_ratio=control_ratio(profile, options.target),
         )
-    result = build_result(profile, state.outcome, facts)
+    placed = state.placed
+    result = build_result(placed.profile if placed else profile, state.outcome, facts)
     if state.outcome is not None:
         result.attach_recorder(state.outcome.recorder)
+    if placed is not None:
+        result.profile = whole.redacted()  # the whole run's: every shard's file agrees
+        judge_shard(result, placed.figures)
     return result
 
 
@@ -278,6 +288,8 @@ async def _execute(
             if state.stop.is_set():
                 return facts
             drain = await _measure(profile, options, gw, stub.url, state)
+            if options.shard is not None:
+                await options.shard.linger()  # peers' final pulls of this stub
             return GatewayFacts(kind=facts.kind, url=gw.url, pid=gw.pid, drain=drain)
 
 
@@ -327,16 +339,25 @@ async def _measure(
     state.scraper = scraper = _scraper(profile, gw)
     delay = _START_DELAY_NS if load.workers == 1 else _START_DELAY_WORKERS_NS
     start_ns = time.monotonic_ns() + delay
+    nonce = new_nonce()
+    shard = options.shard
+    if shard is not None:
+        state.placed = placed = shard.place(profile, start_ns)
+        profile, start_ns, load = placed.profile, placed.start_ns, placed.profile.load
+        nonce = shard_nonce(nonce, shard.shard, load.workers)
     plan = WorkerPlan(
         profile,
         gw.url,
         stub_url,
         start_ns,
-        new_nonce(),
+        nonce,
         0,
         load.workers,
         str(_base_dir(profile)),
         control_ratio=control_ratio(profile, options.target),
+        peer_stub_urls=shard.peers if shard is not None else (),
+        phase_ns=shard.phase_ns(load.rate and load.rate * shard.shard.count) if shard else 0,
+        key_partition=_key_partition(profile, shard),
     )
     windows = Windows.from_seconds(start_ns, load.warmup_s, load.duration_s, load.cooldown_s)
     observers = options.observers if load.workers == 1 else ()
@@ -380,6 +401,12 @@ async def _measure(
     return await drain_figures(
         state, gw, checked=checked, stop_timeout_s=profile.gateway.stop_timeout_s
     )
+
+
+def _key_partition(profile: Profile, shard: ShardPlan | None) -> tuple[int, int] | None:
+    if shard is None or profile.load.shard_keys != "partitioned":
+        return None
+    return shard.shard.index, shard.shard.count
 
 
 def _fan_out(

@@ -28,6 +28,7 @@ from loadgate.load.outcome import EngineOutcome
 from loadgate.load.schedule import Windows
 from loadgate.observe.observer import RunObserver
 from loadgate.pipeline.placement import Placement
+from loadgate.pipeline.shard import Placed
 from loadgate.result.model import Drain
 
 __all__ = ["RunState", "drain_figures", "mark_edges", "sleep_until", "watch"]
@@ -50,6 +51,8 @@ class RunState:
     t_term: int = 0
     placement: Placement | None = None
     end_marked: bool = False
+    #: a shard: its share of the profile as placed on the common window (None: not sharded)
+    placed: Placed | None = None
 
     def request_stop(self, reason: str) -> None:
         if self.stop_reason is None:
