@@ -37,6 +37,7 @@ __all__ = ["STUB_PORT", "K8sOptions", "manifests", "write_manifests"]
 STUB_PORT = 9000
 _PROFILE_DIR = "/etc/loadgate"
 _RESULTS = "/results"
+_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +125,7 @@ def _shard_job(profile: Profile, o: K8sOptions) -> dict[str, Any]:
             {
                 "name": "JOB_COMPLETION_INDEX",
                 "valueFrom": {
-                    "fieldRef": {
-                        "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"
-                    }
+                    "fieldRef": {"fieldPath": f"metadata.annotations['{_INDEX_ANNOTATION}']"}
                 },
             },
             {"name": "LOADGATE_SHARDS", "value": str(o.shards)},
@@ -153,6 +152,8 @@ def _shard_job(profile: Profile, o: K8sOptions) -> dict[str, Any]:
                 "spec": {
                     "subdomain": f"{o.name}-stubs",
                     "restartPolicy": "Never",
+                    # The image's user (uid 1000) must write the results volume.
+                    "securityContext": {"fsGroup": 1000},
                     "containers": [container],
                     "volumes": _volumes(o, True),
                 },
@@ -181,6 +182,7 @@ def _merge_job(profile: Profile, o: K8sOptions) -> dict[str, Any]:
                 "metadata": {"labels": _labels(o, "merge")},
                 "spec": {
                     "restartPolicy": "Never",
+                    "securityContext": {"fsGroup": 1000},
                     "containers": [
                         {
                             "name": "merge",

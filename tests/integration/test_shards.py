@@ -12,7 +12,6 @@ still measured, ingress/egress are not and say why. Behaviour, never speed.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
