@@ -96,3 +96,18 @@ def test_the_pods_command_line_parses(
 def test_more_shards_than_concurrency_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="--shards 5"):
         manifests(load_profile("smoke", ["load.concurrency=4"]), K8sOptions(shards=5, image="i"))
+
+
+def test_the_k8s_command_writes_the_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "lg"
+    code, stdout, err = run_cli(
+        capsys, "k8s", "smoke", "--shards", "2", "--image", "i:1", "-o", str(out),
+        "--set", "load.duration=30s",
+    )  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == sorted(Path(x).name for x in stdout.split())
+    job = yaml.safe_load((out / "10-shards-job.yaml").read_text())
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[-2:] == ["--set", "load.duration=30s"]
