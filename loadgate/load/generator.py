@@ -46,7 +46,7 @@ from loadgate.judge.monitor import LagTicker
 from loadgate.load.keys import KeyPool
 from loadgate.load.mix import RequestMix
 from loadgate.load.outcome import EngineOutcome, TailRequest
-from loadgate.load.schedule import Windows, closed_loop_offsets, iter_arrivals
+from loadgate.load.schedule import Windows, closed_loop_offsets, iter_arrivals, stream_shift_ns
 from loadgate.observe.observer import LiveCounts
 from loadgate.profile import Profile
 from stub_upstream import stamped
@@ -75,8 +75,10 @@ class WorkerPlan:
     control_ratio: float = 0.0
     #: other stubs whose ledgers are joined too (a shard of a sharded run)
     peer_stub_urls: tuple[str, ...] = ()
-    #: open loop: added to this process's schedule shift (shard i of N: i / rate)
-    phase_ns: int = 0
+    #: shard i of N: i/N. Its first sends come i/N of one gap after shard 0's (open
+    #: loop: i/rate of the whole; closed loop: of one worker's start spacing), so the
+    #: shards' schedules interleave instead of coinciding
+    phase: float = 0.0
     #: ``(index, count)``: use only the keys of this partition of the pool
     key_partition: tuple[int, int] | None = None
 
@@ -319,6 +321,7 @@ class Engine:
             self.plan.worker_index,
             ramp_up_ns=round(p.load.ramp_up_s * 1e9),
             service_ns=round(service_ms * 1e6),
+            phase=self.plan.phase,
         )
 
     async def _closed_worker(self, offset_ns: int, budget: list[int], *, control: bool) -> None:
@@ -380,8 +383,8 @@ class Engine:
         """One seeded schedule of sends; the control group's is a second, independent one."""
         p = self.plan.profile
         rate = rate_total / self.plan.workers
-        # Workers interleave: worker i's schedule is shifted by i/rate_total.
-        shift = round(self.plan.worker_index * 1e9 / rate_total) + self.plan.phase_ns
+        # Workers (and shards) interleave: see stream_shift_ns.
+        shift = stream_shift_ns(self.plan.worker_index, self.plan.phase, rate_total)
         seed = p.load.seed * 1009 + self.plan.worker_index + (7919 if control else 0)
         chunks = iter_arrivals(
             self.windows.start_ns + shift,

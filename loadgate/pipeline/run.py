@@ -356,7 +356,7 @@ async def _measure(
         str(_base_dir(profile)),
         control_ratio=control_ratio(profile, options.target),
         peer_stub_urls=shard.peers if shard is not None else (),
-        phase_ns=shard.phase_ns(load.rate and load.rate * shard.shard.count) if shard else 0,
+        phase=shard.shard.index / shard.shard.count if shard is not None else 0.0,
         key_partition=_key_partition(profile, shard),
     )
     windows = Windows.from_seconds(start_ns, load.warmup_s, load.duration_s, load.cooldown_s)

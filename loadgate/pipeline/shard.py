@@ -7,7 +7,9 @@
   differ by at most one and add up to the whole);
 * open loop: ``rate / N`` per shard. Poisson shards use independent seeds, so the
   superposition of N Poisson processes at ``r/N`` is Poisson at ``r``; constant
-  shards are shifted by ``i / r``, so together they are the constant schedule at ``r``;
+  shards are shifted by ``i / r``, so together they are the constant schedule at ``r``
+  (the engine's ``WorkerPlan.phase = i/N``; closed-loop workers' first sends are
+  interleaved across shards the same way);
 * ``load.max_requests`` split like concurrency; the mix seed differs per shard
   (shard 0 keeps the profile's: a 1-shard run is the unsharded run);
 * keys: the whole pool for every shard, or ranks ``r mod N = i`` only
@@ -188,10 +190,6 @@ class ShardPlan:
     #: after the load, keep the own stub up this long: peers make their final pulls
     linger_s: float = 0.0
     wall: tuple[float, int] = field(default=(0.0, 0), compare=False)  # tests: (real, mono)
-
-    def phase_ns(self, whole_rate: float | None) -> int:
-        """Open loop: shard i's schedule starts ``i / r`` after shard 0's."""
-        return round(self.shard.index * NS / whole_rate) if whole_rate else 0
 
     def place(self, share: Profile, ready_ns: int) -> Placed:
         """The window this shard keeps, given it can send from ``ready_ns`` (monotonic)."""

@@ -7,7 +7,7 @@ import pytest
 
 from loadgate.errors import UsageError
 from loadgate.load.generator import split_share
-from loadgate.load.schedule import NS, arrival_times
+from loadgate.load.schedule import NS, arrival_times, closed_loop_offsets, stream_shift_ns
 from loadgate.pipeline.shard import (
     Shard,
     ShardPlan,
@@ -70,17 +70,27 @@ def test_closed_loop_split_adds_up_and_seeds_differ() -> None:
 
 
 def test_constant_shards_with_phase_offsets_are_the_whole_constant_schedule() -> None:
-    rate, n = 1000.0, 4  # 1 ms apart: exact integer arithmetic
+    rate, n, workers = 1000.0, 4, 2  # 1 ms apart: exact integer arithmetic
     p = _profile(f"load.rate={rate}", "load.arrival=constant")
     times = []
     for i in range(n):
         share = split_profile(p, Shard(i, n))
         assert share.load.rate == rate / n
-        phase = ShardPlan(Shard(i, n), 0.0).phase_ns(rate)
-        assert phase == i * 1_000_000
-        times.append(arrival_times(phase, NS, rate / n, "constant", 1))
+        for w in range(workers):  # as the engine does: each process at rate / n / workers
+            shift = stream_shift_ns(w, i / n, rate / n)
+            times.append(arrival_times(shift, NS, rate / n / workers, "constant", 1))
     union = np.sort(np.concatenate(times))
     assert np.array_equal(union, arrival_times(0, NS, rate, "constant", 1))
+
+
+def test_closed_loop_shards_interleave_their_first_sends() -> None:
+    total, n, span = 12, 3, 12_000
+    alone = closed_loop_offsets(total, 1, 0, ramp_up_ns=0, service_ns=span)
+    shards = [
+        closed_loop_offsets(total // n, 1, 0, ramp_up_ns=0, service_ns=span, phase=i / n)
+        for i in range(n)
+    ]
+    assert sorted(o for s in shards for o in s) == alone  # 0, 1000, ..., 11000
 
 
 def test_poisson_shards_draw_independent_schedules() -> None:
