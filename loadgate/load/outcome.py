@@ -24,6 +24,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from loadgate.histograms.recorder import Recorder
+from loadgate.probes.witness import WitnessCounts
 
 __all__ = ["EngineOutcome", "ModeCounts", "TailRequest", "UpstreamCounts", "merge_outcomes"]
 
@@ -116,9 +117,19 @@ class EngineOutcome:
     cross_clock_requests: int = 0
     #: stubs whose clock is not the client's ("url: why"), from the clock check
     stub_clocks: list[str] = field(default_factory=list)
+    #: the side-effect witness's counts (None: not configured)
+    witness: WitnessCounts | None = None
     cpu_s: float = field(default=0.0, metadata={"merge": "busiest"})
     wall_s: float = field(default=0.0, metadata={"merge": "busiest"})
     stopped_by: str | None = None
+    #: sessions (load.sessions.turns > 1): per turn index, the measured requests'
+    #: counts ("requests", "failed") and encoded histograms (µs) by metric name
+    by_turn: dict[int, dict[str, Any]] = field(default_factory=dict)
+    sessions_started: int = 0  # sessions whose first turn was in the measured window
+    sessions_completed: int = 0  # of those, sessions that answered every turn
+    sessions_aborted: int = 0  # of those, sessions a failed turn ended early
+    trace_rows_sent: int = 0  # trace replay: rows sent (every window, every pass)
+    trace_passes: int = field(default=0, metadata={"merge": "max"})
 
     def merge(self, other: EngineOutcome) -> None:
         """Add ``other`` into this outcome (see the module docstring for the rules)."""

@@ -149,6 +149,11 @@ def split_profile(profile: Profile, shard: Shard) -> Profile:
     """Shard ``shard``'s share of ``profile`` (see the module docstring)."""
     load = profile.load
     n, i = shard.count, shard.index
+    if load.trace is not None:
+        raise UsageError(
+            f"{profile.source}: load.trace: a trace replay is not split across shards "
+            "(each would replay all of it); run it unsharded"
+        )
     update: dict[str, object] = {"seed": load.seed + _SEED_STEP * i}
     if load.concurrency is not None:
         if load.concurrency < n:

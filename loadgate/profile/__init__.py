@@ -13,9 +13,11 @@ from loadgate.profile.models import (
     GatewaySpec,
     HarnessSpec,
     LoadSpec,
+    ProbesSpec,
     Profile,
     ReferenceSpec,
     StubSpec,
+    WitnessSpec,
 )
 
 __all__ = [
@@ -26,9 +28,11 @@ __all__ = [
     "GatewaySpec",
     "HarnessSpec",
     "LoadSpec",
+    "ProbesSpec",
     "Profile",
     "ReferenceSpec",
     "StubSpec",
+    "WitnessSpec",
     "bundled_dir",
     "bundled_profiles",
     "load_profile",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -159,3 +161,11 @@ def test_the_split_needs_enough_load() -> None:
     assert split_share(5, 3, 0) == 2
     with pytest.raises(UsageError, match="max_requests"):
         split_profile(_profile("load.max_requests=2"), Shard(0, 3))
+
+
+def test_a_trace_replay_is_not_sharded(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"timestamp": 0, "input_length": 10, "output_length": 4}\n')
+    p = load_profile("smoke", ["load.concurrency=", f"load.trace={trace}"])
+    with pytest.raises(UsageError, match=r"load\.trace: a trace replay is not split"):
+        split_profile(p, Shard(0, 2))
