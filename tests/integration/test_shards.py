@@ -217,3 +217,23 @@ def test_a_stub_on_another_clock_keeps_overhead_and_flags_ingress(
     assert r.metrics["overhead_ms"].count == n
     assert r.metrics["overhead_ms"].max < 10_000
     assert any("another clock" in w for w in r.harness.warnings)
+
+
+def test_a_shard_that_misses_the_common_start_says_so(
+    upstream: tuple[str, str, str], tmp_path: Path
+) -> None:
+    gw, stub, _ = upstream
+    out = tmp_path / "late.json"
+    start = time.time() - 0.5  # already past: the measured window opened before it could send
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadgate", "run", "smoke", *SHARD_SETS, "--set", "load.duration=4s",
+         "--target", gw, "--stub-ledger", stub, "--shard", "1/2", "--start-at", f"{start:.3f}",
+         "--out", str(out), "--quiet"],
+        env=_env(tmp_path), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stderr + proc.stdout
+    r = load_run_result(out)
+    assert r.shard is not None and r.shard.missed_start_s > 0.5
+    assert r.reasons[0].startswith("shard 1/2 missed the common start by")
+    assert r.shard.measure_start == pytest.approx(start + r.shard.missed_start_s, abs=1e-3)
+    assert r.requests.sent > 0  # it measured what was left of the window
