@@ -38,9 +38,10 @@ from loadgate.client.request import perform
 from loadgate.client.transport import Transport
 from loadgate.histograms.hdr import HIGHEST_US, bulk_record, new_histogram
 from loadgate.histograms.recorder import Recorder
+from loadgate.join.goodput import RequestFigures, SloBounds, mean_gap_ns
 from loadgate.join.joiner import Joiner
 from loadgate.join.ledger import LEDGER_ERRORS, LedgerClient, LedgerSource
-from loadgate.join.overhead import Call, decompose
+from loadgate.join.overhead import Call, Decomposition, decompose
 from loadgate.judge.monitor import LagTicker
 from loadgate.load.keys import KeyPool
 from loadgate.load.mix import RequestMix
@@ -105,6 +106,7 @@ class Engine:
         self.recorder = Recorder(self.windows.measure_start_ns)
         self.out = EngineOutcome(self.recorder)
         self.joiner = Joiner(plan.nonce, self._joined)
+        self._slo = SloBounds(**p.slo.model_dump())
         keys = KeyPool.from_spec(p.auth, Path(plan.base_dir)) if p.auth.header != "none" else None
         headers = tuple(p.load.headers.items())
         mix = functools.partial(
@@ -512,15 +514,24 @@ class Engine:
             self._tail.discard(obs.corr)
             failed = obs.error is not None or obs.violation is not None
             self.out.tail.append(TailRequest(calls[0][0] if calls else 0, obs.t_last_byte, failed))
-        if not measured or obs.error is not None:
+        if not measured:
+            return
+        judge_slo = self._slo.configured and not obs.control
+        if obs.error is not None:
+            if judge_slo:  # a failed request never meets the SLO
+                self.out.goodput.add(self._slo, None)
             return
         if obs.control:
             assert self.out.control is not None
             self._record(self.out.control, obs, calls)
             return
-        self._record(self.recorder, obs, calls)
+        d = self._record(self.recorder, obs, calls)
+        if judge_slo:
+            # Decided here, where this request's own figures are known (docs/goodput.md).
+            figures = None if obs.violation is not None else _slo_figures(obs, d)
+            self.out.goodput.add(self._slo, figures)
 
-    def _record(self, recorder: Recorder, obs: Observation, calls: list[Call]) -> None:
+    def _record(self, recorder: Recorder, obs: Observation, calls: list[Call]) -> Decomposition:
         d = decompose(obs, calls)
         rec = recorder.record
         at = obs.t_last_byte
@@ -547,6 +558,17 @@ class Engine:
             # (a read carries its last segment's stamp), so this TTFT is an upper bound.
             self.out.first_tokens_timed += 1
             self.out.first_token_same_read += times[0] == times[1]
+        return d
+
+
+def _slo_figures(obs: Observation, d: Decomposition) -> RequestFigures:
+    """What ``[slo]`` judges of one completed request (None: does not apply to it)."""
+    return RequestFigures(
+        ttft_ns=d.ttft,
+        itl_ns=mean_gap_ns(obs.token_times) if obs.stream else None,
+        e2e_ns=d.e2e,
+        overhead_ns=d.overhead,
+    )
 
 
 def _record_us(h: HdrHistogram, values_us: list[int]) -> None:

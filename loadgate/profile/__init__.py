@@ -15,6 +15,7 @@ from loadgate.profile.models import (
     LoadSpec,
     Profile,
     ReferenceSpec,
+    SloSpec,
     StubSpec,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "LoadSpec",
     "Profile",
     "ReferenceSpec",
+    "SloSpec",
     "StubSpec",
     "bundled_dir",
     "bundled_profiles",

@@ -32,6 +32,7 @@ __all__ = [
     "LoadSpec",
     "Profile",
     "ReferenceSpec",
+    "SloSpec",
     "Spec",
     "StubSpec",
 ]
@@ -258,6 +259,22 @@ class CpusSpec(Spec):
     )
 
 
+class SloSpec(Spec):
+    """``[slo]``: per-request service-level bounds; goodput is the share meeting all.
+
+    A request is good when it completed without error or integrity violation and
+    each set bound holds for it (docs/goodput.md). A bound that does not apply to a
+    request (no TTFT without a stream) is met. No bound set: goodput not configured.
+    """
+
+    ttft_ms: float | None = _d(None, "Time to first token of a stream, ms.", gt=0)
+    itl_ms: float | None = _d(
+        None, "The request's mean inter-token latency (TPOT) of a stream, ms.", gt=0
+    )
+    e2e_ms: float | None = _d(None, "End-to-end latency from the intended send time, ms.", gt=0)
+    overhead_ms: float | None = _d(None, "The gateway's overhead on the request, ms.", gt=0)
+
+
 class Profile(Spec):
     """A whole profile. ``name``/``source`` say where it came from (not TOML keys)."""
 
@@ -269,6 +286,7 @@ class Profile(Spec):
     gateway: GatewaySpec = Field(default_factory=GatewaySpec, description="The gateway.")
     harness: HarnessSpec = Field(default_factory=HarnessSpec, description="Validity limits.")
     cpus: CpusSpec = Field(default_factory=CpusSpec, description="CPU placement.")
+    slo: SloSpec = Field(default_factory=SloSpec, description="Per-request SLOs (goodput).")
     gates: dict[str, str] = Field(
         default_factory=dict, description='Gate name → "<op> <number>", e.g. "< 20".'
     )
@@ -285,4 +303,4 @@ class Profile(Spec):
 
 
 #: The TOML tables of a profile, in file order.
-TABLES = ("load", "stub", "auth", "gateway", "harness", "cpus", "gates")
+TABLES = ("load", "stub", "auth", "gateway", "harness", "cpus", "slo", "gates")

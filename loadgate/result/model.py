@@ -37,6 +37,7 @@ __all__ = [
     "Gate",
     "GatewayFigures",
     "Git",
+    "Goodput",
     "Harness",
     "HarnessLimits",
     "Integrity",
@@ -151,6 +152,34 @@ class Integrity(Section):
     checked: int = 0
     violations: int = 0
     by_class: dict[str, int] = Field(default_factory=dict)
+
+
+class Goodput(Section):
+    """Per-request SLOs (profile ``[slo]``): the share of measured requests meeting all.
+
+    Decided per request at join time (docs/goodput.md): a failed request or one
+    with an integrity violation is never good; a bound that does not apply to a
+    request (no TTFT without a stream) is met and counted in ``not_applicable``.
+    The result's ``goodput`` is None when the profile set no bound.
+    """
+
+    #: the bounds judged, ms: ``ttft_ms``, ``itl_ms`` (the request's mean), ``e2e_ms``,
+    #: ``overhead_ms`` (only those set)
+    slo: dict[str, float] = Field(default_factory=dict)
+    #: measured gateway requests judged (= requests.sent)
+    requests: int = 0
+    good: int = 0
+    #: failed or violated integrity (never good)
+    failed: int = 0
+    #: good / requests (None: no requests)
+    ratio: float | None = None
+    #: good requests per second of the measured window
+    rps: float | None = None
+    #: SLO → requests whose figure exceeded the bound, and that as a share of ``requests``
+    missed: dict[str, int] = Field(default_factory=dict)
+    missed_ratio: dict[str, float] = Field(default_factory=dict)
+    #: SLO → completed requests without that figure (the bound counted as met)
+    not_applicable: dict[str, int] = Field(default_factory=dict)
 
 
 class Upstream(Section):
@@ -331,6 +360,8 @@ class Result(_NamedByProfile, Section):
     by_mode: dict[str, ModeFigures] = Field(default_factory=dict)
     requests: Requests = Field(default_factory=Requests)
     integrity: Integrity = Field(default_factory=Integrity)
+    #: per-request SLOs (None: the profile has no [slo], or an older file)
+    goodput: Goodput | None = None
     upstream: Upstream = Field(default_factory=Upstream)
     gateway: GatewayFigures = Field(default_factory=GatewayFigures)
     harness: Harness = Field(default_factory=Harness)
