@@ -26,9 +26,9 @@ from loadgate.report._fmt import (
     floor_p99,
     fmt_num,
     gate_outcome,
+    gate_status,
     goodput_misses,
     goodput_text,
-    gate_status,
     p99,
     undecided_groups,
 )

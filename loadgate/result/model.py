@@ -34,6 +34,8 @@ __all__ = [
     "ControlFigures",
     "Drain",
     "Environment",
+    "Frontier",
+    "FrontierPoint",
     "Gate",
     "GatewayFigures",
     "Git",
@@ -428,8 +430,11 @@ class SweepStep(Section):
     reasons: list[str] = Field(default_factory=list)
     gates: list[Gate] = Field(default_factory=list)
     requests: StepRequests = Field(default_factory=StepRequests)
-    #: ``overhead_ms`` / ``ttft_overhead_ms`` → ``{"p50": …, "p99": …}``
+    #: ``overhead_ms`` / ``ttft_overhead_ms`` → ``{"p50": …, "p99": …}``; overhead also
+    #: ``p99_low`` / ``p99_high``, the 95 % interval of its p99 (newer files)
     metrics: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    #: the step's ``goodput.ratio`` (None: no [slo], or an older file)
+    goodput_ratio: float | None = None
     harness: StepHarness = Field(default_factory=StepHarness)
     gateway: StepGateway = Field(default_factory=StepGateway)
     interrupted: str | None = None
@@ -472,6 +477,45 @@ class SweepBudget(Section):
     threshold: float
 
 
+class FrontierPoint(Section):
+    """One p99 overhead bound of ``loadgate sweep --frontier``: the highest rate kept under it.
+
+    ``max_rate`` is the largest offered rate (req/s) of the unbroken run of steps,
+    from the lowest one, whose overhead p99 stayed under ``bound_ms``;
+    ``first_over`` the lowest measured rate above it that did not (None: none
+    did). ``status``: ``found`` (the two are within the search resolution),
+    ``unresolved`` (steps ran out first), ``not_reached`` (even the lowest rate
+    tried was over), ``above_tried`` (every rate tried was under: the frontier is
+    above the highest), ``harness`` (the rate above was harness-bound: the
+    gateway's frontier is at or above ``max_rate``), ``none`` (no steps).
+    """
+
+    bound_ms: float
+    status: Literal["found", "unresolved", "not_reached", "above_tried", "harness", "none"] = "none"
+    max_rate: float | None = None
+    throughput_rps: float | None = None
+    overhead_p99_ms: float | None = None
+    #: 95 % interval of the overhead p99 at ``max_rate`` (order statistics / batch means)
+    p99_low_ms: float | None = None
+    p99_high_ms: float | None = None
+    first_over: float | None = None
+    first_over_p99_ms: float | None = None
+    #: the interval at ``max_rate`` or at ``first_over`` reaches across the bound:
+    #: a longer step could move the answer by one step
+    marginal: bool = False
+    reason: str = ""
+
+
+class Frontier(Section):
+    """``loadgate sweep --frontier``: the highest open-loop rate under each p99 bound."""
+
+    bounds_ms: list[float] = Field(default_factory=list)
+    points: list[FrontierPoint] = Field(default_factory=list)
+    #: bisection stops when first_over − max_rate ≤ this share of max_rate
+    resolution: float | None = None
+    plot: str | None = "frontier.svg"
+
+
 class SweepResult(_NamedByProfile, Section):
     """A sweep's result (``loadgate sweep``): same schema family, ``kind = "sweep"``."""
 
@@ -486,6 +530,8 @@ class SweepResult(_NamedByProfile, Section):
     skipped: list[float] = Field(default_factory=list)
     stopped: str | None = None
     knee: Knee = Field(default_factory=Knee)
+    #: ``--frontier``: the highest rate under each p99 overhead bound (None: not asked)
+    frontier: Frontier | None = None
     recommendation: str = ""
     budget: SweepBudget | None = None
     policy: dict[str, Any] = Field(default_factory=dict)
