@@ -15,7 +15,8 @@ One search over rate serves every bound (docs/sweep.md, "The throughput frontier
    the lowest over it, until they are within ``sweep.resolution`` of each other.
    Every measured step counts for every bound, so a step run for one bound
    narrows the others' brackets too. A bound the lowest rate is already over
-   halves the rate down to ``start / 64``.
+   halves the rate down to ``start / 64``, but never to a step expected to
+   measure fewer than :data:`FEW_SAMPLES` requests.
 
 A step is *under* a bound when it is harness-valid, its error rate is at most
 ``sweep.max_error_rate`` (a gateway failing fast has a low overhead p99 of the
@@ -47,6 +48,12 @@ _INTERRUPTS = ("SIGINT", "SIGTERM", "cancelled")
 _DEFAULT = SweepPolicy()
 #: The halving search goes no lower than this share of the start rate.
 _FLOOR_SHARE = 1 / 64
+#: A p99 resting on fewer requests than this has under 10 observations in its tail
+#: (the summary's stability rule, :data:`loadgate.report.summary.P99_MIN_SAMPLES`).
+#: The halving search never runs a step expected to measure fewer (requests grow
+#: with the rate): below that a step's p99 is little more than its maximum, and a
+#: noisy machine makes it look over every bound. Longer steps reach lower rates.
+FEW_SAMPLES = 1000
 
 
 def is_under(step: SweepStep, bound_ms: float, policy: SweepPolicy = _DEFAULT) -> bool:
@@ -109,7 +116,9 @@ def frontier_next(
             continue  # above every rate tried: the ramp's cap decided that
         if lo is None:
             nxt = _round3(hi.value / 2)
-            if nxt >= floor and nxt not in done:
+            sent = hi.requests.sent
+            thin = sent is not None and sent * nxt / hi.value < FEW_SAMPLES
+            if nxt >= floor and nxt not in done and not thin:
                 return nxt
             continue
         if hi.value - lo.value <= lo.value * policy.resolution:
@@ -182,6 +191,16 @@ def _point(
                 else "interrupted, or no three-figure rate left between them"
             )
             reason += f"; not bisected to {policy.resolution:.0%} ({why})"
+    thin = [
+        f"{fmt_value(s.value)} req/s ({s.requests.sent})"
+        for s in (lo, hi)
+        if s is not None and s.requests.sent is not None and s.requests.sent < FEW_SAMPLES
+    ]
+    if thin:
+        reason += (
+            f"; few requests behind the p99 at {', '.join(thin)}, under {FEW_SAMPLES}: "
+            "lengthen load.duration"
+        )
     marginal = _marginal(lo, hi, bound)
     if marginal:
         reason += "; the p99 interval of a step beside the frontier reaches across the bound"

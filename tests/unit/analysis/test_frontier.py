@@ -172,3 +172,23 @@ def test_verdict_table_and_search_bounds() -> None:
     interrupted = step(50, 0.5)
     interrupted.interrupted = "SIGINT"
     assert frontier_next([interrupted], BOUNDS) is None
+
+
+def test_halving_stops_at_a_step_with_too_few_requests_and_says_so() -> None:
+    def measure(rate: float) -> SweepStep:
+        s = step(rate, queue_p99(rate))
+        s.requests.sent = int(rate * 10)  # a 10 s measured window
+        return s
+
+    policy = SweepPolicy(start=200.0, max_steps=60)
+    steps, frontier = search(queue_p99, policy, bounds=(0.3,), measure=measure)
+    # 200 req/s measured 2000 requests, 100 measured 1000; 50 would measure 500: not run.
+    assert sorted(s.value for s in steps) == [100.0, 200.0]
+    p = frontier.points[0]
+    assert p.status == "not_reached" and "100 req/s had overhead p99" in p.reason
+    assert "few requests" not in p.reason
+    # A step that did measure few (an explicit low start) is said to.
+    thin = step(20.0, 0.5)
+    thin.requests.sent = 80
+    q = find_frontier([thin, step(40.0, 9.0)], [1.0]).points[0]
+    assert "few requests behind the p99 at 20 req/s (80), under 1000" in q.reason
