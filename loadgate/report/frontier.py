@@ -6,11 +6,13 @@ the sweep wrote. The plot has two panels drawn by :mod:`loadgate.report.svg`:
 * the frontier: for each p99 bound, the highest rate measured under it and the
   lowest measured over it (dashed): the true frontier lies between the two lines;
 * the measurements behind it: every step's overhead p99 against its offered rate
-  with its 95 % interval (dotted lines), and each bound as a horizontal rule.
+  with its 95 % interval (dashed), the step's same-run control group p99 (the
+  harness + stub floor, dashed black), and each bound as a horizontal rule.
 """
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Literal
 
@@ -60,13 +62,35 @@ def frontier_svg(sweep: SweepResult, width: int = 760) -> str:
     p99s = [v for v in col("p99") if v is not None]
     # Log: a frontier spans 1 ms to 100 ms bounds and a p99 that explodes past capacity.
     y_scale: Literal["log", "linear"] = "log" if p99s and min(p99s) > 0 else "linear"
+    floor = tuple(s.harness.control_overhead_p99_ms for s in steps)
+    valid = [s.verdict != "invalid" for s in steps]
+    p99 = col("p99")
     bottom = line_chart(
         [
-            Series("overhead p99 (ms)", xs, col("p99"), PALETTE[2], markers=True),
-            Series("95 % interval", xs, col("p99_high"), PALETTE[4], dashed=True),
-            Series("95 % interval, low", xs, col("p99_low"), PALETTE[4], dashed=True),
+            Series(
+                "overhead p99 (ms)",
+                xs,
+                tuple(v if ok else None for v, ok in zip(p99, valid, strict=True)),
+                PALETTE[2],
+                markers=True,
+            ),
+            Series(
+                "harness-bound step",
+                xs,
+                tuple(None if ok else v for v, ok in zip(p99, valid, strict=True)),
+                PALETTE[3],
+                markers=True,
+            ),
+            Series("p99 95 % interval, high", xs, col("p99_high"), PALETTE[4], dashed=True),
+            Series("p99 95 % interval, low", xs, col("p99_low"), PALETTE[4], dashed=True),
+            # The same-run control group: where it is as high, the machine set the p99.
+            Series("control p99, the floor (ms)", xs, floor, PALETTE[6], dashed=True),
         ],
-        x=Axis("offered rate (req/s)", scale="log" if xs and min(xs) > 0 else "linear"),
+        x=Axis(
+            "offered rate (req/s)",
+            scale="log" if xs and min(xs) > 0 else "linear",
+            ticks=_ramp_ticks(xs),
+        ),
         y=Axis("overhead p99 (ms)", scale=y_scale),
         title="Overhead p99 of each step",
         width=width,
@@ -75,6 +99,15 @@ def frontier_svg(sweep: SweepResult, width: int = 760) -> str:
         chart_id="frontier-steps",
     )
     return stack([top, bottom], width=width, heights=[_PANEL_H] * 2, title="throughput frontier")
+
+
+def _ramp_ticks(xs: tuple[float, ...]) -> tuple[float, ...] | None:
+    """Ticks at the doubling ramp's rates (the lowest × 2^k): bisection steps crowd."""
+    if not xs or min(xs) <= 0:
+        return None
+    low = min(xs)
+    ticks = tuple(x for x in xs if math.log2(x / low) == round(math.log2(x / low)))
+    return ticks if len(ticks) >= 2 else None
 
 
 def frontier_section(sweep: SweepResult) -> str:
