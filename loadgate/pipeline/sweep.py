@@ -364,6 +364,8 @@ def step_line(step: SweepStep) -> str:
     floor = step.harness.control_overhead_p99_ms
     # The control group's p99 beside the step's: the floor the overhead stands on.
     control = f" (control p99 {floor:.2f})" if floor is not None else ""
+    good = step.goodput_ratio
+    goodput = f"  goodput {100 * good:.2f}%" if good is not None else ""
     return (
         f"sweep: {step.value:>6g}  {step.verdict:<7}  "
         f"{num(step.requests.throughput_rps, '.1f')} req/s  "
@@ -371,5 +373,5 @@ def step_line(step: SweepStep) -> str:
         f"p99 {num(step.metric('overhead_ms', 'p99'), '.2f')}{control} ms  "
         f"ttft-ovh p99 {num(step.metric('ttft_overhead_ms', 'p99'), '.2f')} ms  "
         f"errors {num(step.requests.error_rate, '.2%')}  "
-        f"gw cpu {num(gw.cpu_percent, '.0f')} % rss {num(gw.rss_mb, '.0f')} MB"
+        f"gw cpu {num(gw.cpu_percent, '.0f')} % rss {num(gw.rss_mb, '.0f')} MB{goodput}"
     )

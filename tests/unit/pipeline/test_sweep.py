@@ -602,6 +602,9 @@ def test_step_line() -> None:
     assert "gw cpu – % rss – MB" in step_line(step(8))
     line = step_line(step(8, control=0.072))
     assert "overhead p50 1.00 p99 2.00 (control p99 0.07) ms  " in line
+    with_slo = step(8)
+    with_slo.goodput_ratio = 0.9955
+    assert step_line(with_slo).endswith("rss – MB  goodput 99.55%")
 
 
 def test_plan_mode() -> None:
