@@ -26,6 +26,12 @@ class Config:
     pool_size: int = 1024
     upstream_timeout_s: float = 600.0
     backlog: int = 2048
+    trace_dsn: str | None = None
+    trace_flush_ms: float = 50.0
+    trace_batch_rows: int = 500
+    trace_queue_rows: int = 100_000
+    trace_delay_ms: float = 0.0
+    trace_drop_share: float = 0.0
 
 
 def _positive_int(text: str) -> int:
@@ -46,6 +52,13 @@ def _non_negative(text: str) -> float:
     value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
     return value
 
 
@@ -85,6 +98,17 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p.add_argument("--pool-size", type=_positive_int, default=1024, help="upstream connections")
     p.add_argument("--upstream-timeout-s", type=_non_negative, default=600.0)
     p.add_argument("--backlog", type=_positive_int, default=2048)
+    t = p.add_argument_group("trace rows (one per proxied request, into PostgreSQL)")
+    t.add_argument("--trace-dsn", default=None, help="postgresql://… (off when absent)")
+    t.add_argument("--trace-flush-ms", type=_non_negative, default=50.0, help="flush cadence")
+    t.add_argument("--trace-batch-rows", type=_positive_int, default=500, help="or this many")
+    t.add_argument("--trace-queue-rows", type=_positive_int, default=100_000, help="then drop")
+    t.add_argument(
+        "--trace-delay-ms", type=_non_negative, default=0.0, help="defect: hold rows this long"
+    )
+    t.add_argument(
+        "--trace-drop-share", type=_share, default=0.0, help="defect: drop this share of rows"
+    )
     ns = p.parse_args(argv)
     return Config(
         upstream=ns.upstream,
@@ -100,4 +124,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         pool_size=ns.pool_size,
         upstream_timeout_s=ns.upstream_timeout_s,
         backlog=ns.backlog,
+        trace_dsn=ns.trace_dsn,
+        trace_flush_ms=ns.trace_flush_ms,
+        trace_batch_rows=ns.trace_batch_rows,
+        trace_queue_rows=ns.trace_queue_rows,
+        trace_delay_ms=ns.trace_delay_ms,
+        trace_drop_share=ns.trace_drop_share,
     )

@@ -8,7 +8,9 @@ Names are the contract loadgate's bundled profiles select on:
 ``auth_cache_hits_total``, ``auth_cache_misses_total``, ``auth_cache_entries``,
 ``gateway_requests_total{route,status}``, ``gateway_requests_in_flight``,
 ``gateway_upstream_errors_total{route,reason}``, ``gateway_added_delay_seconds_total``,
-``gateway_added_delay_requests_total``.
+``gateway_added_delay_requests_total``; with ``--trace-dsn``:
+``gateway_trace_rows_written_total``, ``gateway_trace_rows_dropped_total{reason}``,
+``gateway_trace_batches_total``, ``gateway_trace_queue_rows``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+
+from reference_gateway._traces import TraceWriter
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -45,6 +49,7 @@ class Metrics(Collector):
         self.cache_misses = cache_misses
         self.cache_entries = cache_entries
         self.in_flight = in_flight
+        self.traces: TraceWriter | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -98,6 +103,29 @@ class Metrics(Collector):
             "Requests that slept --delay-ms.",
             value=self.added_delay_count,
         )
+        if self.traces is not None:
+            yield from _trace_metrics(self.traces)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _trace_metrics(traces: TraceWriter) -> Iterator[Metric]:
+    f = traces.figures
+    yield CounterMetricFamily(
+        "gateway_trace_rows_written", "Trace rows written to the database.", value=f.written
+    )
+    dropped = CounterMetricFamily(
+        "gateway_trace_rows_dropped",
+        "Trace rows never written, by reason (queue_full, write_error, shutdown, defect).",
+        labels=["reason"],
+    )
+    for reason, n in f.dropped.items():
+        dropped.add_metric([reason], n)
+    yield dropped
+    yield CounterMetricFamily(
+        "gateway_trace_batches", "COPY batches written to the database.", value=f.batches
+    )
+    yield GaugeMetricFamily(
+        "gateway_trace_queue_rows", "Trace rows waiting to be written.", traces.queued
+    )

@@ -14,8 +14,10 @@ Where the next features hook in (each without a rewrite):
   :meth:`Proxy.handle` / :meth:`Proxy._admit` beside the verdict;
 * a revoke endpoint: a route in :meth:`Proxy._control` that evicts from the cache
   (after its propagation delay, or from a Redis subscriber task started in ``serve``);
-* one trace row per request: :meth:`Proxy.finished` runs exactly once per proxied
-  request with its route and final status; a batch writer's queue is appended there.
+* one trace row per request (``--trace-dsn``): :meth:`Proxy.finished` runs exactly once
+  per proxied request with its route and final status and appends to the batch writer's
+  queue (:mod:`reference_gateway._traces`); ``GET /admin/traces?corr_id=…`` reads them
+  back, ClickHouse-style (tab-separated rows, an empty body when there are none).
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ import json
 import time
 from collections.abc import Coroutine
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from reference_gateway._auth import AuthCache
 from reference_gateway._config import Config
 from reference_gateway._downstream import ClientConnection, Request
 from reference_gateway._metrics import CONTENT_TYPE_LATEST, Metrics
 from reference_gateway._relay import Relay
+from reference_gateway._traces import TraceRow, TraceWriter
 from reference_gateway._upstream import UpstreamConnection, UpstreamPool
 from reference_gateway._wire import Headers, error_body, filter_headers, header_block
 
@@ -50,6 +53,9 @@ _NO_DROP: frozenset[bytes] = frozenset()
 _HEALTH_OK = json.dumps({"status": "ok"}).encode()
 _HEALTH_DRAINING = json.dumps({"status": "draining"}).encode()
 _METRICS_TYPE = CONTENT_TYPE_LATEST.encode()
+_TSV = b"text/tab-separated-values; charset=utf-8"
+#: the client's correlation id, propagated into the trace row
+CORR_HEADER = b"x-loadgate-id"
 
 
 def client_key(req: Request) -> str | None:
@@ -97,6 +103,8 @@ class Proxy:
         self._key_openai = b"authorization: Bearer %s\r\n" % key if cfg.upstream_key else b""
         self._key_anthropic = b"x-api-key: %s\r\n" % key if cfg.upstream_key else b""
         self._tasks: set[asyncio.Task[None]] = set()
+        #: the trace-row writer (``--trace-dsn``), set by the server once it is connected
+        self.traces: TraceWriter | None = None
         # Upstream deadlines, checked by one coarse timer instead of a timer per request
         # (a TimerHandle per request costs more than the rest of a cached-key forward).
         self._deadlines: dict[Relay, float] = {}
@@ -117,6 +125,10 @@ class Proxy:
         self._idle.clear()
         relay = Relay(self, conn, route)
         conn.exchange = relay
+        if self.traces is not None:
+            corr = req.header(CORR_HEADER)
+            relay.corr = corr.decode("latin-1") if corr is not None else None
+            relay.started = time.time()
         key = client_key(req)
         if key is None:
             relay.reject(401, "missing API key")
@@ -136,6 +148,8 @@ class Proxy:
     def finished(self, relay: Relay, status: int) -> None:
         """Exactly once per proxied request, when its answer is complete or abandoned."""
         self.metrics.count_request(relay.route, status)
+        if self.traces is not None:
+            self.traces.add(relay.corr, relay.route, status, relay.started)
         self._deadlines.pop(relay, None)
         self.in_flight -= 1
         if self.in_flight == 0:
@@ -253,5 +267,28 @@ class Proxy:
         if req.method == "GET" and req.path == "/metrics":
             conn.respond(200, self.metrics.exposition(), _METRICS_TYPE)
             return
+        if req.method == "GET" and req.path == "/admin/traces" and self.traces is not None:
+            self._spawn(self._trace_rows(req, conn, self.traces))
+            return
         self.metrics.count_request("other", 404)
         conn.respond(404, error_body("other", 404, f"no route for {req.method} {req.path}"))
+
+    async def _trace_rows(self, req: Request, conn: ClientConnection, traces: TraceWriter) -> None:
+        """``GET /admin/traces?corr_id=…``: the rows, one tab-separated line each."""
+        query = parse_qs(req.target.partition(b"?")[2].decode("latin-1"))
+        ids = query.get("corr_id")
+        if not ids:
+            conn.respond(400, error_body("other", 400, "corr_id query parameter required"))
+            return
+        try:
+            rows = await traces.lookup(ids[0])
+        except Exception as exc:  # the database's failure is the answer, not a crash
+            conn.respond(503, error_body("other", 503, f"trace store: {type(exc).__name__}"))
+            return
+        conn.respond(200, b"".join(_tsv_line(r) for r in rows), _TSV)
+
+
+def _tsv_line(row: TraceRow) -> bytes:
+    corr, route, status, started, finished = row
+    cells = (corr or "", route, str(status), started.isoformat(), finished.isoformat())
+    return ("\t".join(cells) + "\n").encode()

@@ -33,10 +33,24 @@ _NO_DROP: frozenset[bytes] = frozenset()
 class Relay:
     """Client ⇄ upstream for one request; :meth:`_finish` runs exactly once."""
 
-    __slots__ = ("conn", "done", "gone", "head_sent", "proxy", "route", "status", "up")
+    __slots__ = (
+        "conn",
+        "corr",
+        "done",
+        "gone",
+        "head_sent",
+        "proxy",
+        "route",
+        "started",
+        "status",
+        "up",
+    )
 
     def __init__(self, proxy: Proxy, conn: ClientConnection, route: str) -> None:
         self.proxy = proxy
+        #: for the trace row (set by the proxy only when it writes traces)
+        self.corr: str | None = None
+        self.started = 0.0
         self.conn = conn
         self.route = route
         self.up: UpstreamConnection | None = None

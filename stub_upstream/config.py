@@ -24,9 +24,10 @@ from stub_upstream.ledger_format import FAULT_CODES
 __all__ = ["INJECTABLE_FAULTS", "StubConfig", "flag_of"]
 
 #: Faults a rate (or the ``x-stub-fault`` header) can inject. ``auth`` and
-#: ``bad_request`` are outcomes of the request itself, never injected.
+#: ``bad_request`` are outcomes of the request itself, never injected; ``history``
+#: marks an answer whose request resent a wrong conversation (stub_upstream.history).
 INJECTABLE_FAULTS: tuple[str, ...] = tuple(
-    name for name in FAULT_CODES if name not in ("none", "auth", "bad_request")
+    name for name in FAULT_CODES if name not in ("none", "auth", "bad_request", "history")
 )
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from stub_upstream import content, stamped, validate, vectors, wire
+from stub_upstream import content, history, stamped, validate, vectors, wire
 from stub_upstream.config import INJECTABLE_FAULTS, StubConfig
 from stub_upstream.connection import Connection
 from stub_upstream.faults import FaultPicker
@@ -266,6 +266,11 @@ class Worker:
             call.fault = "bad_request"
             return await self._error(request, call, e.status, e.message, param=e.param)
         fault, ttft_ns, itl_ns, stall_ns, n = plan
+        if fault == "none" and isinstance(body, validate.ChatBody | validate.MessagesBody):
+            # A multi-turn request: was the history it resends what this stub answered?
+            turns = [(msg.role, msg.content) for msg in body.messages]
+            if history.history_ok(turns, call.cid, n) is False:
+                fault = "history"  # answered as usual; the ledger record says it
         call.fault = fault
         if endpoint == "models":
             return await self._send_json(request, call, wire.models_body(), call.t_recv, 0)

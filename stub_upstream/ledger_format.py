@@ -75,5 +75,6 @@ FAULT_CODES: dict[str, int] = {
     "slow_headers": 8,
     "auth": 9,  # 401 from the upstream auth check
     "bad_request": 10,  # 4xx for malformed input
+    "history": 11,  # answered, but the resent conversation history was not the stub's
 }
 FAULT_NAMES: dict[int, str] = {v: k for k, v in FAULT_CODES.items()}

@@ -24,6 +24,7 @@ INTEGRITY_CLASSES = (
     "malformed_event",
     "corrupted",
     "wrong_embedding",
+    "history_mismatch",  # sessions: the stub was resent a history it did not answer
 )
 
 
@@ -40,6 +41,9 @@ class RequestSpec:
     expect_tokens: int  # min(stub output_tokens, max_tokens): integrity reference
     auth: tuple[str, str] | None = None  # (header name, value), e.g. ("authorization", "Bearer k")
     extra_headers: tuple[tuple[str, str], ...] = ()
+    #: the conversation as (role, text), system first if any, instead of the filler
+    #: prompt (trace replay, sessions); the marker is appended to the last text
+    messages: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)

@@ -141,7 +141,11 @@ def _listening_url(log: Path) -> str | None:
 
 
 def _reference_argv(
-    spec: GatewaySpec, stub_url: str, key_prefix: str | None, keys_file: Path | None
+    spec: GatewaySpec,
+    stub_url: str,
+    key_prefix: str | None,
+    keys_file: Path | None,
+    trace_dsn: str | None = None,
 ) -> list[str]:
     ref = spec.reference
     if ref.workers != 1:
@@ -172,6 +176,17 @@ def _reference_argv(
         argv += ["--key-prefix", key_prefix]
     if keys_file is not None:
         argv += ["--keys-file", str(keys_file)]
+    if trace_dsn is not None:
+        argv += [
+            "--trace-dsn",
+            trace_dsn,
+            "--trace-flush-ms",
+            repr(float(ref.trace_flush_ms)),
+            "--trace-delay-ms",
+            repr(float(ref.trace_delay_ms)),
+            "--trace-drop-share",
+            repr(float(ref.trace_drop_share)),
+        ]
     return argv
 
 
@@ -198,11 +213,13 @@ async def start_gateway(
     target: str | None,
     key_prefix: str | None = None,
     keys_file: Path | None = None,
+    trace_dsn: str | None = None,
 ) -> AsyncIterator[Gateway]:
     """The gateway for this run, stopped (if launched) when the context exits.
 
     ``key_prefix`` / ``keys_file`` tell a launched reference gateway which client keys
-    are valid (defaults: its own, prefix ``sk-lg-``).
+    are valid (defaults: its own, prefix ``sk-lg-``); ``trace_dsn`` where it writes its
+    trace rows (``--trace-dsn``; None: it writes none).
     """
     if target is not None:
         url = target.rstrip("/")
@@ -215,7 +232,7 @@ async def start_gateway(
     log = run_dir / "gateway.log"
     deadline = time.monotonic() + spec.ready_timeout_s
     if spec.kind == "reference":
-        argv = _reference_argv(spec, stub_url, key_prefix, keys_file)
+        argv = _reference_argv(spec, stub_url, key_prefix, keys_file, trace_dsn)
         env: dict[str, str] = _reference_env()
         cwd = None
         what = "reference gateway"

@@ -22,6 +22,7 @@ import numpy as np
 
 from loadgate.client.observation import Observation
 from loadgate.join.overhead import Call
+from stub_upstream.ledger_format import FAULT_CODES
 
 __all__ = ["DONE_WINDOW_NS", "JoinStats", "Joiner"]
 
@@ -63,6 +64,8 @@ class Joiner:
         self._done_older: set[int] = set()
         self._done_since_ns = 0
         self.stats = JoinStats()
+        #: our ids whose record says the stub found the resent history wrong (sessions)
+        self.history_flagged: set[int] = set()
         self.lateness_ns: list[int] = []  # stub timer lateness of our records, since last take
 
     def add_observation(self, obs: Observation, measured: bool) -> None:
@@ -75,6 +78,9 @@ class Joiner:
         self.stats.foreign += int(len(recs) - int(ours.sum()))
         mine = recs[ours]
         late = np.where(mine["t_sched_first"] > 0, mine["t_first_write"] - mine["t_sched_first"], 0)
+        flagged = mine["fault"] == FAULT_CODES["history"]
+        if flagged.any():
+            self.history_flagged.update(mine["corr"][flagged].tolist())
         self.lateness_ns.extend(int(x) for x in late[mine["t_first_write"] > 0])
         for corr, t_recv, t_first, t_last, t_sched in zip(
             mine["corr"].tolist(),

@@ -62,6 +62,9 @@ _ROOTS = (
     "duration_s",
     "metrics",
     "by_mode",
+    "probes",
+    "trace",
+    "sessions",
 )
 
 _EXPR = re.compile(r"\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:[0-9]*\.)?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*")

@@ -25,6 +25,7 @@ from hdrh.histogram import HdrHistogram
 
 from loadgate.histograms.recorder import Recorder
 from loadgate.join.goodput import GoodputCounts
+from loadgate.probes.witness import WitnessCounts
 
 __all__ = ["EngineOutcome", "ModeCounts", "TailRequest", "UpstreamCounts", "merge_outcomes"]
 
@@ -115,9 +116,19 @@ class EngineOutcome:
     clock_offset_spread_ns: int = field(default=0, metadata={"merge": "max"})
     clock_largest_step_ns: int = field(default=0, metadata={"merge": "max"})
     clock_clamped: int = 0
+    #: the side-effect witness's counts (None: not configured)
+    witness: WitnessCounts | None = None
     cpu_s: float = field(default=0.0, metadata={"merge": "busiest"})
     wall_s: float = field(default=0.0, metadata={"merge": "busiest"})
     stopped_by: str | None = None
+    #: sessions (load.sessions.turns > 1): per turn index, the measured requests'
+    #: counts ("requests", "failed") and encoded histograms (µs) by metric name
+    by_turn: dict[int, dict[str, Any]] = field(default_factory=dict)
+    sessions_started: int = 0  # sessions whose first turn was in the measured window
+    sessions_completed: int = 0  # of those, sessions that answered every turn
+    sessions_aborted: int = 0  # of those, sessions a failed turn ended early
+    trace_rows_sent: int = 0  # trace replay: rows sent (every window, every pass)
+    trace_passes: int = field(default=0, metadata={"merge": "max"})
 
     def merge(self, other: EngineOutcome) -> None:
         """Add ``other`` into this outcome (see the module docstring for the rules)."""

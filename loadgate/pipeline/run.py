@@ -4,7 +4,9 @@ Order of a run, each step owned by its own package:
 
 0. plan where the harness, the stub and a launched gateway run
    (:mod:`loadgate.pipeline.placement`) and pin each as it starts;
-1. start the stub upstream (a subprocess: ``stub_upstream.process``) and reset
+1. with ``gateway.reference.trace_db``, start a throwaway PostgreSQL for the gateway's
+   trace rows (:mod:`loadgate.gateway.postgres_server`), stopped and removed last;
+   start the stub upstream (a subprocess: ``stub_upstream.process``) and reset
    its ledger (:mod:`loadgate.join.ledger`);
 2. start or adopt the gateway (:mod:`loadgate.gateway.lifecycle`) and preflight it
    (seed 004, :mod:`loadgate.gateway.preflight`);
@@ -40,8 +42,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from loadgate.client.observation import Observation
-from loadgate.errors import LoadgateError, UsageError
+from loadgate.errors import DepDownError, LoadgateError, UsageError
 from loadgate.gateway.lifecycle import Gateway, start_gateway
+from loadgate.gateway.postgres_server import PostgresUnavailable, throwaway_postgres
 from loadgate.gateway.preflight import preflight
 from loadgate.gateway.processes import log_tail
 from loadgate.gateway.scrape import HITS, MISSES, Scraper
@@ -50,11 +53,14 @@ from loadgate.load.generator import Engine, WorkerPlan, new_nonce
 from loadgate.load.keys import KeyPool, run_provisioning
 from loadgate.load.parallel import run_workers
 from loadgate.load.schedule import Windows
+from loadgate.load.trace import TraceInfo, fit_stub
+from loadgate.load.trace import scan as scan_trace
 from loadgate.observe.observer import RunObserver
 from loadgate.pipeline.placement import own_cpus, pin, plan_placement, usable_cpus
 from loadgate.pipeline.stopping import LibrarySignals, StopRequest, run_on_uvloop
 from loadgate.pipeline.window import RunState, drain_figures, mark_edges, watch
-from loadgate.profile import Profile
+from loadgate.probes.witness import preflight_witness
+from loadgate.profile import Profile, bundled_dir
 from loadgate.result.build import GatewayFacts, RunFacts, build_result
 from loadgate.result.environment import collect_environment, git_info
 from loadgate.result.model import Drain, PlacementFigures, Result
@@ -148,8 +154,10 @@ def control_ratio(profile: Profile, target: str | None) -> float:
 
 
 def _base_dir(profile: Profile) -> Path:
-    """Relative paths in a profile (keys_file) are relative to the profile's file."""
-    if profile.source.startswith(("bundled:", "<")):
+    """Relative paths in a profile (keys_file, trace) are relative to the profile's file."""
+    if profile.source.startswith("bundled:"):
+        return bundled_dir()
+    if profile.source.startswith("<"):
         return Path(".")
     return Path(profile.source).parent
 
@@ -186,7 +194,15 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
     options = options or RunOptions()
     if options.target is not None:
         check_target(options.target)
+        if profile.gateway.reference.trace_db:
+            raise UsageError(
+                "gateway.reference.trace_db: needs a launched reference gateway, not --target"
+            )
     git = git_info(options.git_dir)  # a wrong --git-dir fails before anything starts
+    # A trace is read through once before anything starts: a bad row is a usage error.
+    trace = scan_trace(profile.load, _base_dir(profile)) if profile.load.trace else None
+    if trace is not None:
+        profile = fit_stub(profile, trace)
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     state = RunState()
@@ -208,7 +224,7 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
         signals = LibrarySignals(stop) if options.stop is None else contextlib.nullcontext()
         with signals:
             try:
-                gateway = await _execute(profile, options, log_dir, state, gateway)
+                gateway = await _execute(profile, options, log_dir, state, gateway, trace)
             except LoadgateError:
                 raise
             except asyncio.CancelledError:
@@ -238,6 +254,7 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
             direct=options.target is None and profile.gateway.kind == "direct",
             placement=PlacementFigures(**dataclasses.asdict(state.placement)),
             control_ratio=control_ratio(profile, options.target),
+            trace=trace,
         )
     result = build_result(profile, state.outcome, facts)
     if state.outcome is not None:
@@ -251,12 +268,71 @@ def _open_file_limit() -> int | None:
 
 
 async def _execute(
-    profile: Profile, options: RunOptions, log_dir: Path, state: RunState, facts: GatewayFacts
+    profile: Profile,
+    options: RunOptions,
+    log_dir: Path,
+    state: RunState,
+    facts: GatewayFacts,
+    trace: TraceInfo | None = None,
 ) -> GatewayFacts:
     """Stub, gateway, preflight, keys, load, drain; returns what it learnt of the gateway."""
-    cfg = stub_config(profile)
+    stub_config(profile)  # an impossible stub setting fails before anything starts
     if state.stop.is_set():
         return facts  # stopped before anything started: nothing to measure
+    with _trace_db(profile, log_dir) as trace_dsn:
+        return await _with_stub(profile, options, log_dir, state, facts, trace_dsn, trace)
+
+
+@contextlib.contextmanager
+def _trace_db(profile: Profile, log_dir: Path) -> Iterator[str | None]:
+    """The throwaway PostgreSQL of ``gateway.reference.trace_db`` (its DSN), or None.
+
+    Synchronous on purpose: initdb and the start block the loop for about a second
+    before anything is measured, and the stop runs in ``finally`` whatever ends the run.
+    """
+    if not (profile.gateway.kind == "reference" and profile.gateway.reference.trace_db):
+        yield None
+        return
+    try:
+        with throwaway_postgres(log_dir / "postgres.log") as pg:
+            yield pg.dsn
+    except PostgresUnavailable as exc:
+        raise DepDownError(f"DEP-DOWN: gateway.reference.trace_db: {exc}") from None
+
+
+def _witnessed(profile: Profile, trace_dsn: str | None, gateway_url: str) -> Profile:
+    """The profile the load runs: the witness's ``auto`` DSN and ``{gateway_url}`` filled in."""
+    w = profile.probes.witness
+    if w.kind == "off":
+        return profile
+    update: dict[str, str] = {}
+    if w.dsn == "auto" and trace_dsn is not None:
+        update["dsn"] = trace_dsn
+    if w.url is not None:
+        update["url"] = w.url.replace("{gateway_url}", gateway_url)
+    probes = profile.probes.model_copy(update={"witness": w.model_copy(update=update)})
+    return profile.model_copy(update={"probes": probes})
+
+
+async def _preflight_witness(profile: Profile) -> None:
+    w = profile.probes.witness
+    if w.kind == "off":
+        return
+    problem = await preflight_witness(w)
+    if problem is not None:
+        raise DepDownError(f"DEP-DOWN: probes.witness: {problem}")
+
+
+async def _with_stub(
+    profile: Profile,
+    options: RunOptions,
+    log_dir: Path,
+    state: RunState,
+    facts: GatewayFacts,
+    trace_dsn: str | None,
+    trace: TraceInfo | None = None,
+) -> GatewayFacts:
+    cfg = stub_config(profile)
     placement = state.placement
     async with _started_stub(cfg, log_dir / "stub.log") as stub:
         pin(stub.pid, placement.stub if placement is not None else None)
@@ -269,15 +345,18 @@ async def _execute(
             target=options.target,
             key_prefix=profile.auth.prefix,
             keys_file=keys_file,
+            trace_dsn=trace_dsn,
         ) as gw:
             facts = GatewayFacts(kind=facts.kind, url=gw.url, pid=gw.pid)
             if gw.pid is not None and placement is not None:
                 pin(gw.pid, placement.gateway)
             await preflight(gw.url)
+            load_profile = _witnessed(profile, trace_dsn, gw.url)
+            await _preflight_witness(load_profile)
             await _provision(profile, keys_file, log_dir)
             if state.stop.is_set():
                 return facts
-            drain = await _measure(profile, options, gw, stub.url, state)
+            drain = await _measure(load_profile, options, gw, stub.url, state, trace)
             return GatewayFacts(kind=facts.kind, url=gw.url, pid=gw.pid, drain=drain)
 
 
@@ -320,7 +399,12 @@ def _scraper(profile: Profile, gw: Gateway) -> Scraper | None:
 
 
 async def _measure(
-    profile: Profile, options: RunOptions, gw: Gateway, stub_url: str, state: RunState
+    profile: Profile,
+    options: RunOptions,
+    gw: Gateway,
+    stub_url: str,
+    state: RunState,
+    trace: TraceInfo | None = None,
 ) -> Drain:
     """The load and what keeps time beside it; returns the drain check's figures."""
     load = profile.load
@@ -337,6 +421,7 @@ async def _measure(
         load.workers,
         str(_base_dir(profile)),
         control_ratio=control_ratio(profile, options.target),
+        trace=trace,
     )
     windows = Windows.from_seconds(start_ns, load.warmup_s, load.duration_s, load.cooldown_s)
     observers = options.observers if load.workers == 1 else ()

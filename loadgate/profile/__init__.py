@@ -13,10 +13,12 @@ from loadgate.profile.models import (
     GatewaySpec,
     HarnessSpec,
     LoadSpec,
+    ProbesSpec,
     Profile,
     ReferenceSpec,
     SloSpec,
     StubSpec,
+    WitnessSpec,
 )
 
 __all__ = [
@@ -27,10 +29,12 @@ __all__ = [
     "GatewaySpec",
     "HarnessSpec",
     "LoadSpec",
+    "ProbesSpec",
     "Profile",
     "ReferenceSpec",
     "SloSpec",
     "StubSpec",
+    "WitnessSpec",
     "bundled_dir",
     "bundled_profiles",
     "load_profile",

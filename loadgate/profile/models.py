@@ -30,11 +30,15 @@ __all__ = [
     "GatewaySpec",
     "HarnessSpec",
     "LoadSpec",
+    "ProbesSpec",
     "Profile",
     "ReferenceSpec",
+    "ReplaySpec",
+    "SessionsSpec",
     "SloSpec",
     "Spec",
     "StubSpec",
+    "WitnessSpec",
 ]
 
 ENDPOINTS = ("chat", "responses", "messages", "embeddings")
@@ -71,6 +75,39 @@ class Spec(BaseModel):
 
 def _d(default: Any, description: str, **bounds: Any) -> Any:
     return Field(default, description=description, **bounds)
+
+
+class ReplaySpec(Spec):
+    """``[load.replay]``: how a ``load.trace`` is replayed (docs/workloads.md)."""
+
+    speedup: float = _d(1.0, "Trace time runs this many times faster (2 = twice the rate).", gt=0)
+    start_s: Duration = Field(
+        0.0, alias="start", description="Replay from this far into the trace (from its first row)."
+    )
+    end_s: Duration = Field(
+        0.0, alias="end", description='Replay up to this far into the trace ("0s" = to its end).'
+    )
+    loop: bool = _d(False, "Start the trace again when it ends, until the run's window closes.")
+    block_tokens: int = _d(
+        512, "Tokens (words) of one hash_ids prefix block (Mooncake's block size).", ge=1
+    )
+
+
+class SessionsSpec(Spec):
+    """``[load.sessions]``: multi-turn conversations (docs/workloads.md)."""
+
+    turns: int = _d(
+        1, "Turns per session (1: every request is its own conversation).", ge=1, le=1000
+    )
+    think_time_s: Duration = Field(
+        0.0, alias="think_time", description="Pause after a turn's answer before the next turn."
+    )
+    user_tokens: int | None = _d(
+        None, "Words each later turn's user message adds (None: load.prompt_tokens).", ge=1
+    )
+    affinity_header: str = _d(
+        "", 'Header carrying the session id on every turn ("" = none), e.g. x-session-id.'
+    )
 
 
 class LoadSpec(Spec):
@@ -119,6 +156,19 @@ class LoadSpec(Spec):
     headers: dict[str, str] = Field(
         default_factory=dict, description="Extra headers on every request (gateway routing)."
     )
+    trace: str | None = _d(
+        None, "Replay this trace file (relative to the profile): open loop on its send times."
+    )
+    trace_format: Literal["auto", "mooncake", "azure", "burstgpt"] = _d(
+        "auto", "The trace's format (auto: from its first line, where unambiguous)."
+    )
+    replay: ReplaySpec = Field(default_factory=ReplaySpec, description="Trace replay options.")
+    sessions: SessionsSpec = Field(default_factory=SessionsSpec, description="Multi-turn sessions.")
+
+    @property
+    def open_loop(self) -> bool:
+        """Send times fixed in advance: a rate, or a trace's own times."""
+        return self.rate is not None or self.trace is not None
 
 
 class StubSpec(StubConfig):
@@ -167,6 +217,18 @@ class ReferenceSpec(Spec):
     miss_cost_ms: float = _d(2.0, "Simulated key-validation cost on a cache miss, ms.", ge=0)
     delay_ms: float = _d(0.0, "Latency the gateway adds to every request, ms (tests).", ge=0)
     workers: int = _d(1, "Gateway processes (the reference gateway is single-process).", ge=1)
+    trace_db: bool = _d(
+        False,
+        "Start a throwaway PostgreSQL for the run and have the gateway write one trace row "
+        'per request into it (--trace-dsn); probes.witness.dsn = "auto" polls it.',
+    )
+    trace_flush_ms: float = _d(50.0, "Trace rows: the gateway's batch flush cadence, ms.", ge=0)
+    trace_delay_ms: float = _d(
+        0.0, "Defect (tests): the gateway holds each trace row this long, ms.", ge=0
+    )
+    trace_drop_share: float = _d(
+        0.0, "Defect (tests): the gateway drops this share of trace rows.", ge=0, le=1
+    )
 
 
 class GatewaySpec(Spec):
@@ -197,6 +259,57 @@ class GatewaySpec(Spec):
     drain_check: bool = _d(True, "SIGTERM a launched gateway with requests in flight.")
     stop_timeout_s: Duration = Field(
         10.0, alias="stop_timeout", gt=0, description="SIGKILL a gateway this long after SIGTERM."
+    )
+
+
+class WitnessSpec(Spec):
+    """``[probes.witness]``: poll for each sampled request's side effect (a trace row) by id.
+
+    After a sampled request's last byte, the query is run with its correlation id until
+    the record is seen or ``timeout`` passes (docs/checks.md, "Side-effect witness").
+    """
+
+    kind: Literal["off", "sql", "http"] = _d(
+        "off", "sql (PostgreSQL query), http (ClickHouse-style query URL) or off."
+    )
+    dsn: str | None = _d(
+        None,
+        'kind = sql: postgresql://… DSN, or "auto": the throwaway database of '
+        "gateway.reference.trace_db.",
+    )
+    query: str = _d(
+        "select 1 from traces where corr_id = $1",
+        "kind = sql: found when it returns a row; $1 = the correlation id (16 hex digits).",
+    )
+    url: str | None = _d(
+        None,
+        "kind = http: GET this ({corr_id}, {gateway_url} substituted); found when the "
+        "answer is 2xx with a non-blank body (a row format such as TabSeparated).",
+    )
+    sample: float = _d(0.05, "Share of measured, successful requests witnessed.", gt=0, le=1)
+    interval_s: Duration = Field(
+        0.02, alias="interval", gt=0, description="Poll cadence per sampled request."
+    )
+    timeout_s: Duration = Field(
+        5.0, alias="timeout", gt=0, description="Not seen this long after completion: missing."
+    )
+    max_concurrency: int = _d(
+        4, "Queries in flight at once, per load process (also the connection pool size).", ge=1
+    )
+    max_rate: float = _d(500.0, "Queries per second at most, per load process.", gt=0)
+    max_watched: int = _d(
+        2000,
+        "Sampled requests being polled at once, per load process; past it a sample is "
+        "skipped (counted).",
+        ge=1,
+    )
+
+
+class ProbesSpec(Spec):
+    """``[probes]``: checks that act beside the load (witness, …)."""
+
+    witness: WitnessSpec = Field(
+        default_factory=WitnessSpec, description="Side-effect witness (trace rows)."
     )
 
 
@@ -286,6 +399,7 @@ class Profile(Spec):
     gateway: GatewaySpec = Field(default_factory=GatewaySpec, description="The gateway.")
     harness: HarnessSpec = Field(default_factory=HarnessSpec, description="Validity limits.")
     cpus: CpusSpec = Field(default_factory=CpusSpec, description="CPU placement.")
+    probes: ProbesSpec = Field(default_factory=ProbesSpec, description="Probes beside the load.")
     slo: SloSpec = Field(default_factory=SloSpec, description="Per-request SLOs (goodput).")
     gates: dict[str, str] = Field(
         default_factory=dict, description='Gate name → "<op> <number>", e.g. "< 20".'
@@ -303,4 +417,4 @@ class Profile(Spec):
 
 
 #: The TOML tables of a profile, in file order.
-TABLES = ("load", "stub", "auth", "gateway", "harness", "cpus", "slo", "gates")
+TABLES = ("load", "stub", "auth", "gateway", "harness", "cpus", "probes", "slo", "gates")

@@ -249,6 +249,26 @@ def _counts(result: Result) -> str:
     )
 
 
+def _probes(result: Result) -> str:
+    w = result.probes.witness
+    if w is None:
+        return "<h2>Probes</h2><p>Side-effect witness: not configured.</p>"
+    rows = [
+        ("kind / sample", f"{w.kind} / {fmt_pct(w.sample)}"),
+        ("sampled / found / missing", f"{w.sampled} / {w.found} / {w.missing}"),
+        ("skipped (max_watched)", fmt_num(w.skipped)),
+        ("latency, completion → seen (ms)", lag_text(w.latency_ms)),
+        ("± error, half-width (ms)", lag_text(w.error_ms)),
+        ("upper bound (ms)", lag_text(w.upper_ms)),
+        ("queries / failed", f"{w.polls} / {w.poll_errors}"),
+        ("queries per second", fmt_num(w.polls_per_s)),
+        ("query round trip (ms)", lag_text(w.rtt_ms)),
+        ("most in flight", fmt_num(w.max_in_flight)),
+    ]
+    errors = "".join(f'<div class="warn">{escape(e)}</div>' for e in w.errors)
+    return f"<h2>Probes</h2><h3>Side-effect witness</h3>{errors}{kv(rows, 'witness')}"
+
+
 def _floor_text(floor: Mapping[str, float] | None) -> str:
     if not floor:
         return "–"
@@ -298,6 +318,7 @@ def render_html(result: Result) -> str:
             _timeseries(result),
             _split(result),
             _counts(result),
+            _probes(result),
             _harness(result),
             machine(result),
         ],

@@ -12,12 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from hdrh.histogram import HdrHistogram
+
 from loadgate.gateway.scrape import HITS, MISSES, ScrapeFigures
-from loadgate.histograms.hdr import summarize_lag
+from loadgate.histograms.hdr import summarize, summarize_lag
 from loadgate.histograms.recorder import BATCHED_METRICS, HISTOGRAM_BATCHES, METRICS, MODES
 from loadgate.judge.validity import lag_warnings, send_lag_warnings
 from loadgate.judge.verdict import judge
 from loadgate.load.outcome import EngineOutcome
+from loadgate.load.sessions import conversation_words
+from loadgate.load.trace import TraceInfo
 from loadgate.profile import Profile
 from loadgate.result.model import (
     AuthCacheFigures,
@@ -35,11 +39,16 @@ from loadgate.result.model import (
     ModeFigures,
     ModeRequests,
     PlacementFigures,
+    Probes,
     Requests,
     Result,
+    SessionFigures,
     Summary,
     Timeseries,
+    TraceFigures,
+    TurnFigures,
     Upstream,
+    WitnessFigures,
 )
 
 __all__ = ["GatewayFacts", "RunFacts", "build_result", "harness_limits"]
@@ -75,6 +84,8 @@ class RunFacts:
     placement: PlacementFigures | None = None
     #: the control group's share of the load (0: none)
     control_ratio: float = 0.0
+    #: load.trace as scanned before the run (None: no trace)
+    trace: TraceInfo | None = None
 
 
 def harness_limits(profile: Profile) -> HarnessLimits:
@@ -187,8 +198,10 @@ def _harness(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Harness:
         open_file_limit=facts.open_file_limit,
         limits=harness_limits(p),
     )
-    if p.load.rate is not None and out.offered:
-        h.achieved_rate_ratio = round(out.sent / out.offered, 4)
+    if p.load.open_loop and out.offered:
+        # Open-loop sessions: the schedule is of session arrivals, kept by their first turns.
+        sent = out.sessions_started if p.load.sessions.turns > 1 else out.sent
+        h.achieved_rate_ratio = round(sent / out.offered, 4)
     if p.load.concurrency and out.busy_ns:
         window_ns = _measured_s(profile, out, facts.stop_reason) * 1e9
         h.concurrency_ratio = round(out.busy_ns / (window_ns * p.load.concurrency), 4)
@@ -253,6 +266,68 @@ def _timeseries(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Timese
     return ts
 
 
+def _trace(profile: Profile, out: EngineOutcome, info: TraceInfo | None) -> TraceFigures | None:
+    if info is None or profile.load.trace is None:
+        return None
+    r = profile.load.replay
+    return TraceFigures(
+        file=profile.load.trace,
+        format=info.format,
+        rows=info.rows,
+        skipped=dict(sorted(info.skipped.items())),
+        rows_in_window=info.in_window,
+        rows_sent=out.trace_rows_sent,
+        passes=out.trace_passes,
+        speedup=r.speedup,
+        start_s=r.start_s,
+        end_s=r.end_s or None,
+        loop=r.loop,
+        span_s=round(info.period_us / 1e6, 6),
+        block_tokens=r.block_tokens if info.hash_rows else None,
+        rows_with_prefix=info.hash_rows,
+        max_input_tokens=info.max_input,
+        max_output_tokens=info.max_output,
+    )
+
+
+def _sessions(profile: Profile, out: EngineOutcome) -> SessionFigures | None:
+    s = profile.load.sessions
+    if s.turns <= 1:
+        return None
+    load = profile.load
+    answer = min(profile.stub.output_tokens, load.max_tokens)
+    user = s.user_tokens or load.prompt_tokens
+    by_turn = []
+    for turn in sorted(out.by_turn):
+        entry = out.by_turn[turn]
+        metrics = {}
+        for name, value in entry.items():
+            if isinstance(value, bytes) and value:
+                summary = summarize(HdrHistogram.decode(value))
+                if summary is not None:
+                    metrics[name] = Summary.model_validate(summary)
+        by_turn.append(
+            TurnFigures(
+                turn=turn,
+                requests=int(entry.get("requests", 0)),
+                failed=int(entry.get("failed", 0)),
+                prompt_words=conversation_words(load.prompt_tokens, user, answer, turn),
+                metrics=metrics,
+            )
+        )
+    return SessionFigures(
+        turns=s.turns,
+        think_time_s=s.think_time_s,
+        user_tokens=user,
+        affinity_header=s.affinity_header or None,
+        started=out.sessions_started,
+        completed=out.sessions_completed,
+        aborted=out.sessions_aborted,
+        history_mismatches=out.violations.get("history_mismatch", 0),
+        by_turn=by_turn,
+    )
+
+
 def _measured(result: Result, profile: Profile, out: EngineOutcome, facts: RunFacts) -> None:
     """Fill every figure the load measured into ``result``."""
     # Assigned whole, not filled in place: assignment is what marks a field as set.
@@ -280,9 +355,39 @@ def _measured(result: Result, profile: Profile, out: EngineOutcome, facts: RunFa
     result.upstream = _upstream(out)
     result.harness = _harness(profile, out, facts)
     result.timeseries = _timeseries(profile, out, facts)
+    result.probes = Probes(witness=_witness(profile, out))
+    result.trace = _trace(profile, out, facts.trace)
+    result.sessions = _sessions(profile, out)
     result.histograms = out.recorder.encode()
     # Time batches of the figures compare tests: their spread is the run's own drift.
     result.histogram_batches = out.recorder.encode_batches(BATCHED_METRICS, HISTOGRAM_BATCHES)
+
+
+def _witness(profile: Profile, out: EngineOutcome) -> WitnessFigures | None:
+    w = profile.probes.witness
+    c = out.witness
+    if w.kind == "off" or c is None:
+        return None
+    return WitnessFigures(
+        kind=w.kind,
+        sample=w.sample,
+        interval_ms=w.interval_s * 1000.0,
+        timeout_ms=w.timeout_s * 1000.0,
+        sampled=c.sampled,
+        found=c.found,
+        missing=c.missing,
+        skipped=c.skipped,
+        first_look=c.first_look,
+        latency_ms=_lag(c.latency_us),
+        error_ms=_lag(c.error_us),
+        upper_ms=_lag(c.upper_us),
+        polls=c.polls,
+        poll_errors=c.poll_errors,
+        polls_per_s=round(c.polls / (c.span_ns / 1e9), 1) if c.span_ns > 0 else None,
+        rtt_ms=_lag(c.rtt_us),
+        max_in_flight=c.max_in_flight,
+        errors=c.errors,
+    )
 
 
 def _judge(result: Result, profile: Profile, facts: RunFacts) -> None:

@@ -48,8 +48,10 @@ __all__ = [
     "ModeFigures",
     "ModeRequests",
     "PlacementFigures",
+    "Probes",
     "Requests",
     "Result",
+    "SessionFigures",
     "StepGateway",
     "StepHarness",
     "StepRequests",
@@ -58,7 +60,10 @@ __all__ = [
     "SweepResult",
     "SweepStep",
     "Timeseries",
+    "TraceFigures",
+    "TurnFigures",
     "Upstream",
+    "WitnessFigures",
 ]
 
 #: The version every file written by this loadgate carries (history: versions.py).
@@ -317,6 +322,43 @@ class Harness(Section):
     warnings: list[str] = Field(default_factory=list)
 
 
+class WitnessFigures(Section):
+    """``probes.witness``: sampled requests' records, looked for by correlation id.
+
+    ``latency_ms``: completion → first seen, each the midpoint of the interval the
+    record appeared in; ``error_ms``: those intervals' half-widths (the figure's error
+    bound, request by request); ``upper_ms``: their upper ends (the conservative
+    figure). ``rtt_ms``: the witness's queries' round trips (docs/checks.md).
+    """
+
+    configured: bool = True
+    kind: str = "sql"
+    sample: float | None = None
+    interval_ms: float | None = None
+    timeout_ms: float | None = None
+    sampled: int = 0
+    found: int = 0
+    missing: int = 0
+    skipped: int = 0
+    first_look: int = 0
+    latency_ms: LagSummary | None = None
+    error_ms: LagSummary | None = None
+    upper_ms: LagSummary | None = None
+    #: the witness's own work: queries, failed ones, round trips, rate, concurrency
+    polls: int = 0
+    poll_errors: int = 0
+    polls_per_s: float | None = None
+    rtt_ms: LagSummary | None = None
+    max_in_flight: int = 0
+    errors: list[str] = Field(default_factory=list)
+
+
+class Probes(Section):
+    """``probes``: checks that act beside the load (None: that probe not configured)."""
+
+    witness: WitnessFigures | None = None
+
+
 class Timeseries(Section):
     """Per second of the measured window (index = second)."""
 
@@ -325,6 +367,61 @@ class Timeseries(Section):
     errors: list[int] = Field(default_factory=list)
     overhead_p99_ms: list[float | None] = Field(default_factory=list)
     auth_cache_hit_rate: list[tuple[float, float | None]] | None = None
+
+
+class TraceFigures(Section):
+    """Trace replay (``load.trace``): which trace, and how much of it the run sent."""
+
+    file: str
+    format: str
+    #: rows in the file (header excluded), and those skipped by reason: ``failed``
+    #: (BurstGPT rows with 0 response tokens: failures in the trace), ``zero_output``
+    rows: int = 0
+    skipped: dict[str, int] = Field(default_factory=dict)
+    #: usable rows between load.replay's start and end (one pass)
+    rows_in_window: int = 0
+    #: rows sent, every pass counted (the run's window may end before the trace)
+    rows_sent: int = 0
+    passes: int = 0
+    speedup: float = 1.0
+    start_s: float = 0.0
+    end_s: float | None = None
+    loop: bool = False
+    #: one pass in trace time, s (at speedup 1)
+    span_s: float | None = None
+    block_tokens: int | None = None
+    rows_with_prefix: int = 0
+    max_input_tokens: int = 0
+    max_output_tokens: int = 0
+
+
+class TurnFigures(Section):
+    """One turn index of the run's sessions: its measured requests."""
+
+    turn: int
+    requests: int = 0
+    failed: int = 0
+    #: the conversation's size at this turn, words (markers not counted)
+    prompt_words: int | None = None
+    #: e2e_ms, overhead_ms, ttft_ms, ttft_overhead_ms of this turn's successful requests
+    metrics: dict[str, Summary] = Field(default_factory=dict)
+
+
+class SessionFigures(Section):
+    """Multi-turn sessions (``load.sessions``): sessions, history checks, figures per turn."""
+
+    turns: int
+    think_time_s: float = 0.0
+    user_tokens: int | None = None
+    affinity_header: str | None = None
+    #: sessions whose first turn was in the measured window; completed: every turn
+    #: answered; aborted: a failed turn ended it (its later turns were not sent)
+    started: int = 0
+    completed: int = 0
+    aborted: int = 0
+    #: turns whose resent history the stub found wrong (integrity class history_mismatch)
+    history_mismatches: int = 0
+    by_turn: list[TurnFigures] = Field(default_factory=list)
 
 
 class Environment(Section):
@@ -368,6 +465,11 @@ class Result(_NamedByProfile, Section):
     gateway: GatewayFigures = Field(default_factory=GatewayFigures)
     harness: Harness = Field(default_factory=Harness)
     timeseries: Timeseries = Field(default_factory=Timeseries)
+    probes: Probes = Field(default_factory=Probes)
+    #: trace replay: None when the run replayed no trace
+    trace: TraceFigures | None = None
+    #: multi-turn sessions: None when load.sessions.turns is 1
+    sessions: SessionFigures | None = None
     #: base64 HdrHistogram (µs) per ``<metric>`` and ``<mode>.<metric>``
     histograms: dict[str, str] = Field(default_factory=dict)
     #: the compared histograms as 20 time batches of the window (compare's batch means)

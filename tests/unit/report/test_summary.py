@@ -208,3 +208,35 @@ def test_print_summary_shows_undecided_gates_as_such() -> None:
 
 def test_print_summary_decided_gates_have_no_undecided_caption() -> None:
     assert "undecided" not in _render(_result())
+
+
+def test_print_summary_says_the_witness_was_not_configured() -> None:
+    row = next(line for line in _render(_result()).splitlines() if "side-effect witness" in line)
+    assert "not configured" in row
+
+
+def test_print_summary_shows_the_witness_figures_and_their_bounds() -> None:
+    lag = {"count": 40, "p50": 24.5, "p99": 61.2, "max": 66.0}
+    witness = {
+        "kind": "sql",
+        "sample": 0.05,
+        "sampled": 40,
+        "found": 38,
+        "missing": 2,
+        "latency_ms": lag,
+        "error_ms": {"count": 40, "p50": 11.5, "p99": 20.0, "max": 27.3},
+        "upper_ms": {"count": 40, "p50": 30.0, "p99": 78.4, "max": 80.0},
+        "polls": 120,
+        "polls_per_s": 60.0,
+        "rtt_ms": {"count": 120, "p50": 0.6, "p99": 2.0, "max": 3.7},
+        "poll_errors": 1,
+        "max_in_flight": 3,
+    }
+    lines = _render(_result(probes={"witness": witness})).splitlines()
+    counts = next(line for line in lines if "sampled / found / missing" in line)
+    assert "40 / 38 / 2" in counts and "5 % sampled" in counts
+    latency = next(line for line in lines if "witness latency" in line)
+    assert "24.50 / 61.20 / 66" in latency and "± 11.50 typical" in latency
+    assert "± 27.30 at most" in latency and "upper bound p99 78.40" in latency
+    work = next(line for line in lines if "witness queries" in line)
+    assert "120 (60.0/s)" in work and "1 failed" in work and "≤ 3 in flight" in work
