@@ -202,7 +202,8 @@ def key_figures(result: Result) -> list[tuple[str, str]]:
         ("e2e p99", fmt_num(p99(metric(result, "e2e_ms")), "ms")),
         ("auth-cache hit rate", fmt_pct(result.gateway.auth_cache_hit_rate)),
         ("goodput (every SLO met)", goodput_text(result)),
-        *([("SLOs missed", goodput_misses(result))] if result.goodput is not None else []),
+        # Always both rows: compare's page pairs two runs' key figures row by row.
+        ("SLOs missed", goodput_misses(result)),
         (
             "integrity violations / checked",
             f"{fmt_num(integ.violations)} / {fmt_num(integ.checked)}",

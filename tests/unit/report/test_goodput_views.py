@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from loadgate.report import render_html, render_markdown
+from loadgate.report import render_compare_html, render_html, render_markdown
 from loadgate.report.summary import print_summary
 from loadgate.result.io import load_run_result
 from loadgate.result.model import Goodput, Result
@@ -51,4 +51,10 @@ def test_without_slo_every_view_says_not_configured() -> None:
     result = _result(None)
     for text in (_summary(result), render_markdown(result), render_html(result)):
         assert "not configured (no [slo] in the profile)" in text
-        assert "SLOs missed" not in text
+        assert "% missed" not in text and "failed requests" not in text
+
+
+def test_compare_page_pairs_a_run_with_goodput_and_one_without() -> None:
+    page = render_compare_html(_result(GOODPUT), _result(None))
+    assert "99.50 % (1990 / 2000), 199 req/s" in page
+    assert "not configured (no [slo] in the profile)" in page
