@@ -490,19 +490,35 @@ def sweep(
         str | None, typer.Option(metavar="R,R,...", help="Open-loop steps (req/s).")
     ] = None,
     auto: Annotated[bool, typer.Option("--auto", help="Find the knee automatically.")] = False,
+    frontier: Annotated[
+        str | None,
+        typer.Option(
+            metavar="MS,MS,...",
+            help="Throughput frontier: the highest open-loop rate keeping overhead p99 "
+            "under each bound (ms), e.g. 1,5,10,50,100.",
+        ),
+    ] = None,
     sets: SetOpt = None,
     out: Annotated[Path | None, typer.Option(help="Write the sweep result here.")] = None,
 ) -> None:
     """Capacity sweep: one run per step, and the knee (largest step passing all gates).
 
     Exit 0 the smallest step passed, 1 no step passed, 2 bad input, 3 harness-bound.
+    With --frontier: 0 the lowest rate was harness-valid, 3 it was not.
     """
     steps_c = _number_list("--concurrency", concurrency, int)
     steps_r = _number_list("--rates", rates, float)
+    bounds = _number_list("--frontier", frontier, float)
+    if bounds and (steps_c or steps_r or auto):
+        raise UsageError(
+            "sweep: --frontier searches the rate itself: no --concurrency/--rates/--auto"
+        )
     if steps_c and steps_r:
         raise UsageError("sweep: give --concurrency or --rates, not both")
-    if not (steps_c or steps_r or auto):
-        raise UsageError("sweep: give --concurrency N,N,..., --rates R,R,... or --auto")
+    if not (steps_c or steps_r or auto or bounds):
+        raise UsageError(
+            "sweep: give --concurrency N,N,..., --rates R,R,..., --auto or --frontier MS,MS,..."
+        )
     from loadgate.analysis.knee import fmt_value, policy_from_sets
     from loadgate.result import check_writable
 
@@ -516,7 +532,7 @@ def sweep(
     from loadgate.result import write_result
     from loadgate.rundir import new_run_dir
 
-    mode, values = plan_mode(prof, steps_c, steps_r)
+    mode, values = ("rate", None) if bounds else plan_mode(prof, steps_c, steps_r)
     sweep_dir = new_run_dir(prof.name, kind="sweep", out=out)
     raise_open_file_limit()
     from loadgate.interrupts import Interrupts
@@ -532,6 +548,7 @@ def sweep(
                 sweep_dir=sweep_dir,
                 on_step=lambda step: _stderr_line(step_line(step)),
                 stop=interrupts.stop,
+                frontier=sorted(set(bounds)) if bounds else None,
             )
         )
         if out is not None:
@@ -540,7 +557,13 @@ def sweep(
         _stderr_line(f"sweep: stopped early: {result.stopped}")
     if result.skipped:
         _stderr_line(f"sweep: skipped {', '.join(fmt_value(v) for v in result.skipped)}")
-    typer.echo(f"knee: {result.knee.reason}")
+    if result.frontier is not None:
+        from loadgate.analysis.frontier import frontier_lines
+
+        for line in frontier_lines(result.frontier):
+            typer.echo(line)
+    else:
+        typer.echo(f"knee: {result.knee.reason}")
     typer.echo(result.recommendation)
     typer.echo(f"sweep: {result.verdict} — results, plot and CSV in {sweep_dir}")
     _exit(result.exit_code)

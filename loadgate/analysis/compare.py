@@ -4,7 +4,7 @@ This module owns the verdict of ``loadgate compare`` (issue 5, docs/compare.md).
 For every compared latency metric × mode × quantile it estimates the change
 ``cand − base`` with a confidence interval and says, plainly, "regression",
 "improvement" or "no significant change". Error and integrity rates, upstream
-amplification and gateway counters are compared too. It reads typed
+amplification, gateway counters and the goodput ratio are compared too. It reads typed
 :class:`~loadgate.result.model.Result` objects (files are loaded at the edge,
 by the caller) and returns a :class:`Comparison`; the text views of it are
 :mod:`loadgate.analysis.compare_render`, the estimators :mod:`loadgate.analysis.stats`.
@@ -383,6 +383,10 @@ def _rate_row(
     bases: Sequence[Result],
     cands: Sequence[Result],
     alpha: float,
+    *,
+    worse_up: bool = True,
+    gating: bool = True,
+    why: str = "",
 ) -> Row | None:
     """Difference of two proportions, summed over each side's runs."""
     xs, ns = [], []
@@ -393,8 +397,8 @@ def _rate_row(
     if min(ns) <= 0:
         return None
     pd = proportion_difference(xs[0], ns[0], xs[1], ns[1], alpha)
-    verdict = _verdict(pd.ci_low, pd.ci_high, None, 0.0, worse_up=True)
-    note = f"{int(xs[0])}/{int(ns[0])} vs {int(xs[1])}/{int(ns[1])}"
+    verdict = _verdict(pd.ci_low, pd.ci_high, None, 0.0, worse_up=worse_up)
+    note = f"{int(xs[0])}/{int(ns[0])} vs {int(xs[1])}/{int(ns[1])}" + why
     change = pd.cand - pd.base
     return Row(
         "rate",
@@ -408,9 +412,34 @@ def _rate_row(
         _r(pd.ci_high, 6),
         _r(pd.p_value, 6),
         verdict,
-        True,
+        gating,
         note,
     )
+
+
+#: Why the goodput row informs and never gates (docs/goodput.md, "compare").
+_GOODPUT_WHY = (
+    "; informational: requests in one slow spike miss together, not as independent "
+    "trials, so this interval is too narrow; the latency rows gate"
+)
+
+
+def _goodput_sides(bases: Sequence[Result], cands: Sequence[Result]) -> tuple[bool, str | None]:
+    """``(compare goodput?, warning)``: every run must have judged the same [slo] bounds."""
+    runs = [*bases, *cands]
+    configured = [r.goodput for r in runs if r.goodput is not None]
+    if not configured:
+        return False, None
+    if len(configured) < len(runs):
+        return False, "goodput not compared: not every run had [slo] bounds"
+    if any(g.slo != configured[0].slo for g in configured):
+        return False, "goodput not compared: the runs judged different [slo] bounds"
+    return True, None
+
+
+def _goodput_counts(r: Result) -> tuple[int, int]:
+    g = r.goodput
+    return (g.good, g.requests) if g is not None else (0, 0)
 
 
 def _scalar_row(
@@ -505,9 +534,13 @@ def compare_results(
 
     pending = _quantile_rows(bases, cands, paired)
     scalars = _scalars(bases, cands)
+    with_goodput, goodput_warning = _goodput_sides(bases, cands)
+    if goodput_warning is not None:
+        warnings.append(goodput_warning)
     tests = (
         sum(1 for r, *_ in pending if r.gating)
         + len(_RATES)
+        + with_goodput
         + sum(1 for _, b, c, _ in scalars if len(b) > 1 and len(c) > 1)
     )
     alpha = (1.0 - confidence) / max(tests, 1)
@@ -515,6 +548,19 @@ def compare_results(
     rows = [_finish_quantile(*p, alpha, threshold_pct) for p in pending]
     for name, counts in _RATES:
         row = _rate_row(name, counts, bases, cands, alpha)
+        if row is not None:
+            rows.append(row)
+    if with_goodput:
+        row = _rate_row(
+            "goodput.ratio",
+            _goodput_counts,
+            bases,
+            cands,
+            alpha,
+            worse_up=False,
+            gating=False,
+            why=_GOODPUT_WHY,
+        )
         if row is not None:
             rows.append(row)
     rows += [_scalar_row(n, b, c, alpha, threshold_pct, w) for n, b, c, w in scalars]

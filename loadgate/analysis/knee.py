@@ -32,7 +32,9 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from loadgate.analysis.stats import run_quantile, t_crit
 from loadgate.errors import UsageError
+from loadgate.histograms.hdr import bucket_bounds, counts_of, decode
 from loadgate.judge.gates import parse_gate
 from loadgate.result.model import (
     Knee,
@@ -51,6 +53,7 @@ __all__ = [
     "budget_gate",
     "find_knee",
     "fmt_value",
+    "overhead_p99_interval",
     "plan_next",
     "policy_from_sets",
     "recommendation",
@@ -165,6 +168,26 @@ def _first_reason(step: SweepStep) -> str:
     return str(step.reasons[0]) if step.reasons else "no reason recorded"
 
 
+def overhead_p99_interval(result: Result, confidence: float = 0.95) -> tuple[float, float] | None:
+    """95 % interval (ms) of the run's overhead p99: compare's estimator, one run.
+
+    The order-statistic interval from the stored histogram, or the batch-means one
+    when the run's own drift over its 20 time batches is larger
+    (:func:`loadgate.analysis.stats.run_quantile`). None without a histogram.
+    """
+    encoded = result.histograms.get("overhead_ms")
+    if not encoded:
+        return None
+    h = decode(encoded)
+    bounds = bucket_bounds(h)
+    batches = [counts_of(decode(b)) for b in result.histogram_batches.get("overhead_ms") or [] if b]
+    value, se, n, df = run_quantile(counts_of(h), batches, 99.0, bounds)
+    if n == 0 or not math.isfinite(se):
+        return None
+    half = t_crit(1.0 - confidence, df) * se
+    return round(max(0.0, value - half) / 1e3, 4), round((value + half) / 1e3, 4)
+
+
 def summarize_step(
     value: float,
     mode: Mode,
@@ -195,6 +218,7 @@ def summarize_step(
             for m in ("overhead_ms", "ttft_overhead_ms")
             if (s := result.metrics.get(m)) is not None
         },
+        goodput_ratio=result.goodput.ratio if result.goodput is not None else None,
         harness=StepHarness(
             valid=result.verdict != "invalid",
             cpu_percent=result.harness.cpu_percent,
@@ -210,6 +234,9 @@ def summarize_step(
         interrupted=result.interrupted,
         result=result_path,
     )
+    interval = overhead_p99_interval(result)
+    if interval is not None and "overhead_ms" in step.metrics:
+        step.metrics["overhead_ms"].update(p99_low=interval[0], p99_high=interval[1])
     # Readers of the JSON find the step's load under its mode's name, too (an extra key).
     setattr(step, mode, value)
     return step

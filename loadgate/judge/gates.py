@@ -3,10 +3,11 @@
 A gate name is a dotted path into the result's JSON form (the contract: results/
 README.md), looked up first under ``metrics`` (``overhead_ms.p99``), then under
 ``by_mode`` (``stream.overhead_ms.p99`` → ``by_mode.stream.metrics.overhead_ms.p99``),
-then at the root (``requests.error_rate``, ``gateway.counters.<selector>``). The
-walk reads the typed result's attributes (and the keys of its dict-valued fields);
-keys may themselves contain dots (Prometheus selectors such as ``x{le="0.5"}``),
-so it tries the longest matching key first.
+then at the root (``requests.error_rate``, ``goodput.ratio``,
+``gateway.counters.<selector>``). The walk reads the typed result's attributes
+(and the keys of its dict-valued fields); keys may themselves contain dots
+(Prometheus selectors such as ``x{le="0.5"}``), so it tries the longest matching
+key first.
 
 A gate with nothing to measure fails: a missing figure must never pass a CI gate.
 """
@@ -54,6 +55,7 @@ STATS = ("count", "mean", "stdev", "min", "p50", "p90", "p99", "p999", "max")
 _ROOTS = (
     "requests",
     "integrity",
+    "goodput",
     "upstream",
     "gateway",
     "harness",

@@ -44,6 +44,7 @@ from loadgate.client.request import perform
 from loadgate.client.transport import Transport
 from loadgate.histograms.hdr import HIGHEST_US, bulk_record, new_histogram
 from loadgate.histograms.recorder import Recorder
+from loadgate.join.goodput import RequestFigures, SloBounds, mean_gap_ns
 from loadgate.join.joiner import CONTROL_SEQ_BASE, EXAMPLES, Joiner
 from loadgate.join.ledger import LEDGER_ERRORS, LedgerClient, LedgerSource
 from loadgate.join.overhead import Call, Decomposition, decompose
@@ -126,6 +127,7 @@ class Engine:
         self.recorder = Recorder(self.windows.measure_start_ns)
         self.out = EngineOutcome(self.recorder)
         self.joiner = Joiner(plan.nonce, self._joined)
+        self._slo = SloBounds(**p.slo.model_dump())
         keys = KeyPool.from_spec(p.auth, Path(plan.base_dir)) if p.auth.header != "none" else None
         if keys is not None and plan.key_partition is not None:
             keys = keys.partition(*plan.key_partition)
@@ -737,13 +739,22 @@ class Engine:
             self._tail.discard(obs.corr)
             failed = obs.error is not None or obs.violation is not None
             self.out.tail.append(TailRequest(calls[0][0] if calls else 0, obs.t_last_byte, failed))
-        if not measured or obs.error is not None:
+        if not measured:
+            return
+        judge_slo = self._slo.configured and not obs.control
+        if obs.error is not None:
+            if judge_slo:  # a failed request never meets the SLO
+                self.out.goodput.add(self._slo, None)
             return
         if obs.control:
             assert self.out.control is not None
             self._record(self.out.control, obs, calls)
             return
         d = self._record(self.recorder, obs, calls)
+        if judge_slo:
+            # Decided here, where this request's own figures are known (docs/goodput.md).
+            figures = None if obs.violation is not None else _slo_figures(obs, d)
+            self.out.goodput.add(self._slo, figures)
         if turn is not None:
             self._record_turn(turn, d)
 
@@ -821,6 +832,16 @@ class Engine:
             out.streams_buffered += 1
             if len(out.buffered_examples) < EXAMPLES:
                 out.buffered_examples.append(format_corr_id(obs.corr))
+
+
+def _slo_figures(obs: Observation, d: Decomposition) -> RequestFigures:
+    """What ``[slo]`` judges of one completed request (None: does not apply to it)."""
+    return RequestFigures(
+        ttft_ns=d.ttft,
+        itl_ns=mean_gap_ns(obs.token_times) if obs.stream else None,
+        e2e_ns=d.e2e,
+        overhead_ns=d.overhead,
+    )
 
 
 def _record_us(h: HdrHistogram, values_us: list[int]) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from loadgate.histograms.recorder import Recorder
+from loadgate.join.goodput import GoodputCounts
 from loadgate.probes.witness import WitnessCounts
 
 __all__ = ["EngineOutcome", "ModeCounts", "TailRequest", "UpstreamCounts", "merge_outcomes"]
@@ -97,6 +98,8 @@ class EngineOutcome:
     control_sent: int = 0
     control_failed: int = 0
     upstream: UpstreamCounts = field(default_factory=UpstreamCounts)
+    #: per-request SLO outcomes of the measured requests (profile [slo]; zeros without it)
+    goodput: GoodputCounts = field(default_factory=GoodputCounts)
     per_interval_done: dict[int, int] = field(default_factory=dict)
     per_interval_errors: dict[int, int] = field(default_factory=dict)
     loop_lag_us: bytes = b""  # encoded HDR histograms (mergeable)

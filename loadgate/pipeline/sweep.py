@@ -32,6 +32,12 @@ from pathlib import Path
 
 import psutil
 
+from loadgate.analysis.frontier import (
+    find_frontier,
+    frontier_line,
+    frontier_next,
+    frontier_verdict,
+)
 from loadgate.analysis.knee import (
     GatewayUsage,
     Mode,
@@ -168,8 +174,16 @@ async def run_sweep(
     sweep_dir: Path,
     on_step: Callable[[SweepStep], None] | None = None,
     stop: StopRequest | None = None,
+    frontier: Sequence[float] | None = None,
 ) -> SweepResult:
-    """Run the steps :func:`plan_next` asks for, write the sweep directory, return the result."""
+    """Run the steps :func:`plan_next` asks for, write the sweep directory, return the result.
+
+    ``frontier`` (p99 overhead bounds, ms; ``mode`` must be ``"rate"``): the steps
+    are :func:`~loadgate.analysis.frontier.frontier_next`'s search instead, and the
+    result carries the frontier.
+    """
+    if frontier is not None and mode != "rate":
+        raise ValueError("the frontier is searched over rate (open loop)")
     from loadgate.pipeline.run import RunOptions, run_profile
     from loadgate.rundir import write_run_directory
 
@@ -180,7 +194,13 @@ async def run_sweep(
         policy = dataclasses.replace(policy, start=profile.load.rate or 8.0)
     steps: list[SweepStep] = []
     stopped: str | None = None
-    while (value := plan_next(steps, policy, values, integer=mode == "concurrency")) is not None:
+
+    def next_value() -> float | None:
+        if frontier is not None:
+            return frontier_next(steps, frontier, policy)
+        return plan_next(steps, policy, values, integer=mode == "concurrency")
+
+    while (value := next_value()) is not None:
         value = int(value) if mode == "concurrency" else value
         step_dir = sweep_dir / _step_dir_name(value)
         sampler = ChildSampler()
@@ -220,6 +240,7 @@ async def run_sweep(
         sweep_dir=sweep_dir,
         started_at=started_at,
         duration_s=time.monotonic() - t0,
+        frontier=frontier,
     )
     await asyncio.to_thread(write_sweep_directory, sweep, sweep_dir)
     return sweep
@@ -238,14 +259,27 @@ def build_sweep_result(
     started_at: datetime,
     duration_s: float,
     environment: Environment | None = None,
+    frontier: Sequence[float] | None = None,
 ) -> SweepResult:
-    """The sweep's result (schema ``loadgate.result/1``, ``kind = "sweep"``)."""
+    """The sweep's result (schema ``loadgate.result/1``, ``kind = "sweep"``).
+
+    With ``frontier`` bounds it carries the frontier, whose verdict is the
+    measurement's (:func:`~loadgate.analysis.frontier.frontier_verdict`), not the
+    gates', and whose table lines are the recommendation.
+    """
     done = {s.value for s in steps}
     skipped = [float(v) for v in values or () if v not in done]
     knee = find_knee(steps, mode)
     verdict, reasons, code = sweep_verdict(steps, knee)
     env = environment if environment is not None else collect_environment()
     budget = budget_gate(profile.gates)
+    gateway, machine = _gateway_label(profile, target), _machine(env)
+    found = find_frontier(steps, frontier, policy) if frontier is not None else None
+    if found is not None:
+        verdict, reasons, code = frontier_verdict(steps)
+        line = frontier_line(found, gateway=gateway, machine=machine)
+    else:
+        line = recommendation(knee, mode, gateway=gateway, machine=machine, budget=budget)
     return SweepResult(
         verdict=verdict,
         reasons=reasons,
@@ -255,13 +289,8 @@ def build_sweep_result(
         skipped=skipped,
         stopped=stopped,
         knee=knee,
-        recommendation=recommendation(
-            knee,
-            mode,
-            gateway=_gateway_label(profile, target),
-            machine=_machine(env),
-            budget=budget,
-        ),
+        frontier=found,
+        recommendation=line,
         budget=SweepBudget(name="overhead_ms.p99", op=budget[0], threshold=budget[1])
         if budget
         else None,
@@ -287,6 +316,10 @@ def write_sweep_directory(sweep: SweepResult, sweep_dir: Path) -> None:
 
     write_atomic(sweep_dir / "sweep.svg", sweep_svg(sweep) + "\n")
     write_atomic(sweep_dir / "sweep.csv", steps_csv(sweep.steps, sweep.mode))
+    if sweep.frontier is not None and sweep.frontier.plot:
+        from loadgate.report import frontier_svg
+
+        write_atomic(sweep_dir / sweep.frontier.plot, frontier_svg(sweep) + "\n")
     write_atomic(sweep_dir / "report.html", render_sweep_html(sweep))
     write_result(sweep, sweep_dir / "result.json")
 
@@ -331,6 +364,8 @@ def step_line(step: SweepStep) -> str:
     floor = step.harness.control_overhead_p99_ms
     # The control group's p99 beside the step's: the floor the overhead stands on.
     control = f" (control p99 {floor:.2f})" if floor is not None else ""
+    good = step.goodput_ratio
+    goodput = f"  goodput {100 * good:.2f}%" if good is not None else ""
     return (
         f"sweep: {step.value:>6g}  {step.verdict:<7}  "
         f"{num(step.requests.throughput_rps, '.1f')} req/s  "
@@ -338,5 +373,5 @@ def step_line(step: SweepStep) -> str:
         f"p99 {num(step.metric('overhead_ms', 'p99'), '.2f')}{control} ms  "
         f"ttft-ovh p99 {num(step.metric('ttft_overhead_ms', 'p99'), '.2f')} ms  "
         f"errors {num(step.requests.error_rate, '.2%')}  "
-        f"gw cpu {num(gw.cpu_percent, '.0f')} % rss {num(gw.rss_mb, '.0f')} MB"
+        f"gw cpu {num(gw.cpu_percent, '.0f')} % rss {num(gw.rss_mb, '.0f')} MB{goodput}"
     )

@@ -16,6 +16,7 @@ from loadgate.profile.models import (
     ProbesSpec,
     Profile,
     ReferenceSpec,
+    SloSpec,
     StubSpec,
     WitnessSpec,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "ProbesSpec",
     "Profile",
     "ReferenceSpec",
+    "SloSpec",
     "StubSpec",
     "WitnessSpec",
     "bundled_dir",

@@ -228,6 +228,10 @@ def _semantic_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
             parse_gate(name, expr)
         except ValueError as exc:
             yield ("gates", name), str(exc)
+            continue
+        slo = p.slo
+        if name.startswith("goodput.") and not any(v is not None for _, v in slo):
+            yield ("gates", name), "a goodput gate needs [slo] bounds (ttft_ms, itl_ms, ...)"
 
 
 def _witness_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:

@@ -45,6 +45,7 @@ __all__ = [
     "ReferenceSpec",
     "ReplaySpec",
     "SessionsSpec",
+    "SloSpec",
     "Spec",
     "StreamingCheckSpec",
     "StubSpec",
@@ -486,6 +487,22 @@ class CpusSpec(Spec):
     )
 
 
+class SloSpec(Spec):
+    """``[slo]``: per-request service-level bounds; goodput is the share meeting all.
+
+    A request is good when it completed without error or integrity violation and
+    each set bound holds for it (docs/goodput.md). A bound that does not apply to a
+    request (no TTFT without a stream) is met. No bound set: goodput not configured.
+    """
+
+    ttft_ms: float | None = _d(None, "Time to first token of a stream, ms.", gt=0)
+    itl_ms: float | None = _d(
+        None, "The request's mean inter-token latency (TPOT) of a stream, ms.", gt=0
+    )
+    e2e_ms: float | None = _d(None, "End-to-end latency from the intended send time, ms.", gt=0)
+    overhead_ms: float | None = _d(None, "The gateway's overhead on the request, ms.", gt=0)
+
+
 class Profile(Spec):
     """A whole profile. ``name``/``source`` say where it came from (not TOML keys)."""
 
@@ -499,6 +516,7 @@ class Profile(Spec):
     cpus: CpusSpec = Field(default_factory=CpusSpec, description="CPU placement.")
     probes: ProbesSpec = Field(default_factory=ProbesSpec, description="Probes beside the load.")
     checks: ChecksSpec = Field(default_factory=ChecksSpec, description="Checks beside the load.")
+    slo: SloSpec = Field(default_factory=SloSpec, description="Per-request SLOs (goodput).")
     gates: dict[str, str] = Field(
         default_factory=dict, description='Gate name → "<op> <number>", e.g. "< 20".'
     )
@@ -515,4 +533,6 @@ class Profile(Spec):
 
 
 #: The TOML tables of a profile, in file order.
-TABLES = ("load", "stub", "auth", "gateway", "harness", "cpus", "checks", "probes", "gates")
+TABLES = (
+    "load", "stub", "auth", "gateway", "harness", "cpus", "checks", "probes", "slo", "gates",
+)  # fmt: skip

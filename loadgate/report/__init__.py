@@ -15,6 +15,7 @@ from pathlib import Path
 
 from loadgate.errors import UsageError
 from loadgate.report.compare import render_compare_html
+from loadgate.report.frontier import frontier_svg
 from loadgate.report.html import render_html
 from loadgate.report.junit import render_junit
 from loadgate.report.markdown import render_markdown
@@ -23,6 +24,7 @@ from loadgate.result.io import write_atomic
 from loadgate.result.model import Result, SweepResult
 
 __all__ = [
+    "frontier_svg",
     "render_compare_html",
     "render_html",
     "render_junit",

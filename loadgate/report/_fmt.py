@@ -25,6 +25,8 @@ __all__ = [
     "gate_rule",
     "gate_status",
     "gate_value",
+    "goodput_misses",
+    "goodput_text",
     "key_figures",
     "metric",
     "num",
@@ -64,6 +66,35 @@ def fmt_pct(ratio: float | None) -> str:
     if f is None:
         return "–"
     return f"{100.0 * f:.3g} %" if abs(f) < 0.01 else f"{100.0 * f:.1f} %"
+
+
+def _share(ratio: float) -> str:
+    # Two decimals: goodput lives near 100 %, where 99.95 must not read "100.0".
+    return f"{100.0 * ratio:.2f} %"
+
+
+def goodput_text(result: Result) -> str:
+    """``99.50 % (1990 / 2000), 199 req/s``; "not configured" without ``[slo]``."""
+    g = result.goodput
+    if g is None:
+        return "not configured (no [slo] in the profile)"
+    if g.ratio is None:
+        return "no measured requests"
+    return f"{_share(g.ratio)} ({g.good} / {g.requests}), {fmt_num(g.rps, 'req/s')}"
+
+
+def goodput_misses(result: Result) -> str:
+    """The share of requests failing each SLO, and the failed requests (never good)."""
+    g = result.goodput
+    if g is None or not g.requests:
+        return "–"
+    parts = [
+        f"{name} <= {fmt_num(bound)}: {_share(g.missed_ratio.get(name, 0.0))} missed"
+        + (f" ({g.not_applicable[name]} n/a, met)" if g.not_applicable.get(name) else "")
+        for name, bound in g.slo.items()
+    ]
+    parts.append(f"failed requests {_share(g.failed / g.requests)}")
+    return "; ".join(parts)
 
 
 def unit_of(gate_name: str) -> str:
@@ -170,6 +201,9 @@ def key_figures(result: Result) -> list[tuple[str, str]]:
         ),
         ("e2e p99", fmt_num(p99(metric(result, "e2e_ms")), "ms")),
         ("auth-cache hit rate", fmt_pct(result.gateway.auth_cache_hit_rate)),
+        ("goodput (every SLO met)", goodput_text(result)),
+        # Always both rows: compare's page pairs two runs' key figures row by row.
+        ("SLOs missed", goodput_misses(result)),
         (
             "integrity violations / checked",
             f"{fmt_num(integ.violations)} / {fmt_num(integ.checked)}",

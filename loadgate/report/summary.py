@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -27,6 +28,8 @@ from loadgate.report._fmt import (
     fmt_num,
     gate_outcome,
     gate_status,
+    goodput_misses,
+    goodput_text,
     p99,
     undecided_groups,
 )
@@ -318,6 +321,13 @@ def _traffic_table(result: Result, warnings: Mapping[str, list[str]]) -> Table:
                 f"inflight cap hit {_fmt(req.max_inflight_hits)}×",
             )
         )
+    rows.append(
+        (
+            "goodput (every SLO met)",
+            escape(goodput_text(result)),  # "[slo]" is not rich markup
+            goodput_misses(result) if result.goodput is not None else "",
+        )
+    )
     rows.append(
         (
             "integrity checked / violations",

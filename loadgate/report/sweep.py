@@ -16,6 +16,7 @@ from loadgate.judge.gates import parse_gate
 from loadgate.report._fmt import fmt_num, num
 from loadgate.report._harness import CONTROL_MEANING
 from loadgate.report._html import banner, header, machine, page, table
+from loadgate.report.frontier import frontier_section
 from loadgate.report.svg import PALETTE, Axis, Rule, Series, line_chart, stack
 from loadgate.result.model import SweepResult
 
@@ -128,7 +129,7 @@ def sweep_svg(sweep: SweepResult, width: int = 760) -> str:
 
 
 def render_sweep_html(sweep: SweepResult) -> str:
-    """The sweep page: the knee, the knee plot, one row per step."""
+    """The sweep page: the knee, the frontier (``--frontier``), the knee plot, the steps."""
     title = f"loadgate sweep: {sweep.profile_name}"
     label, pts = sweep_points(sweep)
     knee = sweep.knee
@@ -167,6 +168,7 @@ def render_sweep_html(sweep: SweepResult) -> str:
         [
             header(sweep, title),
             banner(cls, knee_text, reasons, sweep.verdict, "knee"),
+            frontier_section(sweep),
             '<h2>Knee plot</h2><div class="card">' + sweep_svg(sweep) + "</div>",
             "<h2>Steps</h2>" + table([*head, "verdict"], rows) + floor_note,
             machine(sweep),

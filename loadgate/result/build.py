@@ -32,6 +32,7 @@ from loadgate.result.model import (
     Environment,
     GatewayFigures,
     Git,
+    Goodput,
     Harness,
     HarnessLimits,
     Integrity,
@@ -139,6 +140,26 @@ def _realtime(profile: Profile, out: EngineOutcome) -> RealtimeFigures | None:
         buffered=out.streams_buffered,
         buffered_examples=out.buffered_examples[:5],
         derivation_bound_ms=_lag(out.stream_dev_us),
+    )
+
+
+def _goodput(profile: Profile, out: EngineOutcome, measured_s: float) -> Goodput | None:
+    """The [slo] outcome from the per-request counts (None: no bound set)."""
+    slo = {k: v for k, v in profile.slo.model_dump().items() if v is not None}
+    if not slo:
+        return None
+    g = out.goodput
+    n = g.judged
+    return Goodput(
+        slo=slo,
+        requests=n,
+        good=g.good,
+        failed=g.failed,
+        ratio=g.good / n if n else None,
+        rps=g.good / measured_s if measured_s > 0 else None,
+        missed={k: g.missed.get(k, 0) for k in slo},
+        missed_ratio={k: g.missed.get(k, 0) / n for k in slo} if n else {},
+        not_applicable={k: g.not_applicable.get(k, 0) for k in slo},
     )
 
 
@@ -349,7 +370,10 @@ def _measured(result: Result, profile: Profile, out: EngineOutcome, facts: RunFa
         )
         for mode in MODES
     }
-    result.requests = _requests(profile, out, _measured_s(profile, out, facts.stop_reason))
+    measured_s = _measured_s(profile, out, facts.stop_reason)
+    result.requests = _requests(profile, out, measured_s)
+    if (goodput := _goodput(profile, out, measured_s)) is not None:
+        result.goodput = goodput
     result.integrity = Integrity(
         checked=out.checked,
         violations=sum(out.violations.values()),

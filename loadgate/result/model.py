@@ -34,9 +34,12 @@ __all__ = [
     "ControlFigures",
     "Drain",
     "Environment",
+    "Frontier",
+    "FrontierPoint",
     "Gate",
     "GatewayFigures",
     "Git",
+    "Goodput",
     "Harness",
     "HarnessLimits",
     "Integrity",
@@ -195,6 +198,34 @@ class UpstreamAssertions(Section):
     by_rule: dict[str, int] = Field(default_factory=dict)
     #: a few failing correlation ids (hex)
     examples: list[str] = Field(default_factory=list)
+
+
+class Goodput(Section):
+    """Per-request SLOs (profile ``[slo]``): the share of measured requests meeting all.
+
+    Decided per request at join time (docs/goodput.md): a failed request or one
+    with an integrity violation is never good; a bound that does not apply to a
+    request (no TTFT without a stream) is met and counted in ``not_applicable``.
+    The result's ``goodput`` is None when the profile set no bound.
+    """
+
+    #: the bounds judged, ms: ``ttft_ms``, ``itl_ms`` (the request's mean), ``e2e_ms``,
+    #: ``overhead_ms`` (only those set)
+    slo: dict[str, float] = Field(default_factory=dict)
+    #: measured gateway requests judged (= requests.sent)
+    requests: int = 0
+    good: int = 0
+    #: failed or violated integrity (never good)
+    failed: int = 0
+    #: good / requests (None: no requests)
+    ratio: float | None = None
+    #: good requests per second of the measured window
+    rps: float | None = None
+    #: SLO → requests whose figure exceeded the bound, and that as a share of ``requests``
+    missed: dict[str, int] = Field(default_factory=dict)
+    missed_ratio: dict[str, float] = Field(default_factory=dict)
+    #: SLO → completed requests without that figure (the bound counted as met)
+    not_applicable: dict[str, int] = Field(default_factory=dict)
 
 
 class Upstream(Section):
@@ -534,6 +565,8 @@ class Result(_NamedByProfile, Section):
     by_mode: dict[str, ModeFigures] = Field(default_factory=dict)
     requests: Requests = Field(default_factory=Requests)
     integrity: Integrity = Field(default_factory=Integrity)
+    #: per-request SLOs (None: the profile has no [slo], or an older file)
+    goodput: Goodput | None = None
     upstream: Upstream = Field(default_factory=Upstream)
     gateway: GatewayFigures = Field(default_factory=GatewayFigures)
     harness: Harness = Field(default_factory=Harness)
@@ -611,8 +644,11 @@ class SweepStep(Section):
     reasons: list[str] = Field(default_factory=list)
     gates: list[Gate] = Field(default_factory=list)
     requests: StepRequests = Field(default_factory=StepRequests)
-    #: ``overhead_ms`` / ``ttft_overhead_ms`` → ``{"p50": …, "p99": …}``
+    #: ``overhead_ms`` / ``ttft_overhead_ms`` → ``{"p50": …, "p99": …}``; overhead also
+    #: ``p99_low`` / ``p99_high``, the 95 % interval of its p99 (newer files)
     metrics: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    #: the step's ``goodput.ratio`` (None: no [slo], or an older file)
+    goodput_ratio: float | None = None
     harness: StepHarness = Field(default_factory=StepHarness)
     gateway: StepGateway = Field(default_factory=StepGateway)
     interrupted: str | None = None
@@ -655,6 +691,45 @@ class SweepBudget(Section):
     threshold: float
 
 
+class FrontierPoint(Section):
+    """One p99 overhead bound of ``loadgate sweep --frontier``: the highest rate kept under it.
+
+    ``max_rate`` is the largest offered rate (req/s) of the unbroken run of steps,
+    from the lowest one, whose overhead p99 stayed under ``bound_ms``;
+    ``first_over`` the lowest measured rate above it that did not (None: none
+    did). ``status``: ``found`` (the two are within the search resolution),
+    ``unresolved`` (steps ran out first), ``not_reached`` (even the lowest rate
+    tried was over), ``above_tried`` (every rate tried was under: the frontier is
+    above the highest), ``harness`` (the rate above was harness-bound: the
+    gateway's frontier is at or above ``max_rate``), ``none`` (no steps).
+    """
+
+    bound_ms: float
+    status: Literal["found", "unresolved", "not_reached", "above_tried", "harness", "none"] = "none"
+    max_rate: float | None = None
+    throughput_rps: float | None = None
+    overhead_p99_ms: float | None = None
+    #: 95 % interval of the overhead p99 at ``max_rate`` (order statistics / batch means)
+    p99_low_ms: float | None = None
+    p99_high_ms: float | None = None
+    first_over: float | None = None
+    first_over_p99_ms: float | None = None
+    #: the interval at ``max_rate`` or at ``first_over`` reaches across the bound:
+    #: a longer step could move the answer by one step
+    marginal: bool = False
+    reason: str = ""
+
+
+class Frontier(Section):
+    """``loadgate sweep --frontier``: the highest open-loop rate under each p99 bound."""
+
+    bounds_ms: list[float] = Field(default_factory=list)
+    points: list[FrontierPoint] = Field(default_factory=list)
+    #: bisection stops when first_over − max_rate ≤ this share of max_rate
+    resolution: float | None = None
+    plot: str | None = "frontier.svg"
+
+
 class SweepResult(_NamedByProfile, Section):
     """A sweep's result (``loadgate sweep``): same schema family, ``kind = "sweep"``."""
 
@@ -669,6 +744,8 @@ class SweepResult(_NamedByProfile, Section):
     skipped: list[float] = Field(default_factory=list)
     stopped: str | None = None
     knee: Knee = Field(default_factory=Knee)
+    #: ``--frontier``: the highest rate under each p99 overhead bound (None: not asked)
+    frontier: Frontier | None = None
     recommendation: str = ""
     budget: SweepBudget | None = None
     policy: dict[str, Any] = Field(default_factory=dict)

@@ -370,3 +370,22 @@ def test_busy_stub_port_is_a_one_line_usage_error(tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "stub upstream did not start" in lines[0]
     assert f"stub.port {port} is taken" in lines[0]
+
+
+def test_goodput_is_judged_per_request_through_the_reference_gateway(tmp_path: Path) -> None:
+    # Lopsided bounds: every loopback request takes far more than 1 µs of overhead and
+    # far less than 60 s end to end, so each one meets 2 of 3 bounds: none is good.
+    slo = ["--set", "slo.overhead_ms=0.001", "--set", "slo.e2e_ms=60000",
+           "--set", "slo.ttft_ms=60000", "--set", 'gates.goodput.ratio="> 0.99"']  # fmt: skip
+    proc = loadgate("run", "smoke", *FAST, *slo, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr + proc.stdout
+    data = only_result(tmp_path)
+    g, req = data["goodput"], data["requests"]
+    assert g["requests"] == req["sent"] > 0 and g["failed"] == req["failed"]
+    assert g["good"] == 0 and g["ratio"] == 0.0
+    assert g["missed"] == {"ttft_ms": 0, "e2e_ms": 0, "overhead_ms": req["sent"] - req["failed"]}
+    non_stream = data["by_mode"]["non_stream"]["requests"]
+    assert g["not_applicable"]["ttft_ms"] == non_stream["ok"]
+    gate = next(x for x in data["gates"] if x["name"] == "goodput.ratio")
+    assert (gate["value"], gate["passed"]) == (0.0, False)
+    assert "goodput (every SLO met)" in proc.stdout

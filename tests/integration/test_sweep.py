@@ -203,3 +203,31 @@ def test_steps_past_a_failing_one_are_skipped_when_the_policy_says_so(
     assert "sweep: stopped early: gates failed at 8" in err
     assert "sweep: skipped 16, 32" in err
     assert f"sweep: pass — results, plot and CSV in {sweep_dir}" in out
+
+
+def test_frontier_brackets_the_gateways_rate_capacity(tmp_path: Path) -> None:
+    # Capacity 4 at ~615 ms a request: ~6.5 req/s. 2 req/s queues nothing; at 8 req/s
+    # the queue grows by 1.5 requests a second, waits pass 300 ms within the step.
+    profile = write_profile(tmp_path)
+    out = tmp_path / "frontier.json"
+    env = dict(os.environ, LOADGATE_RUNS_DIR=str(tmp_path / "runs"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadgate", "sweep", str(profile), "--frontier", "300",
+         "--set", "sweep.start=2", "--set", "sweep.max_steps=4", "--out", str(out)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=200, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    data: dict[str, Any] = json.loads(out.read_text())
+    assert [s["rate"] for s in data["steps"]] == [2, 4, 8, 6]
+    point = data["frontier"]["points"][0]
+    # 6 req/s sits near the capacity: either side of the bound is a right answer.
+    assert (point["max_rate"], point["first_over"]) in ((6, 8), (4, 6))
+    over = next(s for s in data["steps"] if s["rate"] == 8)
+    assert over["metrics"]["overhead_ms"]["p99"] >= 300
+    assert "p99 < 300 ms:" in proc.stdout and "max rate" in proc.stdout
+    sweep_dir = only_sweep_dir(tmp_path)  # beside --out
+    drawn = {
+        p.get("data-series"): p.get("data-y")
+        for p in ET.parse(sweep_dir / "frontier.svg").getroot().iter(f"{SVG}path")
+    }
+    assert drawn["highest rate under the bound"] == f"{point['max_rate']:g}"

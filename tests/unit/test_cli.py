@@ -124,6 +124,18 @@ def test_sweep_step_lists(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "not both" in err
 
 
+def test_sweep_frontier_bounds(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(capsys, "sweep", "smoke", "--frontier", "1,x")
+    assert (code, err) == (
+        2,
+        "loadgate: error: --frontier: expected comma-separated numbers (got '1,x')\n",
+    )
+    code, _, err = _cli(capsys, "sweep", "smoke", "--frontier", "1,-5")
+    assert code == 2 and "expected positive values" in err
+    code, _, err = _cli(capsys, "sweep", "smoke", "--frontier", "1,5", "--rates", "10")
+    assert code == 2 and "--frontier searches the rate itself" in err
+
+
 def test_stub_fault_errors(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _cli(capsys, "stub", "--fault", "500")
     assert code == 2 and "--fault: '500': expected NAME=RATE" in err and err.count("\n") == 1

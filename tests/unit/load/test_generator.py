@@ -205,3 +205,42 @@ def test_bulk_send_lag_and_lateness_recording_equals_record_value() -> None:
     _record_us(bulk, [])
     assert bulk.get_total_count() == one.get_total_count() == len(values) - 1
     assert bulk.encode() == one.encode()
+
+
+async def _slo_run(slo: dict[str, float]) -> Any:
+    profile = parse_profile(
+        {
+            "load": {
+                "concurrency": 2,
+                "duration": "10s",
+                "warmup": "0s",
+                "stream_ratio": 1.0,
+                "max_tokens": 4,
+                "max_requests": 6,
+            },
+            "stub": {"output_tokens": 4},
+            "slo": slo,
+        }
+    )
+    stub = FakeStub()
+    plan = WorkerPlan(profile, "http://gw.invalid", "http://stub.invalid", time.monotonic_ns(), 7)
+    return await Engine(plan, transport=stub.transport, ledger=stub).run()
+
+
+async def test_each_request_is_judged_against_the_slos_at_join_time() -> None:
+    # Every request: overhead 10 ms, mean ITL 2 ms, TTFT and e2e under 20 ms.
+    loose = {"ttft_ms": 10_000.0, "itl_ms": 10_000.0, "e2e_ms": 10_000.0}
+    out = await _slo_run({**loose, "overhead_ms": 10_000.0})
+    g = out.goodput
+    assert (g.judged, g.good, g.failed, g.missed, g.not_applicable) == (6, 6, 0, {}, {})
+    # Three of four met, the overhead bound (5 ms) missed by every request: none good.
+    out = await _slo_run({**loose, "overhead_ms": 5.0})
+    assert (out.goodput.judged, out.goodput.good, out.goodput.missed) == (6, 0, {"overhead_ms": 6})
+    # The mean ITL (2 ms) against a 1 ms bound: missed; against 3 ms: met.
+    assert (await _slo_run({"itl_ms": 1.0})).goodput.missed == {"itl_ms": 6}
+    assert (await _slo_run({"itl_ms": 3.0})).goodput.good == 6
+
+
+async def test_without_slo_nothing_is_judged() -> None:
+    out = await _slo_run({})
+    assert (out.goodput.judged, out.goodput.good) == (0, 0)

@@ -331,7 +331,12 @@ def test_summarize_step_from_a_result() -> None:
     assert s.requests == StepRequests(
         sent=22500, ok=22500, failed=0, error_rate=0.0, throughput_rps=750.0
     )
-    assert s.metrics["overhead_ms"] == {"p50": 1.033, "p99": 2.069}
+    ovh = s.metrics["overhead_ms"]
+    assert (ovh["p50"], ovh["p99"]) == (1.033, 2.069)
+    # The p99's 95 % interval from the stored histogram (compare's estimator) holds it.
+    low, high = ovh["p99_low"], ovh["p99_high"]
+    assert low is not None and high is not None and low < 2.069 < high
+    assert s.goodput_ratio is None  # no [slo] in that run
     assert s.gateway.cpu_percent == 42.0 and s.gateway.rss_mb == 80.5
     assert s.harness.loop_lag_p99_ms == 0.412
     assert s.harness.control_overhead_p99_ms is None  # a result from before control groups
@@ -597,6 +602,9 @@ def test_step_line() -> None:
     assert "gw cpu – % rss – MB" in step_line(step(8))
     line = step_line(step(8, control=0.072))
     assert "overhead p50 1.00 p99 2.00 (control p99 0.07) ms  " in line
+    with_slo = step(8)
+    with_slo.goodput_ratio = 0.9955
+    assert step_line(with_slo).endswith("rss – MB  goodput 99.55%")
 
 
 def test_plan_mode() -> None:

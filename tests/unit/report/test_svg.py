@@ -120,6 +120,7 @@ def test_public_names() -> None:
     import loadgate.report.svg as svg
 
     assert sorted(report.__all__) == [
+        "frontier_svg",
         "render_compare_html",
         "render_html",
         "render_junit",
