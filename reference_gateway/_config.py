@@ -26,6 +26,10 @@ class Config:
     pool_size: int = 1024
     upstream_timeout_s: float = 600.0
     backlog: int = 2048
+    agent_header: str = "x-agent-id"
+    admin_key: str | None = None
+    revoke_propagation_ms: float = 0.0
+    tenant_leak_share: float = 0.0
 
 
 def _positive_int(text: str) -> int:
@@ -46,6 +50,13 @@ def _non_negative(text: str) -> float:
     value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be within 0..1, got {value}")
     return value
 
 
@@ -85,6 +96,26 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p.add_argument("--pool-size", type=_positive_int, default=1024, help="upstream connections")
     p.add_argument("--upstream-timeout-s", type=_non_negative, default=600.0)
     p.add_argument("--backlog", type=_positive_int, default=2048)
+    p.add_argument(
+        "--agent-header",
+        default="x-agent-id",
+        help="header naming the agent; a tenant-scoped key may only name its tenant's (403)",
+    )
+    p.add_argument(
+        "--admin-key", default=None, help="bearer key of POST /admin/keys/revoke (none: off)"
+    )
+    p.add_argument(
+        "--revoke-propagation-ms",
+        type=_non_negative,
+        default=0.0,
+        help="a revocation reaches the auth check this long after the admin call",
+    )
+    p.add_argument(
+        "--tenant-leak-share",
+        type=_share,
+        default=0.0,
+        help="defect: admit this share of cross-tenant requests anyway",
+    )
     ns = p.parse_args(argv)
     return Config(
         upstream=ns.upstream,
@@ -100,4 +131,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         pool_size=ns.pool_size,
         upstream_timeout_s=ns.upstream_timeout_s,
         backlog=ns.backlog,
+        agent_header=ns.agent_header.lower(),
+        admin_key=ns.admin_key,
+        revoke_propagation_ms=ns.revoke_propagation_ms,
+        tenant_leak_share=ns.tenant_leak_share,
     )

@@ -43,7 +43,7 @@ class GatewayServer:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        validator = KeyValidator(cfg.key_prefix, cfg.keys_file)
+        self.validator = validator = KeyValidator(cfg.key_prefix, cfg.keys_file)
         self.cache = cache = AuthCache(cfg.cache_size, cfg.miss_cost_ms / 1000.0, validator)
         up = Upstream(cfg.upstream)
         self.pool = UpstreamPool(up.host, up.port, cfg.pool_size)
@@ -54,6 +54,9 @@ class GatewayServer:
         )
         self.proxy = proxy = Proxy(cfg, self.metrics, cache, self.pool)
         self.metrics.in_flight = lambda: proxy.in_flight
+        if cfg.admin_key:
+            proxy.revoke_hook = self._revoke_locally
+        self._pending_revocations: set[asyncio.TimerHandle] = set()
         self.connections: set[ClientConnection] = set()
         self._listener: asyncio.Server | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -73,6 +76,28 @@ class GatewayServer:
         self._timer = loop.call_later(_SWEEP_S, self._sweep)
         self.proxy.start_watchdog()
         return self.port
+
+    def apply_revocation(self, key: str) -> None:
+        """The revocation reaches this process's auth check: the key's next request is 401."""
+        self.validator.revoke(key)
+        self.cache.evict(key)
+        log.info("key revoked: %s…", key[:12])
+
+    async def _revoke_locally(self, key: str) -> None:
+        """One process: the revocation lands after ``--revoke-propagation-ms`` (0: at once)."""
+        delay_s = self.cfg.revoke_propagation_ms / 1000.0
+        if delay_s <= 0:
+            self.apply_revocation(key)
+            return
+        handle: asyncio.TimerHandle | None = None
+
+        def land() -> None:
+            if handle is not None:
+                self._pending_revocations.discard(handle)
+            self.apply_revocation(key)
+
+        handle = asyncio.get_running_loop().call_later(delay_s, land)
+        self._pending_revocations.add(handle)
 
     def _sweep(self) -> None:
         for conn in list(self.connections):
@@ -103,6 +128,8 @@ class GatewayServer:
             conn.close(abort=not conn.idle)
         if self._timer is not None:
             self._timer.cancel()
+        for handle in self._pending_revocations:
+            handle.cancel()
         self.proxy.stop_watchdog()
         self.pool.close()
         await asyncio.sleep(0)  # let the transports report connection_lost

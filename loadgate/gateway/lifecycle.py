@@ -141,7 +141,11 @@ def _listening_url(log: Path) -> str | None:
 
 
 def _reference_argv(
-    spec: GatewaySpec, stub_url: str, key_prefix: str | None, keys_file: Path | None
+    spec: GatewaySpec,
+    stub_url: str,
+    key_prefix: str | None,
+    keys_file: Path | None,
+    agent_header: str | None = None,
 ) -> list[str]:
     ref = spec.reference
     if ref.workers != 1:
@@ -167,11 +171,19 @@ def _reference_argv(
         # Drain inside our SIGKILL deadline, so a drain that completes is seen as exit 0.
         "--drain-timeout-s",
         repr(max(0.1, 0.8 * spec.stop_timeout_s)),
+        "--admin-key",
+        ref.admin_key,
+        "--revoke-propagation-ms",
+        repr(float(ref.revoke_propagation_ms)),
+        "--tenant-leak-share",
+        repr(float(ref.tenant_leak_share)),
     ]
     if key_prefix is not None:
         argv += ["--key-prefix", key_prefix]
     if keys_file is not None:
         argv += ["--keys-file", str(keys_file)]
+    if agent_header is not None:
+        argv += ["--agent-header", agent_header]
     return argv
 
 
@@ -198,11 +210,13 @@ async def start_gateway(
     target: str | None,
     key_prefix: str | None = None,
     keys_file: Path | None = None,
+    agent_header: str | None = None,
 ) -> AsyncIterator[Gateway]:
     """The gateway for this run, stopped (if launched) when the context exits.
 
     ``key_prefix`` / ``keys_file`` tell a launched reference gateway which client keys
-    are valid (defaults: its own, prefix ``sk-lg-``).
+    are valid (defaults: its own, prefix ``sk-lg-``); ``agent_header`` which header
+    names the agent its tenant-scoped keys are checked against.
     """
     if target is not None:
         url = target.rstrip("/")
@@ -215,7 +229,7 @@ async def start_gateway(
     log = run_dir / "gateway.log"
     deadline = time.monotonic() + spec.ready_timeout_s
     if spec.kind == "reference":
-        argv = _reference_argv(spec, stub_url, key_prefix, keys_file)
+        argv = _reference_argv(spec, stub_url, key_prefix, keys_file, agent_header)
         env: dict[str, str] = _reference_env()
         cwd = None
         what = "reference gateway"

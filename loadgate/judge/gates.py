@@ -60,6 +60,7 @@ _ROOTS = (
     "duration_s",
     "metrics",
     "by_mode",
+    "probes",
 )
 
 _EXPR = re.compile(r"\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:[0-9]*\.)?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*")

@@ -24,6 +24,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from loadgate.histograms.recorder import Recorder
+from loadgate.probes.tenants import TenantCounts
 
 __all__ = ["EngineOutcome", "ModeCounts", "TailRequest", "UpstreamCounts", "merge_outcomes"]
 
@@ -78,6 +79,8 @@ class EngineOutcome:
     )
     checked: int = 0
     violations: dict[str, int] = field(default_factory=dict)
+    #: cross-tenant requests (probes.tenants), apart from every figure above
+    tenants: TenantCounts = field(default_factory=TenantCounts)
     warmup_excluded: int = 0
     cooldown_excluded: int = 0
     max_inflight_hits: int = 0

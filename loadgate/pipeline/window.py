@@ -28,7 +28,7 @@ from loadgate.load.outcome import EngineOutcome
 from loadgate.load.schedule import Windows
 from loadgate.observe.observer import RunObserver
 from loadgate.pipeline.placement import Placement
-from loadgate.result.model import Drain
+from loadgate.result.model import Drain, RevocationFigures
 
 __all__ = ["RunState", "drain_figures", "mark_edges", "sleep_until", "watch"]
 
@@ -50,6 +50,8 @@ class RunState:
     t_term: int = 0
     placement: Placement | None = None
     end_marked: bool = False
+    #: what [probes.revocation] measured (None: not configured)
+    revocation: RevocationFigures | None = None
 
     def request_stop(self, reason: str) -> None:
         if self.stop_reason is None:

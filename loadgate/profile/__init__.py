@@ -13,9 +13,12 @@ from loadgate.profile.models import (
     GatewaySpec,
     HarnessSpec,
     LoadSpec,
+    ProbesSpec,
     Profile,
     ReferenceSpec,
+    RevocationSpec,
     StubSpec,
+    TenantsSpec,
 )
 
 __all__ = [
@@ -26,9 +29,12 @@ __all__ = [
     "GatewaySpec",
     "HarnessSpec",
     "LoadSpec",
+    "ProbesSpec",
     "Profile",
     "ReferenceSpec",
+    "RevocationSpec",
     "StubSpec",
+    "TenantsSpec",
     "bundled_dir",
     "bundled_profiles",
     "load_profile",

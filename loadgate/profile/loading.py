@@ -221,11 +221,30 @@ def _semantic_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
         yield ("load", "endpoints"), "needs at least one endpoint with a positive weight"
     if p.gateway.kind == "command" and not p.gateway.command:
         yield ("gateway", "command"), 'kind = "command" needs a command to launch'
+    yield from _probe_errors(p)
     for name, expr in p.gates.items():
         try:
             parse_gate(name, expr)
         except ValueError as exc:
             yield ("gates", name), str(exc)
+
+
+def _probe_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
+    rev, ten = p.probes.revocation, p.probes.tenants
+    if rev.url is not None and rev.command is not None:
+        yield ("probes", "revocation", "url"), "set either url or command, not both"
+    if rev.url is not None and not rev.url.startswith(("http://", "https://", "{gateway_url}")):
+        yield ("probes", "revocation", "url"), f"must be an http(s) URL (got {rev.url!r})"
+    if rev.command is not None and "{key}" not in rev.command:
+        yield ("probes", "revocation", "command"), "must contain {key} (the key to revoke)"
+    if (rev.url or rev.command) and p.auth.header == "none":
+        yield ("probes", "revocation"), 'needs client keys (auth.header is "none")'
+    if (rev.url or rev.command) and rev.keys >= p.auth.keys and not p.auth.keys_file:
+        yield ("probes", "revocation", "keys"), f"must be below auth.keys ({p.auth.keys})"
+    if ten.share > 0 and p.auth.header == "none":
+        yield ("probes", "tenants"), 'needs client keys (auth.header is "none")'
+    if ten.share > 0 and not ten.header.strip():
+        yield ("probes", "tenants", "header"), "must name a header"
 
 
 # --------------------------------------------------------------------------- --set

@@ -30,10 +30,13 @@ __all__ = [
     "GatewaySpec",
     "HarnessSpec",
     "LoadSpec",
+    "ProbesSpec",
     "Profile",
     "ReferenceSpec",
+    "RevocationSpec",
     "Spec",
     "StubSpec",
+    "TenantsSpec",
 ]
 
 ENDPOINTS = ("chat", "responses", "messages", "embeddings")
@@ -166,6 +169,15 @@ class ReferenceSpec(Spec):
     miss_cost_ms: float = _d(2.0, "Simulated key-validation cost on a cache miss, ms.", ge=0)
     delay_ms: float = _d(0.0, "Latency the gateway adds to every request, ms (tests).", ge=0)
     workers: int = _d(1, "Gateway processes (the reference gateway is single-process).", ge=1)
+    admin_key: str = _d("lg-admin", "Bearer key of the admin endpoints (POST /admin/keys/revoke).")
+    revoke_propagation_ms: float = _d(
+        0.0,
+        "Time a revocation takes to reach the auth check, ms (tests: 8000 is the defect).",
+        ge=0,
+    )
+    tenant_leak_share: float = _d(
+        0.0, "Defect (tests): share of cross-tenant requests admitted anyway.", ge=0, le=1
+    )
 
 
 class GatewaySpec(Spec):
@@ -196,6 +208,62 @@ class GatewaySpec(Spec):
     drain_check: bool = _d(True, "SIGTERM a launched gateway with requests in flight.")
     stop_timeout_s: Duration = Field(
         10.0, alias="stop_timeout", gt=0, description="SIGKILL a gateway this long after SIGTERM."
+    )
+
+
+class RevocationSpec(Spec):
+    """``[probes.revocation]``: revoke keys in use mid-run, time until the gateway rejects them.
+
+    Off unless ``url`` or ``command`` is set (docs/checks.md, "Key revocation").
+    """
+
+    url: str | None = _d(
+        None,
+        'POST {"key": …} here to revoke a key ({gateway_url} substituted); a 2xx is success.',
+    )
+    command: str | None = _d(
+        None, "Or run this to revoke a key ({key} substituted, shell-quoted); exit 0 is success."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers of the revoke POST (the admin's key)."
+    )
+    keys: int = _d(5, "Keys in active use to revoke, at spread-out moments of the window.", ge=1)
+    interval_ms: float = _d(
+        50.0, "Probe cadence with each revoked key, ms: the measurement's resolution.", gt=0
+    )
+    hook_timeout_s: Duration = Field(
+        10.0, alias="hook_timeout", gt=0, description="The revoke call may take this long."
+    )
+
+
+class TenantsSpec(Spec):
+    """``[probes.tenants]``: tenant A's key asking for tenant B's agent, among normal traffic.
+
+    Off while ``share`` is 0 (docs/checks.md, "Tenant isolation").
+    """
+
+    header: str = _d("x-agent-id", "Header naming the tenant-scoped resource (the agent).")
+    share: float = _d(
+        0.0,
+        "Share of requests that cross tenants (0: off); the rest name their own agent.",
+        ge=0,
+        le=0.5,
+    )
+    tenants: int = _d(
+        4,
+        "Tenants when generated (auth.keys_file without tenant columns): key rank % tenants.",
+        ge=2,
+    )
+
+
+class ProbesSpec(Spec):
+    """``[probes]``: checks that act beside the load (revocation, tenants, …)."""
+
+    revocation: RevocationSpec = Field(
+        default_factory=RevocationSpec, description="Key revocation under load."
+    )
+    tenants: TenantsSpec = Field(
+        default_factory=TenantsSpec, description="Cross-tenant requests among the load."
     )
 
 
@@ -269,6 +337,7 @@ class Profile(Spec):
     gateway: GatewaySpec = Field(default_factory=GatewaySpec, description="The gateway.")
     harness: HarnessSpec = Field(default_factory=HarnessSpec, description="Validity limits.")
     cpus: CpusSpec = Field(default_factory=CpusSpec, description="CPU placement.")
+    probes: ProbesSpec = Field(default_factory=ProbesSpec, description="Probes beside the load.")
     gates: dict[str, str] = Field(
         default_factory=dict, description='Gate name → "<op> <number>", e.g. "< 20".'
     )
@@ -285,4 +354,4 @@ class Profile(Spec):
 
 
 #: The TOML tables of a profile, in file order.
-TABLES = ("load", "stub", "auth", "gateway", "harness", "cpus", "gates")
+TABLES = ("load", "stub", "auth", "gateway", "harness", "cpus", "probes", "gates")

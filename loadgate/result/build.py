@@ -34,9 +34,12 @@ from loadgate.result.model import (
     ModeFigures,
     ModeRequests,
     PlacementFigures,
+    Probes,
     Requests,
     Result,
+    RevocationFigures,
     Summary,
+    TenantFigures,
     Timeseries,
     Upstream,
 )
@@ -74,6 +77,8 @@ class RunFacts:
     placement: PlacementFigures | None = None
     #: the control group's share of the load (0: none)
     control_ratio: float = 0.0
+    #: what ``[probes.revocation]`` measured (None: not configured)
+    revocation: RevocationFigures | None = None
 
 
 def harness_limits(profile: Profile) -> HarnessLimits:
@@ -292,5 +297,19 @@ def build_result(profile: Profile, outcome: EngineOutcome | None, facts: RunFact
         result.reasons = [f"run did not start measuring ({facts.stop_reason or 'error'})"]
         return result
     _measured(result, profile, outcome, facts)
+    result.probes = _probes(profile, outcome, facts)
     _judge(result, profile, facts)
     return result
+
+
+def _probes(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Probes:
+    tenants = None
+    if profile.probes.tenants.share > 0:
+        t = out.tenants
+        tenants = TenantFigures(
+            tried=t.tried,
+            leaked=t.leaked,
+            by_status={str(k): v for k, v in sorted(t.by_status.items())},
+            examples=t.examples,
+        )
+    return Probes(revocation=facts.revocation, tenants=tenants)
