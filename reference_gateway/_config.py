@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,6 +30,19 @@ class Config:
     admin_key: str | None = None
     revoke_propagation_ms: float = 0.0
     tenant_leak_share: float = 0.0
+    redis_url: str | None = None
+    workers: int = 1
+    reuse_port: bool = False  # a worker of --workers N: the port is shared (SO_REUSEPORT)
+
+    def worker_argv(self, port: int) -> list[str]:
+        """The flags of one worker process of ``--workers N`` on ``port``."""
+        argv: list[str] = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("port", "workers", "reuse_port") or value is None:
+                continue
+            argv += [f"--{f.name.replace('_', '-')}", str(value)]
+        return [*argv, "--port", str(port), "--workers", "1", "--reuse-port"]
 
 
 def _positive_int(text: str) -> int:
@@ -116,7 +129,21 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         default=0.0,
         help="defect: admit this share of cross-tenant requests anyway",
     )
+    p.add_argument(
+        "--redis-url",
+        default=None,
+        help="revocations over this Redis's pub/sub (redis://127.0.0.1:6379/0)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes on one SO_REUSEPORT port (more than 1 needs --redis-url)",
+    )
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     ns = p.parse_args(argv)
+    if ns.workers > 1 and ns.admin_key and not ns.redis_url:
+        p.error("--workers > 1 with --admin-key needs --redis-url (revocations reach every worker)")
     return Config(
         upstream=ns.upstream,
         host=ns.host,
@@ -135,4 +162,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         admin_key=ns.admin_key,
         revoke_propagation_ms=ns.revoke_propagation_ms,
         tenant_leak_share=ns.tenant_leak_share,
+        redis_url=ns.redis_url,
+        workers=ns.workers,
+        reuse_port=ns.reuse_port,
     )

@@ -5,9 +5,10 @@ Drain order: stop accepting (close the listener), mark responses
 included) up to ``--drain-timeout-s``, then close the remaining connections and
 the upstream pool. Every step is logged on stderr.
 
-Single process by design: the counters live in this process, so one ``/metrics``
-scrape sees every request (a multi-worker variant would share the auth-cache
-revocations over Redis pub/sub and sum the counters per worker).
+One process by default: the counters live in this process, so one ``/metrics`` scrape
+sees every request. ``--workers N`` runs N such processes on one port
+(:mod:`reference_gateway._workers`); revocations then reach each over Redis pub/sub,
+and each worker's ``/metrics`` is its own.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from reference_gateway._config import Config, parse_args
 from reference_gateway._downstream import ClientConnection
 from reference_gateway._metrics import Metrics
 from reference_gateway._proxy import Proxy, Upstream
+from reference_gateway._revocations import Revocations
 from reference_gateway._upstream import UpstreamPool
 
 __all__ = ["GatewayServer", "main", "serve"]
@@ -54,9 +56,11 @@ class GatewayServer:
         )
         self.proxy = proxy = Proxy(cfg, self.metrics, cache, self.pool)
         self.metrics.in_flight = lambda: proxy.in_flight
+        self.revocations = Revocations(
+            self.apply_revocation, cfg.revoke_propagation_ms / 1000.0, cfg.redis_url
+        )
         if cfg.admin_key:
-            proxy.revoke_hook = self._revoke_locally
-        self._pending_revocations: set[asyncio.TimerHandle] = set()
+            proxy.revoke_hook = self.revocations.revoke
         self.connections: set[ClientConnection] = set()
         self._listener: asyncio.Server | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -65,12 +69,14 @@ class GatewayServer:
     async def start(self) -> int:
         """Bind and start accepting; returns the bound port."""
         loop = asyncio.get_running_loop()
+        await self.revocations.start()  # subscribed before the first request
         self._listener = await loop.create_server(
             lambda: ClientConnection(self.proxy, self.connections),
             self.cfg.host,
             self.cfg.port,
             backlog=self.cfg.backlog,
             reuse_address=True,
+            reuse_port=self.cfg.reuse_port or None,
         )
         self.port = int(self._listener.sockets[0].getsockname()[1])
         self._timer = loop.call_later(_SWEEP_S, self._sweep)
@@ -82,22 +88,6 @@ class GatewayServer:
         self.validator.revoke(key)
         self.cache.evict(key)
         log.info("key revoked: %s…", key[:12])
-
-    async def _revoke_locally(self, key: str) -> None:
-        """One process: the revocation lands after ``--revoke-propagation-ms`` (0: at once)."""
-        delay_s = self.cfg.revoke_propagation_ms / 1000.0
-        if delay_s <= 0:
-            self.apply_revocation(key)
-            return
-        handle: asyncio.TimerHandle | None = None
-
-        def land() -> None:
-            if handle is not None:
-                self._pending_revocations.discard(handle)
-            self.apply_revocation(key)
-
-        handle = asyncio.get_running_loop().call_later(delay_s, land)
-        self._pending_revocations.add(handle)
 
     def _sweep(self) -> None:
         for conn in list(self.connections):
@@ -128,9 +118,8 @@ class GatewayServer:
             conn.close(abort=not conn.idle)
         if self._timer is not None:
             self._timer.cancel()
-        for handle in self._pending_revocations:
-            handle.cancel()
         self.proxy.stop_watchdog()
+        await self.revocations.close()
         self.pool.close()
         await asyncio.sleep(0)  # let the transports report connection_lost
 
@@ -188,6 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s reference_gateway %(levelname)s %(message)s",
     )
+    if cfg.workers > 1:
+        from reference_gateway._workers import supervise
+
+        return asyncio.run(supervise(cfg))
     import uvloop
 
     loop_factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop

@@ -67,11 +67,16 @@ def apt_install(*packages: str) -> None:
 
 
 def system_packages() -> None:
-    """nginx (smoke test of the nginx recipe) and chromium (report screenshot test)."""
+    """nginx (smoke test of the nginx recipe), chromium (report screenshot test) and
+    redis-server (the reference gateway's revocation pub/sub: the binary only, a
+    throwaway instance per run; the package's own service is never used)."""
     sh("bash", ROOT / "scripts" / "install_nginx.sh", check=False)
     if shutil.which("chromium") is None:
         log("installing chromium for the report test")
         apt_install("chromium")
+    if shutil.which("redis-server") is None:
+        log("installing redis-server for the revocation tests")
+        apt_install("redis-server")
 
 
 def main(argv: list[str]) -> int:

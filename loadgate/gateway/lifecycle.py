@@ -33,6 +33,7 @@ from loadgate.gateway.processes import (
     spawn,
     stop_process,
 )
+from loadgate.gateway.redis_server import RedisUnavailable, throwaway_redis
 from loadgate.profile import GatewaySpec
 
 __all__ = ["Gateway", "start_gateway"]
@@ -146,11 +147,13 @@ def _reference_argv(
     key_prefix: str | None,
     keys_file: Path | None,
     agent_header: str | None = None,
+    redis_url: str | None = None,
 ) -> list[str]:
     ref = spec.reference
-    if ref.workers != 1:
+    if ref.workers != 1 and not ref.redis:
         raise UsageError(
-            f"gateway.reference.workers = {ref.workers}: the reference gateway is single-process"
+            f"gateway.reference.workers = {ref.workers}: more than one worker needs "
+            "gateway.reference.redis = true (revocations reach every worker over Redis)"
         )
     argv = [
         sys.executable,
@@ -184,6 +187,8 @@ def _reference_argv(
         argv += ["--keys-file", str(keys_file)]
     if agent_header is not None:
         argv += ["--agent-header", agent_header]
+    if redis_url is not None:
+        argv += ["--redis-url", redis_url, "--workers", str(ref.workers)]
     return argv
 
 
@@ -212,6 +217,40 @@ async def start_gateway(
     keys_file: Path | None = None,
     agent_header: str | None = None,
 ) -> AsyncIterator[Gateway]:
+    """The gateway for this run (:func:`_start_gateway`), with its throwaway Redis when
+    ``gateway.reference.redis`` asks for one (started before it, stopped after)."""
+    with contextlib.ExitStack() as stack:
+        redis_url = None
+        if target is None and spec.kind == "reference" and spec.reference.redis:
+            try:
+                redis_url = stack.enter_context(throwaway_redis(run_dir / "redis.log")).url
+            except RedisUnavailable as exc:
+                raise UsageError(f"gateway.reference.redis: {exc}") from None
+        async with _start_gateway(
+            spec,
+            stub_url=stub_url,
+            run_dir=run_dir,
+            target=target,
+            key_prefix=key_prefix,
+            keys_file=keys_file,
+            agent_header=agent_header,
+            redis_url=redis_url,
+        ) as gw:
+            yield gw
+
+
+@contextlib.asynccontextmanager
+async def _start_gateway(
+    spec: GatewaySpec,
+    *,
+    stub_url: str,
+    run_dir: Path,
+    target: str | None,
+    key_prefix: str | None,
+    keys_file: Path | None,
+    agent_header: str | None,
+    redis_url: str | None,
+) -> AsyncIterator[Gateway]:
     """The gateway for this run, stopped (if launched) when the context exits.
 
     ``key_prefix`` / ``keys_file`` tell a launched reference gateway which client keys
@@ -229,7 +268,7 @@ async def start_gateway(
     log = run_dir / "gateway.log"
     deadline = time.monotonic() + spec.ready_timeout_s
     if spec.kind == "reference":
-        argv = _reference_argv(spec, stub_url, key_prefix, keys_file, agent_header)
+        argv = _reference_argv(spec, stub_url, key_prefix, keys_file, agent_header, redis_url)
         env: dict[str, str] = _reference_env()
         cwd = None
         what = "reference gateway"

@@ -13,8 +13,10 @@ gate is not polluted). At the moment, the probe
    says nothing about revocation);
 2. calls the hook (``url``: ``POST {"key": …}``, 2xx; ``command``: exit 0) and takes
    the time it returns, ``t_hook``;
-3. sends a request with the key every ``interval_ms`` from ``t_hook`` until sending
-   stops (answers are not waited for, at most :data:`MAX_INFLIGHT` in flight).
+3. sends a request with the key every ``interval_ms`` from ``t_hook`` until the
+   measured window ends (answers are not waited for, at most :data:`MAX_INFLIGHT` in
+   flight), each on a new connection (``connection: close``), so a gateway of several
+   processes behind one port is probed across them.
 
 :func:`propagation` turns a key's probes into the figure: the send time of the first
 rejection (401/403) that only rejections follow, minus ``t_hook``. A gateway that
@@ -290,7 +292,9 @@ class RevocationProbe:
     def _spec_for(self, key: str) -> RequestSpec:
         self._seq += 1
         auth = header_for(self._p.auth.header, key)
-        extra = tuple(self._p.load.headers.items())
+        # A new connection per probe: behind one port, several gateway processes
+        # (SO_REUSEPORT) each get probed, not just the one a kept-alive socket reaches.
+        extra = (*self._p.load.headers.items(), ("connection", "close"))
         agent = self._agent(auth)
         if agent is not None:
             extra = (*extra, agent)

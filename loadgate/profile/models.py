@@ -168,7 +168,14 @@ class ReferenceSpec(Spec):
     cache_size: int = _d(4096, "Auth LRU cache entries.", ge=0)
     miss_cost_ms: float = _d(2.0, "Simulated key-validation cost on a cache miss, ms.", ge=0)
     delay_ms: float = _d(0.0, "Latency the gateway adds to every request, ms (tests).", ge=0)
-    workers: int = _d(1, "Gateway processes (the reference gateway is single-process).", ge=1)
+    workers: int = _d(
+        1, "Gateway processes on one port (SO_REUSEPORT); more than 1 needs redis.", ge=1
+    )
+    redis: bool = _d(
+        False,
+        "Start a throwaway Redis (Debian's redis-server) for the run: revocations reach the "
+        "workers over its pub/sub.",
+    )
     admin_key: str = _d("lg-admin", "Bearer key of the admin endpoints (POST /admin/keys/revoke).")
     revoke_propagation_ms: float = _d(
         0.0,

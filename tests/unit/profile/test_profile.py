@@ -12,7 +12,7 @@ from loadgate.errors import UsageError
 from loadgate.profile import Profile, bundled_dir, bundled_profiles, load_profile, parse_profile
 from tests.support.paths import ROOT
 
-BUNDLED = ("phase2-gate", "smoke", "calibrate", "faults", "soak")
+BUNDLED = ("phase2-gate", "phase2-exit", "smoke", "calibrate", "faults", "soak")
 
 
 def _error(
