@@ -199,18 +199,14 @@ def summarize(
     """
     rows: list[RevokedKey] = []
     times: list[float] = []
-    bounds: list[float] = []
-    complete = True
+    never = 0
     for k in keys:
-        prop = propagation(k.probes, k.t_hook_ns) if k.hook_error is None else None
-        baseline_ok = 200 <= k.baseline_status < 300
-        seconds = prop.seconds if prop is not None and baseline_ok else None
-        if seconds is None:
-            complete = False
-        else:
-            times.append(seconds)
-        if prop is not None and prop.bound_s is not None and baseline_ok:
-            bounds.append(prop.bound_s)
+        usable = k.hook_error is None and k.t_hook_ns > 0 and 200 <= k.baseline_status < 300
+        prop = propagation(k.probes, k.t_hook_ns) if usable else None
+        if prop is not None and prop.seconds is not None:
+            times.append(prop.seconds)
+        elif prop is not None:
+            never += 1
         rows.append(
             RevokedKey(
                 key=k.planned.key[:12] + "…",
@@ -221,7 +217,7 @@ def summarize(
                 baseline_status=k.baseline_status,
                 hook_s=(k.t_hook_ns - k.t_hook_call_ns) / 1e9 if k.t_hook_ns else None,
                 hook_error=k.hook_error,
-                propagation_s=seconds,
+                propagation_s=prop.seconds if prop is not None else None,
                 bound_s=prop.bound_s if prop is not None else None,
                 probes=len(k.probes),
                 rejections=sum(p.rejected for p in k.probes),
@@ -229,10 +225,9 @@ def summarize(
                 observed_s=prop.observed_s if prop is not None else 0.0,
             )
         )
+    complete = bool(keys) and len(times) == len(keys)
+    bounds = [r.bound_s for r in rows if r.bound_s is not None]
     revoked = sum(k.hook_error is None and k.t_hook_ns > 0 for k in keys)
-    never = sum(
-        1 for r in rows if r.hook_error is None and r.baseline_status and r.propagation_s is None
-    )
     return RevocationFigures(
         revoked=revoked,
         never_rejected=never,
