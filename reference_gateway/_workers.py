@@ -4,10 +4,11 @@ The supervisor binds the port first (with SO_REUSEPORT, never listening, so the 
 hands it no connections) to learn it when ``--port 0``, starts N workers as
 ``python -m reference_gateway <same flags> --port P --workers 1 --reuse-port``, waits
 for each one's ready line, then announces the port itself. The workers stay in the
-supervisor's process group (a signal to the group, as loadgate sends, reaches each;
-the supervisor forwards SIGTERM / SIGINT too, a second one changes nothing); each
-drains as a single gateway does, and the supervisor exits 0 when all did. Each worker keeps its own auth cache and counters (its ``/metrics`` is its own):
-what they share is the revocations, over Redis (``--redis-url``).
+supervisor's process group (a signal to the group, as loadgate sends, reaches each; the
+supervisor forwards SIGTERM / SIGINT too, a second one changes nothing); each drains as
+a single gateway does, and the supervisor exits 0 when all did. Each worker keeps its
+own auth cache and counters (its ``/metrics`` is its own): what they share is the
+revocations, over Redis (``--redis-url``).
 """
 
 from __future__ import annotations

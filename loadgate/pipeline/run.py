@@ -389,11 +389,12 @@ async def _measure(
             # The probes end with the window; a stopped run stops them at once.
             if state.stop.is_set() and not probing.done():
                 probing.cancel()
-            keys = (await asyncio.gather(probing, return_exceptions=True))[0]
-            if isinstance(keys, list):
-                state.revocation = summarize(
-                    keys, profile.probes.revocation, windows.measure_start_ns
-                )
+            await asyncio.gather(probing, return_exceptions=True)
+            # Configured: always a section, with whatever each key got to (a failed
+            # probe says so per key; it never reads as "not configured").
+            state.revocation = summarize(
+                revocation.keys, profile.probes.revocation, windows.measure_start_ns
+            )
         watching.cancel()
         if not state.end_marked:
             edges.cancel()  # load ended early (max_requests, stop): mark the end now

@@ -318,6 +318,14 @@ class RevocationProbe:
     async def _one(
         self, k: KeyProbe, transport: Transport, session: aiohttp.ClientSession, stop: asyncio.Event
     ) -> None:
+        try:
+            await self._probe_key(k, transport, session, stop)
+        except Exception as exc:  # one key's failure must not lose the others' figures
+            k.hook_error = k.hook_error or f"probe failed: {type(exc).__name__}: {exc}"
+
+    async def _probe_key(
+        self, k: KeyProbe, transport: Transport, session: aiohttp.ClientSession, stop: asyncio.Event
+    ) -> None:
         key = k.planned.key
         await self._sleep_until(k.planned.revoke_ns, stop)
         if stop.is_set():
