@@ -230,7 +230,12 @@ def _semantic_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
 
 
 def _probe_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
-    rev, ten = p.probes.revocation, p.probes.tenants
+    rev, ten, ref = p.probes.revocation, p.probes.tenants, p.gateway.reference
+    if ref.workers > 1 and not ref.redis:
+        yield (
+            ("gateway", "reference", "workers"),
+            "more than 1 needs gateway.reference.redis = true (revocations reach every worker)",
+        )
     if rev.url is not None and rev.command is not None:
         yield ("probes", "revocation", "url"), "set either url or command, not both"
     if rev.url is not None and not rev.url.startswith(("http://", "https://", "{gateway_url}")):

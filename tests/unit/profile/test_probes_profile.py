@@ -59,6 +59,17 @@ def test_bad_probe_keys_are_one_line_naming_file_and_key(
     assert "\n" not in str(info.value)
 
 
+def test_reference_workers_need_redis() -> None:
+    with pytest.raises(UsageError) as info:
+        parse_profile({"gateway": {"reference": {"workers": 2}}}, source="p.toml")
+    assert str(info.value) == (
+        "p.toml: gateway.reference.workers: more than 1 needs gateway.reference.redis = true "
+        "(revocations reach every worker)"
+    )
+    ok = parse_profile({"gateway": {"reference": {"workers": 2, "redis": True}}})
+    assert ok.gateway.reference.workers == 2
+
+
 def test_probes_need_client_keys() -> None:
     with pytest.raises(UsageError, match=r"probes.tenants: needs client keys"):
         parse_profile({"auth": {"header": "none"}, "probes": {"tenants": {"share": 0.1}}})
