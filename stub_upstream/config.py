@@ -83,6 +83,11 @@ class StubConfig(BaseModel):
         "[checks.upstream]); failures go to the ledger's checks_failed bits.",
         json_schema_extra={"json": True},
     )
+    clock_offset_ns: int = _f(
+        0,
+        "TESTS ONLY: added to every ledger time and to the clock /_loadgate/info reports, "
+        "as a stub on another machine's monotonic clock would read (docs/distributed.md).",
+    )
 
     @model_validator(mode="after")
     def _faults_known_and_bounded(self) -> StubConfig:

@@ -37,8 +37,8 @@ from stub_upstream.config import INJECTABLE_FAULTS, StubConfig
 from stub_upstream.connection import Connection
 from stub_upstream.faults import FaultPicker
 from stub_upstream.h1 import Request
-from stub_upstream.ledger import LedgerRing, read_all, reset_all
-from stub_upstream.ledger_format import CONTROL_PREFIX, ENDPOINT_CODES, FAULT_CODES
+from stub_upstream.ledger import LedgerRing, read_all, reset_all, shift_clock
+from stub_upstream.ledger_format import BOOT_ID, CONTROL_PREFIX, ENDPOINT_CODES, FAULT_CODES
 from stub_upstream.metrics import WorkerMetrics, render
 from stub_upstream.rawhttp import Written, head, json_ok_head, request_id
 from stub_upstream.streaming import RESET, SseStream, abort_with_rst, frame
@@ -203,7 +203,8 @@ class Worker:
         if what == "ledger":
             view = read_all(self.rings, request.query.get("cursor", ""), self.instance)
             headers = {"x-loadgate-cursor": view.cursor, "x-loadgate-lost": str(view.lost)}
-            return _plain(request, 200, view.data, _OCTETS, headers)
+            data = shift_clock(view.data, self.cfg.clock_offset_ns)
+            return _plain(request, 200, data, _OCTETS, headers)
         if what == "reset":
             reset_all(self.rings)
             return _plain(request, 200, b'{"ok":true}', _JSON)
@@ -219,6 +220,10 @@ class Worker:
             # where t_recv comes from, and how this process's clock conversion went
             "stamps": "user" if stamped.user_stamps_forced() else self.stamp_mode,
             "clock": dataclasses.asdict(stamped.clock_bridge().stats()),
+            # Which clock the ledger's times are on: a reader on the same kernel (same
+            # boot id, this value inside its own before/after reads) shares it.
+            "monotonic_ns": time.monotonic_ns() + self.cfg.clock_offset_ns,
+            "boot_id": BOOT_ID,
         }
         return _plain(request, 200, json.dumps(info).encode(), _JSON)
 

@@ -24,9 +24,11 @@ import mmap
 import struct
 from dataclasses import dataclass
 
-from stub_upstream.ledger_format import LEDGER_DTYPE
+import numpy as np
 
-__all__ = ["RECORD", "LedgerRing", "LedgerView", "read_all", "reset_all"]
+from stub_upstream.ledger_format import CLOCK_FIELDS, LEDGER_DTYPE
+
+__all__ = ["RECORD", "LedgerRing", "LedgerView", "read_all", "reset_all", "shift_clock"]
 
 #: Packs one LEDGER_DTYPE record (field order and widths must match the dtype).
 RECORD = struct.Struct("<QqqqqQIIHBBBB18sIHBx")
@@ -174,3 +176,14 @@ def read_all(rings: list[LedgerRing], cursor: str, instance: str) -> LedgerView:
 def reset_all(rings: list[LedgerRing]) -> None:
     for ring in rings:
         ring.reset()
+
+
+def shift_clock(data: bytes, offset_ns: int) -> bytes:
+    """Records with ``offset_ns`` added to every time that is set (the test-only offset)."""
+    if not offset_ns or not data:
+        return data
+    recs = np.frombuffer(data, dtype=LEDGER_DTYPE).copy()
+    for name in CLOCK_FIELDS:
+        col = recs[name]
+        col[col != 0] += offset_ns
+    return recs.tobytes()

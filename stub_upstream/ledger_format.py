@@ -13,9 +13,13 @@ A field that does not apply (e.g. no first write on an early error) is 0.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 __all__ = [
+    "BOOT_ID",
+    "CLOCK_FIELDS",
     "CONTROL_PREFIX",
     "ENDPOINT_CODES",
     "ENDPOINT_NAMES",
@@ -32,6 +36,21 @@ __all__ = [
 #:   POST /_loadgate/reset           -> forget all records, on every worker
 #:   GET  /_loadgate/info            -> JSON: workers, capacity, config
 CONTROL_PREFIX = "/_loadgate"
+
+#: The record fields that are CLOCK_MONOTONIC times (0 = does not apply).
+CLOCK_FIELDS = ("t_recv", "t_first_write", "t_last_write", "t_sched_first")
+
+
+def _boot_id() -> str | None:
+    # One kernel, one CLOCK_MONOTONIC: the boot id names it (containers share it).
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+#: This kernel's boot id (None where the kernel does not say).
+BOOT_ID = _boot_id()
 
 LEDGER_DTYPE = np.dtype(
     [

@@ -108,6 +108,8 @@ class Joiner:
         self._done_measured: set[int] = set()
         self._done_older: set[int] = set()
         self._done_since_ns = 0
+        #: pending ids with a call stamped on another clock (see is_cross_clock)
+        self._cross_clock: set[int] = set()
         self.stats = JoinStats()
         #: our ids whose record says the stub found the resent history wrong (sessions)
         self.history_flagged: set[int] = set()
@@ -117,7 +119,8 @@ class Joiner:
     def add_observation(self, obs: Observation, measured: bool) -> None:
         self._obs[obs.corr] = (obs, measured)
 
-    def add_records(self, recs: np.ndarray[Any, Any]) -> None:
+    def add_records(self, recs: np.ndarray[Any, Any], *, same_clock: bool = True) -> None:
+        """``same_clock`` False: these records come from a stub on another clock."""
         if len(recs) == 0:
             return
         ours = (recs["corr"] >> 32) == self._nonce
@@ -145,6 +148,8 @@ class Joiner:
                 continue
             call = (t_recv, t_first, t_last, t_sched, dev_us * 1000)
             self._calls.setdefault(corr, []).append(call)
+            if not same_clock:
+                self._cross_clock.add(corr)
 
     def ready(self, before_ns: int) -> list[int]:
         """Ids of observations that completed before ``before_ns`` (safe to finalise)."""
@@ -162,11 +167,16 @@ class Joiner:
         for corr in list(self._obs):
             self.finalise(corr)
         self._calls.clear()
+        self._cross_clock.clear()
 
     def take_lateness(self) -> list[int]:
         """The stub timer lateness values gathered since the last take (ns)."""
         out, self.lateness_ns = self.lateness_ns, []
         return out
+
+    def is_cross_clock(self, corr: int) -> bool:
+        """During ``on_joined``: did a call of ``corr`` come from a stub on another clock?"""
+        return corr in self._cross_clock
 
     @property
     def pending(self) -> int:
@@ -193,3 +203,4 @@ class Joiner:
                 self._done_since_ns = t
             self._done_measured.add(corr)
         self._on_joined(obs, measured, calls)
+        self._cross_clock.discard(corr)

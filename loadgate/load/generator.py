@@ -47,12 +47,13 @@ from loadgate.histograms.recorder import Recorder
 from loadgate.join.joiner import CONTROL_SEQ_BASE, EXAMPLES, Joiner
 from loadgate.join.ledger import LEDGER_ERRORS, LedgerClient, LedgerSource
 from loadgate.join.overhead import Call, Decomposition, decompose
+from loadgate.join.stubs import StubLedgers
 from loadgate.judge.monitor import LagTicker
 from loadgate.load import trace as replay
 from loadgate.load.keys import KeyPool
 from loadgate.load.mix import RequestMix
 from loadgate.load.outcome import EngineOutcome, TailRequest
-from loadgate.load.schedule import Windows, closed_loop_offsets, iter_arrivals
+from loadgate.load.schedule import Windows, closed_loop_offsets, iter_arrivals, stream_shift_ns
 from loadgate.load.sessions import Session, SessionShape
 from loadgate.observe.observer import LiveCounts
 from loadgate.probes.witness import Witness, open_lookup
@@ -82,6 +83,14 @@ class WorkerPlan:
     base_dir: str = "."
     #: share of extra requests sent straight to the stub (the control group)
     control_ratio: float = 0.0
+    #: other stubs whose ledgers are joined too (a shard of a sharded run)
+    peer_stub_urls: tuple[str, ...] = ()
+    #: shard i of N: i/N. Its first sends come i/N of one gap after shard 0's (open
+    #: loop: i/rate of the whole; closed loop: of one worker's start spacing), so the
+    #: shards' schedules interleave instead of coinciding
+    phase: float = 0.0
+    #: ``(index, count)``: use only the keys of this partition of the pool
+    key_partition: tuple[int, int] | None = None
     #: load.trace, scanned once before the run (None: the engine scans it itself)
     trace: replay.TraceInfo | None = None
 
@@ -118,6 +127,8 @@ class Engine:
         self.out = EngineOutcome(self.recorder)
         self.joiner = Joiner(plan.nonce, self._joined)
         keys = KeyPool.from_spec(p.auth, Path(plan.base_dir)) if p.auth.header != "none" else None
+        if keys is not None and plan.key_partition is not None:
+            keys = keys.partition(*plan.key_partition)
         headers = tuple(p.load.headers.items())
         mix = functools.partial(
             RequestMix,
@@ -242,11 +253,16 @@ class Engine:
             # Final pulls: the stub writes a record before the client can read the
             # last byte, so one pull after the last completion holds every record.
             try:
-                self.joiner.add_records(await ledger.pull())
+                await self._pull_into_joiner(ledger)
             except LEDGER_ERRORS as exc:
                 self.out.upstream.pull_errors.append(str(exc))
             self.joiner.finish()
             self.out.upstream.ledger_lost = ledger.lost
+            if isinstance(ledger, StubLedgers):
+                self.out.upstream.pull_errors += ledger.errors
+                self.out.stub_clocks += [
+                    f"{c.url}: {c.reason}" for c in ledger.clocks if not c.same_clock
+                ]
             await self._note_stamps(transport, ledger)
         _record_us(self._stub_lateness, [v // 1000 for v in self.joiner.take_lateness()])
         self._record_send_lags()
@@ -308,7 +324,18 @@ class Engine:
             return self._given_ledger
         timeout = aiohttp.ClientTimeout(total=30)
         session = await stack.enter_async_context(aiohttp.ClientSession(timeout=timeout))
+        if self.plan.peer_stub_urls:
+            ledgers = StubLedgers(self.plan.stub_url, self.plan.peer_stub_urls, session)
+            await ledgers.check_clocks()
+            return ledgers
         return LedgerClient(self.plan.stub_url, session)
+
+    async def _pull_into_joiner(self, ledger: LedgerSource) -> None:
+        if isinstance(ledger, StubLedgers):
+            for recs, same in await ledger.pull_each():
+                self.joiner.add_records(recs, same_clock=same)
+        else:
+            self.joiner.add_records(await ledger.pull())
 
     # -- load models ------------------------------------------------------------
 
@@ -340,6 +367,7 @@ class Engine:
             self.plan.worker_index,
             ramp_up_ns=round(p.load.ramp_up_s * 1e9),
             service_ns=round(service_ms * 1e6),
+            phase=self.plan.phase,
         )
 
     async def _closed_worker(self, offset_ns: int, budget: list[int], *, control: bool) -> None:
@@ -462,8 +490,8 @@ class Engine:
         """One seeded schedule of sends; the control group's is a second, independent one."""
         p = self.plan.profile
         rate = rate_total / self.plan.workers
-        # Workers interleave: worker i's schedule is shifted by i/rate_total.
-        shift = round(self.plan.worker_index * 1e9 / rate_total)
+        # Workers (and shards) interleave: see stream_shift_ns.
+        shift = stream_shift_ns(self.plan.worker_index, self.plan.phase, rate_total)
         seed = p.load.seed * 1009 + self.plan.worker_index + (7919 if control else 0)
         if self._shape is not None and not control:
             budget = max(1, budget // self._shape.turns)  # arrivals are sessions
@@ -631,10 +659,9 @@ class Engine:
             await asyncio.sleep(PULL_INTERVAL_S)
             t = self._clock()
             try:
-                recs = await ledger.pull()
+                await self._pull_into_joiner(ledger)
             except LEDGER_ERRORS:
                 continue  # the stub may be busy; the final pull catches up
-            self.joiner.add_records(recs)
             # Into the histogram now: kept as a list, it grew with every request.
             _record_us(self._stub_lateness, [v // 1000 for v in self.joiner.take_lateness()])
             # Joining and recording costs ~50 µs a request (a stream records one
@@ -740,7 +767,10 @@ class Engine:
             self.out.by_turn[turn] = {**counts, **{m: bytes(h.encode()) for m, h in hists.items()}}
 
     def _record(self, recorder: Recorder, obs: Observation, calls: list[Call]) -> Decomposition:
-        d = decompose(obs, calls)
+        cross = self.joiner.is_cross_clock(obs.corr)
+        d = decompose(obs, calls, same_clock=not cross)
+        if cross and recorder is self.recorder:
+            self.out.cross_clock_requests += 1
         rec = recorder.record
         at = obs.t_last_byte
         s = obs.stream
@@ -761,7 +791,8 @@ class Engine:
         same = recorder.record_gaps("itl_ms", s, times, at)
         self.out.deltas_timed += len(times)
         self.out.deltas_same_read += same
-        if s and calls and self._check_streams:
+        if s and calls and self._check_streams and not cross:
+            # Stub write times against client arrivals: only on one clock, like ingress.
             self._record_token_delays(recorder, obs, calls[-1], at)
         if len(times) > 1:
             # The first delta read with the next: its stamp is the later one's arrival

@@ -118,6 +118,10 @@ class EngineOutcome:
     clock_offset_spread_ns: int = field(default=0, metadata={"merge": "max"})
     clock_largest_step_ns: int = field(default=0, metadata={"merge": "max"})
     clock_clamped: int = 0
+    #: measured requests with a call from a stub on another clock: no ingress/egress
+    cross_clock_requests: int = 0
+    #: stubs whose clock is not the client's ("url: why"), from the clock check
+    stub_clocks: list[str] = field(default_factory=list)
     #: the side-effect witness's counts (None: not configured)
     witness: WitnessCounts | None = None
     #: [checks.streaming]: measured streams whose per-token delays were derived, those

@@ -58,6 +58,7 @@ from loadgate.load.trace import TraceInfo, fit_stub
 from loadgate.load.trace import scan as scan_trace
 from loadgate.observe.observer import RunObserver
 from loadgate.pipeline.placement import own_cpus, pin, plan_placement, usable_cpus
+from loadgate.pipeline.shard import ShardPlan, judge_shard, shard_nonce, split_profile
 from loadgate.pipeline.stopping import LibrarySignals, StopRequest, run_on_uvloop
 from loadgate.pipeline.window import RunState, drain_figures, mark_edges, watch
 from loadgate.probes.witness import preflight_witness
@@ -98,6 +99,8 @@ class RunOptions:
     observers: tuple[RunObserver, ...] = ()
     #: how the run is stopped early; None: SIGINT/SIGTERM stop it for its length
     stop: StopRequest | None = None
+    #: one shard of a sharded run (:mod:`loadgate.pipeline.shard`); None: the whole load
+    shard: ShardPlan | None = None
 
 
 def run(profile: Profile, options: RunOptions | None = None) -> Result:
@@ -195,6 +198,9 @@ def _log_dir(run_dir: Path | None) -> Iterator[tuple[Path, bool]]:
 async def run_profile(profile: Profile, options: RunOptions | None = None) -> Result:
     """Run one profile end to end and return its judged result."""
     options = options or RunOptions()
+    whole = profile
+    if options.shard is not None:
+        profile = split_profile(profile, options.shard.shard)
     if options.target is not None:
         check_target(options.target)
         if profile.gateway.reference.trace_db:
@@ -260,9 +266,13 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
             trace=trace,
             metrics_lint=state.metrics_lint,
         )
-    result = build_result(profile, state.outcome, facts)
+    placed = state.placed
+    result = build_result(placed.profile if placed else profile, state.outcome, facts)
     if state.outcome is not None:
         result.attach_recorder(state.outcome.recorder)
+    if placed is not None:
+        result.profile = whole.redacted()  # the whole run's: every shard's file agrees
+        judge_shard(result, placed.figures)
     return result
 
 
@@ -361,6 +371,8 @@ async def _with_stub(
             if state.stop.is_set():
                 return facts
             drain = await _measure(load_profile, options, gw, stub.url, state, trace)
+            if options.shard is not None:
+                await options.shard.linger()  # peers' final pulls of this stub
             return GatewayFacts(kind=facts.kind, url=gw.url, pid=gw.pid, drain=drain)
 
 
@@ -437,16 +449,25 @@ async def _measure(
     state.lint = _metrics_lint(profile, gw)
     delay = _START_DELAY_NS if load.workers == 1 else _START_DELAY_WORKERS_NS
     start_ns = time.monotonic_ns() + delay
+    nonce = new_nonce()
+    shard = options.shard
+    if shard is not None:
+        state.placed = placed = shard.place(profile, start_ns)
+        profile, start_ns, load = placed.profile, placed.start_ns, placed.profile.load
+        nonce = shard_nonce(nonce, shard.shard, load.workers)
     plan = WorkerPlan(
         profile,
         gw.url,
         stub_url,
         start_ns,
-        new_nonce(),
+        nonce,
         0,
         load.workers,
         str(_base_dir(profile)),
         control_ratio=control_ratio(profile, options.target),
+        peer_stub_urls=shard.peers if shard is not None else (),
+        phase=shard.shard.index / shard.shard.count if shard is not None else 0.0,
+        key_partition=_key_partition(profile, shard),
         trace=trace,
     )
     windows = Windows.from_seconds(start_ns, load.warmup_s, load.duration_s, load.cooldown_s)
@@ -492,6 +513,12 @@ async def _measure(
     return await drain_figures(
         state, gw, checked=checked, stop_timeout_s=profile.gateway.stop_timeout_s
     )
+
+
+def _key_partition(profile: Profile, shard: ShardPlan | None) -> tuple[int, int] | None:
+    if shard is None or profile.load.shard_keys != "partitioned":
+        return None
+    return shard.shard.index, shard.shard.count
 
 
 def _fan_out(

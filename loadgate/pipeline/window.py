@@ -28,6 +28,7 @@ from loadgate.load.outcome import EngineOutcome
 from loadgate.load.schedule import Windows
 from loadgate.observe.observer import RunObserver
 from loadgate.pipeline.placement import Placement
+from loadgate.pipeline.shard import Placed
 from loadgate.result.model import Drain, MetricsLint
 
 __all__ = ["RunState", "drain_figures", "mark_edges", "sleep_until", "watch"]
@@ -53,6 +54,8 @@ class RunState:
     #: [checks.metrics]: lints the gateway's /metrics once, at the end of sending
     lint: Callable[[], Awaitable[MetricsLint]] | None = None
     metrics_lint: MetricsLint | None = None
+    #: a shard: its share of the profile as placed on the common window (None: not sharded)
+    placed: Placed | None = None
 
     async def run_lint(self) -> None:
         """The metrics lint, once (it never raises: a failed scrape is its ``error``)."""

@@ -167,6 +167,11 @@ class LoadSpec(Spec):
     headers: dict[str, str] = Field(
         default_factory=dict, description="Extra headers on every request (gateway routing)."
     )
+    shard_keys: Literal["shared", "partitioned"] = _d(
+        "shared",
+        "Sharded runs (--shard i/N): every shard draws from the whole key pool (shared), "
+        "or shard i uses only ranks r with r mod N = i (partitioned).",
+    )
     trace: str | None = _d(
         None, "Replay this trace file (relative to the profile): open loop on its send times."
     )

@@ -238,6 +238,14 @@ def _harness(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Harness:
             f"open-file limit {nofile} is below the ~{want} sockets this load needs: "
             "connect errors may be the harness's, not the gateway's (raise ulimit -n)"
         )
+    if out.stub_clocks or out.cross_clock_requests:
+        h.cross_clock_requests = out.cross_clock_requests
+        h.stub_clocks = sorted(set(out.stub_clocks))
+        h.warnings.append(
+            f"{out.cross_clock_requests} measured requests reached a stub on another clock "
+            f"({'; '.join(h.stub_clocks)}): their overhead is measured (durations on each "
+            "clock), their ingress/egress are not recorded"
+        )
     lost = out.upstream.ledger_lost
     if lost:
         h.warnings.append(

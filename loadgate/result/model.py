@@ -52,6 +52,8 @@ __all__ = [
     "Requests",
     "Result",
     "SessionFigures",
+    "ShardEntry",
+    "ShardFigures",
     "StepGateway",
     "StepHarness",
     "StepRequests",
@@ -341,6 +343,11 @@ class Harness(Section):
     placement: PlacementFigures | None = None
     #: closed loop: mean requests in flight over the window / load.concurrency
     concurrency_ratio: float | None = None
+    #: measured requests with an upstream call stamped by a stub on another clock:
+    #: their ingress/egress are not recorded (None: every stub was on this clock)
+    cross_clock_requests: int | None = None
+    #: stubs whose ledger clock is not the client's: ``"url: why"``
+    stub_clocks: list[str] | None = None
 
     loop_lag_ms: LagSummary | None = None
     send_lag_ms: LagSummary | None = None
@@ -477,6 +484,42 @@ class Git(Section):
     source: str | None = None
 
 
+class ShardFigures(Section):
+    """One shard of a sharded run (``--shard i/N``): its share and its window.
+
+    Window edges are UNIX seconds (this machine's wall clock at the shard's start,
+    carried on its monotonic clock): only the merge's overlap check reads them.
+    """
+
+    index: int
+    count: int
+    #: the common measured window's start every shard aimed at
+    start_at: float
+    start_derived: bool = False
+    measure_start: float
+    measure_end: float
+    #: how late this shard's measured window began (0: on time)
+    missed_start_s: float = 0.0
+    #: this shard's share of the load (the profile in the result is the whole run's)
+    concurrency: int | None = None
+    rate: float | None = None
+    max_requests: int | None = None
+    #: peer stubs whose ledgers were joined
+    peers: list[str] = Field(default_factory=list)
+
+
+class ShardEntry(Section):
+    """A merged result's record of one shard: its own verdict and self-monitoring, kept."""
+
+    file: str
+    shard: ShardFigures
+    verdict: Literal["pass", "fail", "invalid"]
+    reasons: list[str] = Field(default_factory=list)
+    requests: Requests = Field(default_factory=Requests)
+    harness: Harness = Field(default_factory=Harness)
+    host: str | None = None
+
+
 class Result(_NamedByProfile, Section):
     """One run's result (``loadgate run``); the file is its JSON form."""
 
@@ -512,6 +555,12 @@ class Result(_NamedByProfile, Section):
     started_at: str = ""
     duration_s: float = 0.0
     run_dir: str | None = None
+    #: a shard's result: which shard, its share and window (None: not sharded)
+    shard: ShardFigures | None = None
+    #: a merged result (``loadgate merge``): every shard, as it judged itself
+    shards: list[ShardEntry] | None = None
+    #: a merged result: the union of the shards' measured windows, UNIX seconds
+    window: tuple[float, float] | None = None
     #: the run's live histograms (interval histograms for .hlog files); never in the file
     _recorder: Any = PrivateAttr(default=None)
 
