@@ -106,6 +106,28 @@ def run(
             "(needs --git-dir).",
         ),
     ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            metavar="I/N",
+            help="Run shard I of N (default: $JOB_COMPLETION_INDEX of $LOADGATE_SHARDS).",
+        ),
+    ] = None,
+    start_at: Annotated[
+        str | None,
+        typer.Option(
+            help="Shards: the common measured start, UNIX seconds or ISO 8601 "
+            "(default $LOADGATE_START_AT, else the next half minute 15 s ahead)."
+        ),
+    ] = None,
+    stub_ledger: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="URL",
+            help="Shards: also join this stub's ledger; {i} stands for every other shard. "
+            "Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Run a profile against a gateway.
 
@@ -119,7 +141,10 @@ def run(
             # Checked before the run: a history entry without a commit cannot be placed.
             raise UsageError("--history needs --git-dir (the gateway's commit names the entry)")
         prof = load_profile(profile, sets or ())
+        from loadgate.pipeline.shard import shard_plan
         from loadgate.result import check_writable
+
+        sharding = shard_plan(shard, start_at, tuple(stub_ledger or ()))
 
         for option, path in (
             ("--out", out),
@@ -151,6 +176,7 @@ def run(
                 run_dir=run_dir,
                 observers=tuple(observers),
                 stop=interrupts.stop,
+                shard=sharding,
             ),
         )
         for warning in write_run_directory(result, run_dir):
@@ -518,6 +544,77 @@ def sweep(
     typer.echo(result.recommendation)
     typer.echo(f"sweep: {result.verdict} — results, plot and CSV in {sweep_dir}")
     _exit(result.exit_code)
+
+
+@app.command()
+def merge(
+    files: Annotated[list[Path], typer.Argument(help="The shards' result files.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Write the merged result here.")],
+    min_overlap: Annotated[
+        float,
+        typer.Option(help="Least share of the windows' union every shard measured.", min=0, max=1),
+    ] = 0.9,
+    html: HtmlOpt = None,
+    junit: JunitOpt = None,
+    markdown: MarkdownOpt = None,
+) -> None:
+    """Merge the results of a sharded run into one result and judge it.
+
+    Exit 0 pass, 1 fail, 2 not one run's shards, 3 invalid (a shard or the merge).
+    """
+    from loadgate.result import check_writable, load_run_result, write_result
+    from loadgate.result.merge import ShardResult, merge_results
+
+    check_writable(out, "--out")
+    merged = merge_results(
+        [ShardResult(str(f), load_run_result(f)) for f in files], min_overlap=min_overlap
+    )
+    write_result(merged, out)
+    from loadgate.report.summary import print_summary
+
+    print_summary(merged, Console() if sys.stdout.isatty() else Console(width=140))
+    if html or junit or markdown:
+        from loadgate.report import write_reports
+
+        write_reports(merged, html=html, junit=junit, markdown=markdown)
+    _exit(merged.exit_code)
+
+
+@app.command()
+def k8s(
+    profile: Annotated[str, typer.Argument(help="Profile file, or a bundled profile name.")],
+    shards: Annotated[int, typer.Option(help="Shards (pods of the Indexed Job).", min=1)],
+    image: Annotated[str, typer.Option(help="Container image with loadgate (see Dockerfile).")],
+    target: Annotated[
+        str | None, typer.Option(help="The gateway's base URL inside the cluster.")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the manifests.")] = Path(
+        "loadgate-k8s"
+    ),
+    name: Annotated[str, typer.Option(help="Prefix of every object's name.")] = "loadgate",
+    start_at: Annotated[
+        str | None,
+        typer.Option(help="Common start (UNIX s / ISO 8601); default: derived by each shard."),
+    ] = None,
+    sets: SetOpt = None,
+) -> None:
+    """Write Kubernetes manifests that run a profile as N shards and merge them."""
+    from loadgate.deploy.k8s import K8sOptions, write_manifests
+
+    prof = load_profile(profile, sets or ())
+    for path in write_manifests(
+        prof,
+        K8sOptions(
+            shards=shards,
+            image=image,
+            target=target,
+            name=name,
+            start_at=start_at,
+            sets=tuple(sets or ()),
+        ),
+        out,
+    ):
+        typer.echo(str(path))
 
 
 @app.command()

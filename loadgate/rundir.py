@@ -49,6 +49,8 @@ def write_run_directory(result: Result | SweepResult, run_dir: Path) -> list[str
     if isinstance(result, Result) and result.recorder is not None and not result.hlogs:
         started = datetime.fromisoformat(result.started_at).timestamp()
         measure_start = started + parse_duration(result.profile.get("load", {}).get("warmup", 0))
+        if result.shard is not None:  # a shard waited for the common start
+            measure_start = result.shard.measure_start
         result.hlogs = [p.name for p in write_all_hlogs(run_dir, result.recorder, measure_start)]
     write_result(result, run_dir / "result.json")
     try:

@@ -26,6 +26,17 @@ class Config:
     pool_size: int = 1024
     upstream_timeout_s: float = 600.0
     backlog: int = 2048
+    trace_dsn: str | None = None
+    trace_flush_ms: float = 50.0
+    trace_batch_rows: int = 500
+    trace_queue_rows: int = 100_000
+    trace_delay_ms: float = 0.0
+    trace_drop_share: float = 0.0
+    directive: str = ""
+    agent_id: str = ""
+    defect_skip_directive: float = 0.0
+    defect_bad_metric: bool = False
+    defect_buffer_streams: bool = False
     agent_header: str = "x-agent-id"
     admin_key: str | None = None
     revoke_propagation_ms: float = 0.0
@@ -39,9 +50,10 @@ class Config:
         argv: list[str] = []
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("port", "workers", "reuse_port") or value is None:
+            flag = f"--{f.name.replace('_', '-')}"
+            if f.name in ("port", "workers", "reuse_port") or value is None or value is False:
                 continue
-            argv += [f"--{f.name.replace('_', '-')}", str(value)]
+            argv += [flag] if value is True else [flag, str(value)]
         return [*argv, "--port", str(port), "--workers", "1", "--reuse-port"]
 
 
@@ -68,8 +80,8 @@ def _non_negative(text: str) -> float:
 
 def _share(text: str) -> float:
     value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be within 0..1, got {value}")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return value
 
 
@@ -97,7 +109,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080, help="0 = any free port (printed on stdout)")
-    p.add_argument("--upstream-key", default=None, help="key sent upstream instead of the client's")
+    p.add_argument(
+        "--upstream-key",
+        default=None,
+        help="key sent upstream (the client's own key never is)",
+    )
     p.add_argument(
         "--cache-size", type=_non_negative_int, default=4096, help="auth LRU capacity (0: none)"
     )
@@ -141,6 +157,35 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         help="worker processes on one SO_REUSEPORT port (more than 1 needs --redis-url)",
     )
     p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    t = p.add_argument_group("trace rows (one per proxied request, into PostgreSQL)")
+    t.add_argument("--trace-dsn", default=None, help="postgresql://… (off when absent)")
+    t.add_argument("--trace-flush-ms", type=_non_negative, default=50.0, help="flush cadence")
+    t.add_argument("--trace-batch-rows", type=_positive_int, default=500, help="or this many")
+    t.add_argument("--trace-queue-rows", type=_positive_int, default=100_000, help="then drop")
+    t.add_argument(
+        "--trace-delay-ms", type=_non_negative, default=0.0, help="defect: hold rows this long"
+    )
+    t.add_argument(
+        "--trace-drop-share", type=_share, default=0.0, help="defect: drop this share of rows"
+    )
+    p.add_argument("--directive", default="", help="text put into every system prompt")
+    p.add_argument("--agent-id", default="", help="x-agent-id upstream when the client sent none")
+    p.add_argument(
+        "--defect-skip-directive",
+        type=_share,
+        default=0.0,
+        help="defect (tests): share of requests forwarded without the directive",
+    )
+    p.add_argument(
+        "--defect-bad-metric",
+        action="store_true",
+        help="defect (tests): a counter without _total, labelled by client key",
+    )
+    p.add_argument(
+        "--defect-buffer-streams",
+        action="store_true",
+        help="defect (tests): hold streamed answers until their end",
+    )
     ns = p.parse_args(argv)
     if ns.workers > 1 and ns.admin_key and not ns.redis_url:
         p.error("--workers > 1 with --admin-key needs --redis-url (revocations reach every worker)")
@@ -165,4 +210,15 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         redis_url=ns.redis_url,
         workers=ns.workers,
         reuse_port=ns.reuse_port,
+        trace_dsn=ns.trace_dsn,
+        trace_flush_ms=ns.trace_flush_ms,
+        trace_batch_rows=ns.trace_batch_rows,
+        trace_queue_rows=ns.trace_queue_rows,
+        trace_delay_ms=ns.trace_delay_ms,
+        trace_drop_share=ns.trace_drop_share,
+        directive=ns.directive,
+        agent_id=ns.agent_id,
+        defect_skip_directive=ns.defect_skip_directive,
+        defect_bad_metric=ns.defect_bad_metric,
+        defect_buffer_streams=ns.defect_buffer_streams,
     )

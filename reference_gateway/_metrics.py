@@ -8,7 +8,14 @@ Names are the contract loadgate's bundled profiles select on:
 ``auth_cache_hits_total``, ``auth_cache_misses_total``, ``auth_cache_entries``,
 ``gateway_requests_total{route,status}``, ``gateway_requests_in_flight``,
 ``gateway_upstream_errors_total{route,reason}``, ``gateway_added_delay_seconds_total``,
-``gateway_added_delay_requests_total``.
+``gateway_added_delay_requests_total``; with ``--trace-dsn``:
+``gateway_trace_rows_written_total``, ``gateway_trace_rows_dropped_total{reason}``,
+``gateway_trace_batches_total``, ``gateway_trace_queue_rows``.
+
+``--defect-bad-metric`` (tests) adds ``gateway_key_requests{key}``: a counter without
+``_total`` labelled by client key, the two mistakes the metrics lint must catch. It is
+written as raw text, the way a hand-rolled exporter would: prometheus-client itself
+always names a counter ``_total``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+
+from reference_gateway._traces import TraceWriter
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -41,16 +50,21 @@ class Metrics(Collector):
         self.upstream_errors: dict[tuple[str, str], int] = {}
         self.added_delay_s = 0.0
         self.added_delay_count = 0
+        self.per_key: dict[str, int] = {}  # --defect-bad-metric only
         self.cache_hits = cache_hits
         self.cache_misses = cache_misses
         self.cache_entries = cache_entries
         self.in_flight = in_flight
+        self.traces: TraceWriter | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
     def count_request(self, route: str, status: int) -> None:
         k = (route, status)
         self.requests[k] = self.requests.get(k, 0) + 1
+
+    def count_key(self, key: str) -> None:
+        self.per_key[key] = self.per_key.get(key, 0) + 1
 
     def count_upstream_error(self, route: str, reason: str) -> None:
         k = (route, reason)
@@ -98,6 +112,40 @@ class Metrics(Collector):
             "Requests that slept --delay-ms.",
             value=self.added_delay_count,
         )
+        if self.traces is not None:
+            yield from _trace_metrics(self.traces)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        text = generate_latest(self.registry)
+        if not self.per_key:
+            return text
+        lines = [
+            b"# HELP gateway_key_requests Requests by client key.",
+            b"# TYPE gateway_key_requests counter",
+        ]
+        lines += [
+            b'gateway_key_requests{key="%s"} %d' % (key.encode("latin-1", "replace"), n)
+            for key, n in sorted(self.per_key.items())
+        ]
+        return text + b"\n".join(lines) + b"\n"
+
+
+def _trace_metrics(traces: TraceWriter) -> Iterator[Metric]:
+    f = traces.figures
+    yield CounterMetricFamily(
+        "gateway_trace_rows_written", "Trace rows written to the database.", value=f.written
+    )
+    dropped = CounterMetricFamily(
+        "gateway_trace_rows_dropped",
+        "Trace rows never written, by reason (queue_full, write_error, shutdown, defect).",
+        labels=["reason"],
+    )
+    for reason, n in f.dropped.items():
+        dropped.add_metric([reason], n)
+    yield dropped
+    yield CounterMetricFamily(
+        "gateway_trace_batches", "COPY batches written to the database.", value=f.batches
+    )
+    yield GaugeMetricFamily(
+        "gateway_trace_queue_rows", "Trace rows waiting to be written.", traces.queued
+    )

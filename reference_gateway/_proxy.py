@@ -5,18 +5,21 @@ whose key is in the auth cache and that has no ``--delay-ms`` to sleep is forwar
 an idle upstream connection right there, with no task; a cache miss, a delay or a new
 upstream connection each take one task (:meth:`Proxy._admit`, :meth:`Proxy._connect`).
 
+The upstream head and body are built in one place, :meth:`Proxy.upstream_request`:
+the client's key headers are always dropped (``--upstream-key`` is sent instead, if
+given), ``--directive`` is injected into the body (:mod:`._directive`), ``x-agent-id``
+is added when the client sent none (``--agent-id``), and ``content-length`` is always
+computed from the body actually sent.
+
 Tenant scoping: a key whose verdict is a :class:`Principal` may only name agents of its
 own tenant in ``--agent-header`` (a missing or foreign agent is 403, never forwarded).
 Revocation: ``POST /admin/keys/revoke`` (``--admin-key``) hands the key to
 ``revoke_hook`` — set by the server: applied locally after ``--revoke-propagation-ms``,
 or published to every worker over Redis — and answers once it is handed on.
-
-Where the next features hook in (each without a rewrite):
-* directive injection into system messages: :meth:`Proxy.upstream_request` is the one
-  place the upstream head and body are built; the body there is the whole buffered
-  request, and ``content-length`` is always computed from the body actually sent;
-* one trace row per request: :meth:`Proxy.finished` runs exactly once per proxied
-  request with its route and final status; a batch writer's queue is appended there.
+Trace rows (``--trace-dsn``): :meth:`Proxy.finished` runs exactly once per proxied
+request with its route and final status and appends to the batch writer's queue
+(:mod:`reference_gateway._traces`); ``GET /admin/traces?corr_id=…`` reads them back,
+ClickHouse-style (tab-separated rows, an empty body when there are none).
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from reference_gateway._auth import AuthCache, Principal, Verdict
 from reference_gateway._config import Config
+from reference_gateway._directive import DirectiveInjector
 from reference_gateway._downstream import ClientConnection, Request
 from reference_gateway._metrics import CONTENT_TYPE_LATEST, Metrics
 from reference_gateway._relay import Relay
+from reference_gateway._traces import TraceRow, TraceWriter
 from reference_gateway._upstream import UpstreamConnection, UpstreamPool
 from reference_gateway._wire import Headers, error_body, filter_headers, header_block
 
@@ -47,11 +52,13 @@ ROUTES: dict[tuple[str, str], str] = {
 }
 
 _AUTH = frozenset({b"authorization", b"x-api-key", b"api-key"})
-_NO_DROP: frozenset[bytes] = frozenset()
 _HEALTH_OK = json.dumps({"status": "ok"}).encode()
 _HEALTH_DRAINING = json.dumps({"status": "draining"}).encode()
 _METRICS_TYPE = CONTENT_TYPE_LATEST.encode()
 _REVOKE_PATH = "/admin/keys/revoke"
+_TSV = b"text/tab-separated-values; charset=utf-8"
+#: the client's correlation id, propagated into the trace row
+CORR_HEADER = b"x-loadgate-id"
 
 
 def client_key(req: Request) -> str | None:
@@ -94,11 +101,17 @@ class Proxy:
         self._host = b"host: %s\r\n" % up.host_header
         self._delay_s = cfg.delay_ms / 1000.0
         self._timeout_s = cfg.upstream_timeout_s
-        self._drop = _AUTH if cfg.upstream_key is not None else _NO_DROP
+        # The client's own key never goes upstream: the provider's key is the gateway's.
+        self._drop = _AUTH
+        self._directive = DirectiveInjector(cfg.directive, cfg.defect_skip_directive)
+        self._agent = b"x-agent-id: %s\r\n" % cfg.agent_id.encode() if cfg.agent_id else b""
+        self._count_keys = cfg.defect_bad_metric
         key = (cfg.upstream_key or "").encode("latin-1")
         self._key_openai = b"authorization: Bearer %s\r\n" % key if cfg.upstream_key else b""
         self._key_anthropic = b"x-api-key: %s\r\n" % key if cfg.upstream_key else b""
         self._tasks: set[asyncio.Task[None]] = set()
+        #: the trace-row writer (``--trace-dsn``), set by the server once it is connected
+        self.traces: TraceWriter | None = None
         # Upstream deadlines, checked by one coarse timer instead of a timer per request
         # (a TimerHandle per request costs more than the rest of a cached-key forward).
         self._deadlines: dict[Relay, float] = {}
@@ -125,10 +138,16 @@ class Proxy:
         self._idle.clear()
         relay = Relay(self, conn, route)
         conn.exchange = relay
+        if self.traces is not None:
+            corr = req.header(CORR_HEADER)
+            relay.corr = corr.decode("latin-1") if corr is not None else None
+            relay.started = time.time()
         key = client_key(req)
         if key is None:
             relay.reject(401, "missing API key")
             return
+        if self._count_keys:
+            self.metrics.count_key(key)
         verdict = self._cache.lookup(key)
         if verdict is None or self._delay_s > 0:
             self._spawn(self._admit(req, relay, key, verdict))
@@ -146,6 +165,8 @@ class Proxy:
     def finished(self, relay: Relay, status: int) -> None:
         """Exactly once per proxied request, when its answer is complete or abandoned."""
         self.metrics.count_request(relay.route, status)
+        if self.traces is not None:
+            self.traces.add(relay.corr, relay.route, status, relay.started)
         self._deadlines.pop(relay, None)
         self.in_flight -= 1
         if self.in_flight == 0:
@@ -218,10 +239,12 @@ class Proxy:
         self._forward(req, relay)
 
     def upstream_request(self, req: Request, route: str) -> tuple[bytes, bytes]:
-        """The upstream request head and body for ``req`` (the body passes unchanged)."""
-        body = req.body
+        """The upstream request head and body for ``req``."""
+        body = self._directive.apply(route, req.body) if self._directive.text else req.body
         headers: Headers = filter_headers(req.headers, self._drop)
         key = self._key_anthropic if route == "messages" else self._key_openai
+        if self._agent and req.header(b"x-agent-id") is None:
+            key += self._agent
         length = b"content-length: %d\r\n" % len(body) if body or req.method == "POST" else b""
         head = b"%s %s%s HTTP/1.1\r\n%s%s%s%s\r\n" % (
             req.method.encode(),
@@ -278,6 +301,8 @@ class Proxy:
             return
         if req.method == "POST" and req.path == _REVOKE_PATH and self.revoke_hook is not None:
             self._spawn(self._revoke(req, conn, self.revoke_hook))
+        if req.method == "GET" and req.path == "/admin/traces" and self.traces is not None:
+            self._spawn(self._trace_rows(req, conn, self.traces))
             return
         self.metrics.count_request("other", 404)
         conn.respond(404, error_body("other", 404, f"no route for {req.method} {req.path}"))
@@ -300,3 +325,23 @@ class Proxy:
         await hook(key)
         self.metrics.count_request("admin", 200)
         conn.respond(200, json.dumps({"revoked": True}).encode())
+
+    async def _trace_rows(self, req: Request, conn: ClientConnection, traces: TraceWriter) -> None:
+        """``GET /admin/traces?corr_id=…``: the rows, one tab-separated line each."""
+        query = parse_qs(req.target.partition(b"?")[2].decode("latin-1"))
+        ids = query.get("corr_id")
+        if not ids:
+            conn.respond(400, error_body("other", 400, "corr_id query parameter required"))
+            return
+        try:
+            rows = await traces.lookup(ids[0])
+        except Exception as exc:  # the database's failure is the answer, not a crash
+            conn.respond(503, error_body("other", 503, f"trace store: {type(exc).__name__}"))
+            return
+        conn.respond(200, b"".join(_tsv_line(r) for r in rows), _TSV)
+
+
+def _tsv_line(row: TraceRow) -> bytes:
+    corr, route, status, started, finished = row
+    cells = (corr or "", route, str(status), started.isoformat(), finished.isoformat())
+    return ("\t".join(cells) + "\n").encode()

@@ -4,7 +4,9 @@ A :class:`Relay` is both the client connection's :class:`~reference_gateway._dow
 (it hears that the client went away, or that the client's socket buffer is full) and the
 upstream connection's :class:`~reference_gateway._upstream.ResponseSink` (it hears the
 response head, each body piece, the end, or a failure). It reframes nothing but the
-head: body bytes go to the client as they come, flushed once per upstream read.
+head: body bytes go to the client as they come, flushed once per upstream read —
+except with ``--defect-buffer-streams`` (tests), where an event stream is held whole
+and written at its end, the way a buffering proxy breaks real-time streaming.
 
 Failure mapping: before the response head, an upstream transport failure is a 502 and
 a timeout a 504, in the route's provider shape; after the head, the client connection
@@ -33,10 +35,25 @@ _NO_DROP: frozenset[bytes] = frozenset()
 class Relay:
     """Client ⇄ upstream for one request; :meth:`_finish` runs exactly once."""
 
-    __slots__ = ("conn", "done", "gone", "head_sent", "proxy", "route", "status", "up")
+    __slots__ = (
+        "conn",
+        "corr",
+        "done",
+        "gone",
+        "head_sent",
+        "hold",
+        "proxy",
+        "route",
+        "started",
+        "status",
+        "up",
+    )
 
     def __init__(self, proxy: Proxy, conn: ClientConnection, route: str) -> None:
         self.proxy = proxy
+        #: for the trace row (set by the proxy only when it writes traces)
+        self.corr: str | None = None
+        self.started = 0.0
         self.conn = conn
         self.route = route
         self.up: UpstreamConnection | None = None
@@ -44,6 +61,7 @@ class Relay:
         self.head_sent = False
         self.gone = False
         self.done = False
+        self.hold = False  # --defect-buffer-streams: this answer is held to its end
 
     # -- from the proxy ---------------------------------------------------------------
 
@@ -79,13 +97,19 @@ class Relay:
     def on_head(self, status: int, reason: bytes, headers: Headers, length: int | None) -> None:
         self.status = status
         self.head_sent = True
+        if self.proxy.cfg.defect_buffer_streams:
+            self.hold = any(
+                n.lower() == b"content-type" and v.startswith(b"text/event-stream")
+                for n, v in headers
+            )
         self.conn.begin(status, reason, filter_headers(headers, _NO_DROP), length)
 
     def on_body(self, data: bytes) -> None:
         self.conn.send(data)
 
     def on_read(self) -> None:
-        self.conn.flush()
+        if not self.hold:
+            self.conn.flush()
 
     def on_end(self) -> None:
         self.up = None

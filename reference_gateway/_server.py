@@ -25,6 +25,7 @@ from reference_gateway._downstream import ClientConnection
 from reference_gateway._metrics import Metrics
 from reference_gateway._proxy import Proxy, Upstream
 from reference_gateway._revocations import Revocations
+from reference_gateway._traces import TraceWriter
 from reference_gateway._upstream import UpstreamPool
 
 __all__ = ["GatewayServer", "main", "serve"]
@@ -67,9 +68,25 @@ class GatewayServer:
         self.port = 0
 
     async def start(self) -> int:
-        """Bind and start accepting; returns the bound port."""
+        """Bind and start accepting; returns the bound port.
+
+        With ``--trace-dsn`` the database is connected first: a gateway that cannot
+        write its traces does not start.
+        """
         loop = asyncio.get_running_loop()
         await self.revocations.start()  # subscribed before the first request
+        cfg = self.cfg
+        if cfg.trace_dsn is not None:
+            traces = TraceWriter(
+                cfg.trace_dsn,
+                flush_ms=cfg.trace_flush_ms,
+                batch_rows=cfg.trace_batch_rows,
+                queue_rows=cfg.trace_queue_rows,
+                delay_ms=cfg.trace_delay_ms,
+                drop_share=cfg.trace_drop_share,
+            )
+            await traces.start()
+            self.proxy.traces = self.metrics.traces = traces
         self._listener = await loop.create_server(
             lambda: ClientConnection(self.proxy, self.connections),
             self.cfg.host,
@@ -121,6 +138,9 @@ class GatewayServer:
         self.proxy.stop_watchdog()
         await self.revocations.close()
         self.pool.close()
+        if self.proxy.traces is not None:
+            # After the drain: every finished request's row is queued by now.
+            await self.proxy.traces.close()
         await asyncio.sleep(0)  # let the transports report connection_lost
 
 
@@ -137,6 +157,16 @@ async def serve(cfg: Config) -> int:
         cfg.miss_cost_ms,
         cfg.delay_ms,
     )
+    if cfg.trace_dsn is not None:
+        log.info(
+            "trace rows to PostgreSQL: flush %g ms / %d rows, queue %d, defects: delay %g ms,"
+            " drop share %g",
+            cfg.trace_flush_ms,
+            cfg.trace_batch_rows,
+            cfg.trace_queue_rows,
+            cfg.trace_delay_ms,
+            cfg.trace_drop_share,
+        )
     stop = asyncio.Event()
     received: list[str] = []
 

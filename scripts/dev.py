@@ -66,10 +66,19 @@ def apt_install(*packages: str) -> None:
             log(f"could not install {' '.join(packages)}; dependent tests will skip")
 
 
+def _has_postgres() -> bool:
+    """initdb on PATH, or in Debian's versioned server directory (kept off PATH)."""
+    return shutil.which("initdb") is not None or any(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb")
+    )
+
+
 def system_packages() -> None:
-    """nginx (smoke test of the nginx recipe), chromium (report screenshot test) and
-    redis-server (the reference gateway's revocation pub/sub: the binary only, a
-    throwaway instance per run; the package's own service is never used)."""
+    """nginx (smoke test of the nginx recipe), chromium (report screenshot test),
+    postgresql (the side-effect witness's throwaway database: initdb + postgres only,
+    the package's own cluster and service are never used) and redis-server (the
+    reference gateway's revocation pub/sub: the binary only, a throwaway instance per
+    run; the package's own service is never used)."""
     sh("bash", ROOT / "scripts" / "install_nginx.sh", check=False)
     if shutil.which("chromium") is None:
         log("installing chromium for the report test")
@@ -77,6 +86,9 @@ def system_packages() -> None:
     if shutil.which("redis-server") is None:
         log("installing redis-server for the revocation tests")
         apt_install("redis-server")
+    if not _has_postgres():
+        log("installing postgresql for the witness tests")
+        apt_install("postgresql")
 
 
 def main(argv: list[str]) -> int:

@@ -52,7 +52,11 @@ def build_parser(prog: str = "python -m stub_upstream") -> argparse.ArgumentPars
         default = info.get_default(call_default_factory=True)
         help_text = f"{info.description} (default {default!r})"
         ann = info.annotation
-        if ann is bool:
+        extra = info.json_schema_extra
+        if isinstance(extra, dict) and extra.get("json"):
+            p.add_argument(flag, dest=name, type=json.loads, default=None, metavar="JSON",
+                           help=help_text)  # fmt: skip
+        elif ann is bool:
             p.add_argument(flag, dest=name, action="store_true", default=None, help=help_text)
         elif get_origin(ann) is dict:
             p.add_argument(flag, dest=name, type=_fault, action="append", metavar="NAME=RATE",

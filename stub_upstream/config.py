@@ -19,14 +19,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stub_upstream.assertions import UpstreamRules
 from stub_upstream.ledger_format import FAULT_CODES
 
 __all__ = ["INJECTABLE_FAULTS", "StubConfig", "flag_of"]
 
 #: Faults a rate (or the ``x-stub-fault`` header) can inject. ``auth`` and
-#: ``bad_request`` are outcomes of the request itself, never injected.
+#: ``bad_request`` are outcomes of the request itself, never injected; ``history``
+#: marks an answer whose request resent a wrong conversation (stub_upstream.history).
 INJECTABLE_FAULTS: tuple[str, ...] = tuple(
-    name for name in FAULT_CODES if name not in ("none", "auth", "bad_request")
+    name for name in FAULT_CODES if name not in ("none", "auth", "bad_request", "history")
 )
 
 
@@ -74,6 +76,17 @@ class StubConfig(BaseModel):
     )
     keepalive_timeout_s: float = _f(
         75.0, "An idle keep-alive connection closes after this, s.", gt=0
+    )
+    assertions: UpstreamRules | None = Field(
+        None,
+        description="Rules checked on every API request (JSON; loadgate sets them from "
+        "[checks.upstream]); failures go to the ledger's checks_failed bits.",
+        json_schema_extra={"json": True},
+    )
+    clock_offset_ns: int = _f(
+        0,
+        "TESTS ONLY: added to every ledger time and to the clock /_loadgate/info reports, "
+        "as a stub on another machine's monotonic clock would read (docs/distributed.md).",
     )
 
     @model_validator(mode="after")

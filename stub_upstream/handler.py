@@ -31,13 +31,14 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from stub_upstream import content, stamped, validate, vectors, wire
+from stub_upstream import content, history, stamped, validate, vectors, wire
+from stub_upstream.assertions import Rules
 from stub_upstream.config import INJECTABLE_FAULTS, StubConfig
 from stub_upstream.connection import Connection
 from stub_upstream.faults import FaultPicker
 from stub_upstream.h1 import Request
-from stub_upstream.ledger import LedgerRing, read_all, reset_all
-from stub_upstream.ledger_format import CONTROL_PREFIX, ENDPOINT_CODES, FAULT_CODES
+from stub_upstream.ledger import LedgerRing, read_all, reset_all, shift_clock
+from stub_upstream.ledger_format import BOOT_ID, CONTROL_PREFIX, ENDPOINT_CODES, FAULT_CODES
 from stub_upstream.metrics import WorkerMetrics, render
 from stub_upstream.rawhttp import Written, head, json_ok_head, request_id
 from stub_upstream.streaming import RESET, SseStream, abort_with_rst, frame
@@ -60,6 +61,7 @@ _ROUTES: dict[str, str] = {
 _DEFER_MAX = 16_384
 _ERROR_FAULTS = {"429": 429, "500": 500, "503": 503, "529": 529}
 _MID_FAULTS = ("midstream_error", "stall", "reset")
+_HAS_SYSTEM = frozenset({"chat", "responses", "messages"})
 
 
 def auth_hash(value: str) -> int:
@@ -87,8 +89,8 @@ class _Call:
     """What the ledger will say about one API request."""
 
     __slots__ = (
-        "anthropic", "auth", "cid", "endpoint", "fault", "model", "nbytes", "status",
-        "stream", "t_first", "t_last", "t_recv", "t_sched", "tokens",
+        "anthropic", "auth", "checked", "cid", "dev", "endpoint", "failed", "fault", "model",
+        "nbytes", "status", "stream", "t_first", "t_last", "t_recv", "t_sched", "tokens",
     )  # fmt: skip
 
     def __init__(self, endpoint: str) -> None:
@@ -106,6 +108,9 @@ class _Call:
         self.stream = False
         self.fault = "none"
         self.model = b""
+        self.dev = 0  # streams: SseStream.dev_max, ns
+        self.checked = 0
+        self.failed = 0  # upstream rules' bits (assertions.Rules)
 
 
 def _header_float(request: Request, name: str) -> float | None:
@@ -146,6 +151,8 @@ class Worker:
         self.faults = FaultPicker(cfg.faults, cfg.seed, index)
         self._jitter = random.Random(f"jitter:{cfg.seed}:{index}")
         self._keys = frozenset(cfg.expected_keys)
+        rules = cfg.assertions
+        self._rules = Rules(rules) if rules is not None and rules.configured else None
         self._seq = 0
         self._ttft_ns = int(cfg.ttft_ms * _MS)
         self._itl_ns = int(cfg.itl_ms * _MS)
@@ -196,7 +203,8 @@ class Worker:
         if what == "ledger":
             view = read_all(self.rings, request.query.get("cursor", ""), self.instance)
             headers = {"x-loadgate-cursor": view.cursor, "x-loadgate-lost": str(view.lost)}
-            return _plain(request, 200, view.data, _OCTETS, headers)
+            data = shift_clock(view.data, self.cfg.clock_offset_ns)
+            return _plain(request, 200, data, _OCTETS, headers)
         if what == "reset":
             reset_all(self.rings)
             return _plain(request, 200, b'{"ok":true}', _JSON)
@@ -212,6 +220,10 @@ class Worker:
             # where t_recv comes from, and how this process's clock conversion went
             "stamps": "user" if stamped.user_stamps_forced() else self.stamp_mode,
             "clock": dataclasses.asdict(stamped.clock_bridge().stats()),
+            # Which clock the ledger's times are on: a reader on the same kernel (same
+            # boot id, this value inside its own before/after reads) shares it.
+            "monotonic_ns": time.monotonic_ns() + self.cfg.clock_offset_ns,
+            "boot_id": BOOT_ID,
         }
         return _plain(request, 200, json.dumps(info).encode(), _JSON)
 
@@ -251,6 +263,9 @@ class Worker:
         call.cid = cid if cid is not None else self._header_cid(request)
         key_header = h.get("authorization") or h.get("x-api-key") or h.get("api-key") or ""
         call.auth = auth_hash(key_header)
+        if self._rules is not None:  # only when configured: this is the hot path
+            call.checked = 1
+            call.failed = self._rules.evaluate(h, raw, endpoint in _HAS_SYSTEM)
         if self._keys and not self._key_ok(key_header, h.get("x-api-key"), h.get("api-key")):
             call.fault = "auth"
             return await self._error(request, call, 401, "Incorrect API key provided")
@@ -266,6 +281,11 @@ class Worker:
             call.fault = "bad_request"
             return await self._error(request, call, e.status, e.message, param=e.param)
         fault, ttft_ns, itl_ns, stall_ns, n = plan
+        if fault == "none" and isinstance(body, validate.ChatBody | validate.MessagesBody):
+            # A multi-turn request: was the history it resends what this stub answered?
+            turns = [(msg.role, msg.content) for msg in body.messages]
+            if history.history_ok(turns, call.cid, n) is False:
+                fault = "history"  # answered as usual; the ledger record says it
         call.fault = fault
         if endpoint == "models":
             return await self._send_json(request, call, wire.models_body(), call.t_recv, 0)
@@ -533,11 +553,14 @@ class Worker:
         def on_end(st: SseStream) -> None:
             call.t_first, call.t_last = st.t_first, st.t_last
             call.nbytes, call.tokens = st.nbytes, st.tokens
+            call.dev = st.dev_max
             self._record(call)
 
         proto = transport.get_protocol()
         flow = proto if isinstance(proto, Connection) else None
-        stream = SseStream(transport, items, sizes, tokens_at, deadlines, done, on_end, flow)
+        stream = SseStream(
+            transport, items, sizes, tokens_at, deadlines, done, on_end, flow, itl_ns
+        )
         self.ticker.add(deadlines[0], stream)
         await done
         return Written(keep_alive and not stream.client_gone and fault != "reset")
@@ -634,6 +657,9 @@ class Worker:
             FAULT_CODES[call.fault],
             self.index,
             call.model,
+            (call.dev + 999) // 1000,  # rounded up: it is a bound
+            call.failed,
+            call.checked,
         )
         self.metrics.request(ep, call.status)
         if call.t_sched and call.t_first:

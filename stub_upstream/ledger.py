@@ -24,12 +24,14 @@ import mmap
 import struct
 from dataclasses import dataclass
 
-from stub_upstream.ledger_format import LEDGER_DTYPE
+import numpy as np
 
-__all__ = ["RECORD", "LedgerRing", "LedgerView", "read_all", "reset_all"]
+from stub_upstream.ledger_format import CLOCK_FIELDS, LEDGER_DTYPE
+
+__all__ = ["RECORD", "LedgerRing", "LedgerView", "read_all", "reset_all", "shift_clock"]
 
 #: Packs one LEDGER_DTYPE record (field order and widths must match the dtype).
-RECORD = struct.Struct("<QqqqqQIIHBBBB18s")
+RECORD = struct.Struct("<QqqqqQIIHBBBB18sIHBx")
 assert RECORD.size == LEDGER_DTYPE.itemsize
 
 _HEADER = struct.Struct("<QQ")
@@ -64,6 +66,9 @@ class LedgerRing:
         fault: int,
         worker: int,
         model: bytes,
+        stream_dev_us: int = 0,
+        checks_failed: int = 0,
+        checked: int = 0,
     ) -> None:
         """Owner only: write one record and publish it."""
         seq = self.seq
@@ -84,6 +89,9 @@ class LedgerRing:
             fault,
             worker,
             model,
+            min(stream_dev_us, 0xFFFFFFFF),
+            checks_failed,
+            checked,
         )
         self.seq = seq + 1
         _SEQ.pack_into(self._buf, 0, seq + 1)
@@ -168,3 +176,14 @@ def read_all(rings: list[LedgerRing], cursor: str, instance: str) -> LedgerView:
 def reset_all(rings: list[LedgerRing]) -> None:
     for ring in rings:
         ring.reset()
+
+
+def shift_clock(data: bytes, offset_ns: int) -> bytes:
+    """Records with ``offset_ns`` added to every time that is set (the test-only offset)."""
+    if not offset_ns or not data:
+        return data
+    recs = np.frombuffer(data, dtype=LEDGER_DTYPE).copy()
+    for name in CLOCK_FIELDS:
+        col = recs[name]
+        col[col != 0] += offset_ns
+    return recs.tobytes()

@@ -6,6 +6,12 @@ chunks here, with the terminating chunk glued to the last event. So the client's
 last byte leaves in the same write as the last token. Every write is stamped
 immediately before ``transport.write`` (``t_first_write``/``t_last_write``), and
 the ledger record is published before the final write.
+
+Each write also updates ``dev_max``: how far the write trailed the nominal
+schedule ``deadlines[0] + k * itl_ns`` of the earliest token ``k`` in it (timer
+lateness, jitter and stalls alike). From it the harness knows every token's
+write time to within ``dev_max`` without the stub recording each one
+(docs/checks.md, "Real-time streams").
 """
 
 from __future__ import annotations
@@ -66,10 +72,12 @@ class SseStream:
     __slots__ = (
         "client_gone",
         "deadlines",
+        "dev_max",
         "done",
         "flow",
         "i",
         "items",
+        "itl_ns",
         "nbytes",
         "on_end",
         "sizes",
@@ -90,8 +98,11 @@ class SseStream:
         done: asyncio.Future[None],
         on_end: Callable[[SseStream], None],
         flow: Flow | None = None,
+        itl_ns: int = 0,
     ) -> None:
         self.transport = transport
+        self.itl_ns = itl_ns
+        self.dev_max = 0
         self.flow = flow
         self.items = items
         self.sizes = sizes
@@ -134,6 +145,9 @@ class SseStream:
             if self.t_first == 0:
                 self.t_first = t
             self.t_last = t
+            dev = t - deadlines[0] - start * self.itl_ns
+            if dev > self.dev_max:
+                self.dev_max = dev
             self.nbytes += sum(self.sizes[start:i])
             self.tokens = self.tokens_at[i - 1]
             self.i = i

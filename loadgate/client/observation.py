@@ -24,6 +24,7 @@ INTEGRITY_CLASSES = (
     "malformed_event",
     "corrupted",
     "wrong_embedding",
+    "history_mismatch",  # sessions: the stub was resent a history it did not answer
 )
 
 
@@ -42,6 +43,9 @@ class RequestSpec:
     extra_headers: tuple[tuple[str, str], ...] = ()
     #: names another tenant's agent (probes.tenants): tallied apart from the load
     cross_tenant: bool = False
+    #: the conversation as (role, text), system first if any, instead of the filler
+    #: prompt (trace replay, sessions); the marker is appended to the last text
+    messages: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -60,6 +64,9 @@ class Observation:
     error: str | None = None
     tokens: int = 0
     token_times: list[int] = field(default_factory=list)
+    #: tokens complete after each delta, when deltas are not one token each (a gateway
+    #: re-chunked the stream); None: delta k is token k
+    delta_tokens: list[int] | None = None
     violation: str | None = None
     bytes_in: int = 0
     #: sent straight to the stub: the same-run control group (not gateway traffic)

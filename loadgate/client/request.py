@@ -29,7 +29,7 @@ from loadgate.client.transport import (
 )
 from loadgate.load.bodies import build_request
 
-__all__ = ["error_class_for_status", "perform"]
+__all__ = ["error_class_for_status", "perform", "tokens_through"]
 
 
 def error_class_for_status(status: int) -> str | None:
@@ -57,6 +57,16 @@ def _error_class(exc: HTTPError) -> str:
     return "protocol"  # a response the client could not consume
 
 
+def tokens_through(parts: list[str]) -> list[int]:
+    """Tokens complete after each delta (cumulative): which delta brought token k."""
+    out: list[int] = []
+    text = ""
+    for part in parts:
+        text += part
+        out.append(count_tokens(text))
+    return out
+
+
 def _fill(obs: Observation, resp: Response, dec: Decoder) -> str:
     """Copy what the response and decoder saw into ``obs``; returns the text."""
     obs.t_send = resp.t_send
@@ -69,6 +79,8 @@ def _fill(obs: Observation, resp: Response, dec: Decoder) -> str:
     if obs.stream:
         obs.token_times = dec.token_times
         obs.t_first_token = dec.token_times[0] if dec.token_times else 0
+        if len(dec.token_times) != obs.tokens:  # a gateway re-chunked the deltas
+            obs.delta_tokens = tokens_through(dec.parts)
     elif text:
         obs.t_first_token = resp.t_last_byte
     return text

@@ -148,6 +148,7 @@ def _reference_argv(
     keys_file: Path | None,
     agent_header: str | None = None,
     redis_url: str | None = None,
+    trace_dsn: str | None = None,
 ) -> list[str]:
     ref = spec.reference
     if ref.workers != 1 and not ref.redis:
@@ -181,6 +182,18 @@ def _reference_argv(
         "--tenant-leak-share",
         repr(float(ref.tenant_leak_share)),
     ]
+    if ref.directive:
+        argv += ["--directive", ref.directive]
+    if ref.agent_id:
+        argv += ["--agent-id", ref.agent_id]
+    if ref.upstream_key:
+        argv += ["--upstream-key", ref.upstream_key]
+    if ref.defect_skip_directive:
+        argv += ["--defect-skip-directive", repr(float(ref.defect_skip_directive))]
+    if ref.defect_bad_metric:
+        argv.append("--defect-bad-metric")
+    if ref.defect_buffer_streams:
+        argv.append("--defect-buffer-streams")
     if key_prefix is not None:
         argv += ["--key-prefix", key_prefix]
     if keys_file is not None:
@@ -189,6 +202,17 @@ def _reference_argv(
         argv += ["--agent-header", agent_header]
     if redis_url is not None:
         argv += ["--redis-url", redis_url, "--workers", str(ref.workers)]
+    if trace_dsn is not None:
+        argv += [
+            "--trace-dsn",
+            trace_dsn,
+            "--trace-flush-ms",
+            repr(float(ref.trace_flush_ms)),
+            "--trace-delay-ms",
+            repr(float(ref.trace_delay_ms)),
+            "--trace-drop-share",
+            repr(float(ref.trace_drop_share)),
+        ]
     return argv
 
 
@@ -216,6 +240,7 @@ async def start_gateway(
     key_prefix: str | None = None,
     keys_file: Path | None = None,
     agent_header: str | None = None,
+    trace_dsn: str | None = None,
 ) -> AsyncIterator[Gateway]:
     """The gateway for this run (:func:`_start_gateway`), with its throwaway Redis when
     ``gateway.reference.redis`` asks for one (started before it, stopped after)."""
@@ -235,6 +260,7 @@ async def start_gateway(
             keys_file=keys_file,
             agent_header=agent_header,
             redis_url=redis_url,
+            trace_dsn=trace_dsn,
         ) as gw:
             yield gw
 
@@ -250,12 +276,14 @@ async def _start_gateway(
     keys_file: Path | None,
     agent_header: str | None,
     redis_url: str | None,
+    trace_dsn: str | None,
 ) -> AsyncIterator[Gateway]:
     """The gateway for this run, stopped (if launched) when the context exits.
 
     ``key_prefix`` / ``keys_file`` tell a launched reference gateway which client keys
     are valid (defaults: its own, prefix ``sk-lg-``); ``agent_header`` which header
-    names the agent its tenant-scoped keys are checked against.
+    names the agent its tenant-scoped keys are checked against; ``trace_dsn`` where it
+    writes its trace rows (``--trace-dsn``; None: it writes none).
     """
     if target is not None:
         url = target.rstrip("/")
@@ -268,7 +296,9 @@ async def _start_gateway(
     log = run_dir / "gateway.log"
     deadline = time.monotonic() + spec.ready_timeout_s
     if spec.kind == "reference":
-        argv = _reference_argv(spec, stub_url, key_prefix, keys_file, agent_header, redis_url)
+        argv = _reference_argv(
+            spec, stub_url, key_prefix, keys_file, agent_header, redis_url, trace_dsn
+        )
         env: dict[str, str] = _reference_env()
         cwd = None
         what = "reference gateway"

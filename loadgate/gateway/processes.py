@@ -25,6 +25,8 @@ __all__ = [
     "signal_group",
     "spawn",
     "stop_process",
+    "track_group",
+    "untrack_group",
 ]
 
 #: Process groups this process started and has not yet seen stop: what an
@@ -102,6 +104,16 @@ async def stop_process(proc: asyncio.subprocess.Process, timeout_s: float) -> in
     rc = proc.returncode
     assert rc is not None
     return rc
+
+
+def track_group(pgid: int) -> None:
+    """A process group started outside :func:`spawn` (a throwaway database) that
+    :func:`kill_children` must not leave behind."""
+    _LIVE_GROUPS.add(pgid)
+
+
+def untrack_group(pgid: int) -> None:
+    _LIVE_GROUPS.discard(pgid)
 
 
 def kill_children() -> None:

@@ -15,6 +15,7 @@ METRICS = (
     "ttft_overhead_ms",
     "itl_ms",
     "e2e_uncorrected_ms",
+    "token_delay_ms",
 )
 MODES = ("stream", "non_stream")
 # The figures compare tests also get time batches (result "histogram_batches"): 20 of

@@ -22,11 +22,57 @@ import numpy as np
 
 from loadgate.client.observation import Observation
 from loadgate.join.overhead import Call
+from stub_upstream.content import format_corr_id
+from stub_upstream.ledger_format import FAULT_CODES
 
-__all__ = ["DONE_WINDOW_NS", "JoinStats", "Joiner"]
+__all__ = [
+    "CONTROL_SEQ_BASE",
+    "DONE_WINDOW_NS",
+    "EXAMPLES",
+    "AssertionCounts",
+    "JoinStats",
+    "Joiner",
+]
 
 #: how long a finalised id is remembered at least (two generations of this are kept)
 DONE_WINDOW_NS = 30_000_000_000
+#: Control-group correlation ids start here: the gateway's never reach 2**31 in a run.
+CONTROL_SEQ_BASE = 1 << 31
+#: failing correlation ids kept as examples
+EXAMPLES = 5
+
+
+@dataclass(slots=True)
+class AssertionCounts:
+    """The stub's upstream-rule verdicts on this run's gateway traffic (all phases).
+
+    Warm-up included: a request that left without its directive is a defect
+    whenever it was sent. The control group (straight to the stub) is left out.
+    """
+
+    checked: int = 0
+    failed: int = 0
+    #: rule bit → requests that failed it
+    by_bit: dict[int, int] = field(default_factory=dict)
+    #: a few failing correlation ids (hex), for the user to look up
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, recs: np.ndarray[Any, Any]) -> None:
+        """Count the ``checked`` records among ``recs`` (this run's, no control group)."""
+        checked = recs[recs["checked"] == 1]
+        if len(checked) == 0:
+            return
+        self.checked += len(checked)
+        bad = checked[checked["checks_failed"] != 0]
+        self.failed += len(bad)
+        masks = bad["checks_failed"]
+        for bit in range(16):
+            n = int(((masks >> bit) & 1).sum())
+            if n:
+                self.by_bit[bit] = self.by_bit.get(bit, 0) + n
+        room = EXAMPLES - len(self.examples)
+        if room > 0:
+            self.examples += [format_corr_id(int(c)) for c in bad["corr"][:room].tolist()]
 
 
 @dataclass(slots=True)
@@ -62,33 +108,48 @@ class Joiner:
         self._done_measured: set[int] = set()
         self._done_older: set[int] = set()
         self._done_since_ns = 0
+        #: pending ids with a call stamped on another clock (see is_cross_clock)
+        self._cross_clock: set[int] = set()
         self.stats = JoinStats()
+        #: our ids whose record says the stub found the resent history wrong (sessions)
+        self.history_flagged: set[int] = set()
+        self.assertions = AssertionCounts()
         self.lateness_ns: list[int] = []  # stub timer lateness of our records, since last take
 
     def add_observation(self, obs: Observation, measured: bool) -> None:
         self._obs[obs.corr] = (obs, measured)
 
-    def add_records(self, recs: np.ndarray[Any, Any]) -> None:
+    def add_records(self, recs: np.ndarray[Any, Any], *, same_clock: bool = True) -> None:
+        """``same_clock`` False: these records come from a stub on another clock."""
         if len(recs) == 0:
             return
         ours = (recs["corr"] >> 32) == self._nonce
         self.stats.foreign += int(len(recs) - int(ours.sum()))
         mine = recs[ours]
+        gateway_side = (mine["corr"] & 0xFFFFFFFF) < CONTROL_SEQ_BASE
+        self.assertions.add(mine[gateway_side])
         late = np.where(mine["t_sched_first"] > 0, mine["t_first_write"] - mine["t_sched_first"], 0)
+        flagged = mine["fault"] == FAULT_CODES["history"]
+        if flagged.any():
+            self.history_flagged.update(mine["corr"][flagged].tolist())
         self.lateness_ns.extend(int(x) for x in late[mine["t_first_write"] > 0])
-        for corr, t_recv, t_first, t_last, t_sched in zip(
+        for corr, t_recv, t_first, t_last, t_sched, dev_us in zip(
             mine["corr"].tolist(),
             mine["t_recv"].tolist(),
             mine["t_first_write"].tolist(),
             mine["t_last_write"].tolist(),
             mine["t_sched_first"].tolist(),
+            mine["stream_dev_us"].tolist(),
             strict=True,
         ):
             if corr in self._done_measured or corr in self._done_older:
                 self.stats.late_calls += 1
                 self.stats.calls += 1
                 continue
-            self._calls.setdefault(corr, []).append((t_recv, t_first, t_last, t_sched))
+            call = (t_recv, t_first, t_last, t_sched, dev_us * 1000)
+            self._calls.setdefault(corr, []).append(call)
+            if not same_clock:
+                self._cross_clock.add(corr)
 
     def ready(self, before_ns: int) -> list[int]:
         """Ids of observations that completed before ``before_ns`` (safe to finalise)."""
@@ -106,11 +167,16 @@ class Joiner:
         for corr in list(self._obs):
             self.finalise(corr)
         self._calls.clear()
+        self._cross_clock.clear()
 
     def take_lateness(self) -> list[int]:
         """The stub timer lateness values gathered since the last take (ns)."""
         out, self.lateness_ns = self.lateness_ns, []
         return out
+
+    def is_cross_clock(self, corr: int) -> bool:
+        """During ``on_joined``: did a call of ``corr`` come from a stub on another clock?"""
+        return corr in self._cross_clock
 
     @property
     def pending(self) -> int:
@@ -137,3 +203,4 @@ class Joiner:
                 self._done_since_ns = t
             self._done_measured.add(corr)
         self._on_joined(obs, measured, calls)
+        self._cross_clock.discard(corr)

@@ -23,7 +23,10 @@ LEDGER_ERRORS = (aiohttp.ClientError, TimeoutError)
 class LedgerSource(Protocol):
     """Where ledger records come from: the stub over HTTP, or a test's list."""
 
-    lost: int
+    @property
+    def lost(self) -> int:
+        """Records the stub overwrote before they were read."""
+        ...
 
     async def pull(self) -> np.ndarray[Any, Any]:
         """Records since the last pull (LEDGER_DTYPE)."""

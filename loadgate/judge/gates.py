@@ -61,7 +61,12 @@ _ROOTS = (
     "metrics",
     "by_mode",
     "probes",
+    "trace",
+    "sessions",
 )
+
+#: Sections of a mode a gate may read (``stream.realtime.buffered``).
+_MODE_SECTIONS = ("requests", "realtime")
 
 _EXPR = re.compile(r"\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:[0-9]*\.)?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*")
 _MISSING = object()
@@ -101,7 +106,7 @@ def check_gate_name(name: str) -> str | None:
         if len(parts) != 2 or parts[1] not in STATS:
             return f"a metric gate is <metric>.<stat> with stat one of {', '.join(STATS)}"
         return None
-    if head == "requests" or (not in_mode and head in _ROOTS):
+    if head in _MODE_SECTIONS or (not in_mode and head in _ROOTS):
         return None
     known = ", ".join((*METRIC_NAMES, *_ROOTS))
     return (

@@ -21,7 +21,14 @@ from typing import Any
 from loadgate.client.observation import RequestSpec
 from stub_upstream import content
 
-__all__ = ["ANTHROPIC_VERSION", "PATHS", "HttpRequest", "build_request", "prompt_text"]
+__all__ = [
+    "ANTHROPIC_VERSION",
+    "PATHS",
+    "SYSTEM_PROMPT",
+    "HttpRequest",
+    "build_request",
+    "prompt_text",
+]
 
 ANTHROPIC_VERSION = "2023-06-01"
 PATHS = {
@@ -31,6 +38,7 @@ PATHS = {
     "embeddings": "/v1/embeddings",
 }
 _SYSTEM = "You are a load test. Answer briefly."
+SYSTEM_PROMPT = _SYSTEM
 _SYSTEM_WORDS = len(_SYSTEM.split())
 _WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
 _SLOT = "\x00MARKER\x00"  # stands for the marker while the constant JSON is built
@@ -99,12 +107,56 @@ def _template(
     return prefix.encode(), suffix.encode()
 
 
+def _conversation(spec: RequestSpec) -> bytes:
+    """The body of a request that carries its own messages (trace replay, sessions).
+
+    Built afresh each time: the text differs per request, so no template would be reused.
+    """
+    msgs = [list(m) for m in spec.messages]
+    msgs[-1][1] += content.marker(spec.corr)
+    system = [text for role, text in msgs if role == "system"]
+    turns = [{"role": role, "content": text} for role, text in msgs if role != "system"]
+    body: dict[str, Any]
+    if spec.endpoint == "chat":
+        body = {
+            "model": spec.model,
+            "messages": [{"role": "system", "content": t} for t in system] + turns,
+            "max_tokens": spec.max_tokens,
+        }
+        if spec.stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+    elif spec.endpoint == "messages":
+        body = {"model": spec.model, "max_tokens": spec.max_tokens, "messages": turns}
+        if system:
+            body["system"] = system[0]
+        if spec.stream:
+            body["stream"] = True
+    elif spec.endpoint == "responses":
+        only = len(turns) == 1 and not system
+        body = {
+            "model": spec.model,
+            "input": turns[0]["content"] if only else turns,
+            "max_output_tokens": spec.max_tokens,
+        }
+        if system:
+            body["instructions"] = system[0]
+        if spec.stream:
+            body["stream"] = True
+    else:
+        raise ValueError(f"endpoint {spec.endpoint!r} takes no conversation")
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def build_request(spec: RequestSpec) -> HttpRequest:
     """Path, headers and body for ``spec`` (method is always POST)."""
-    prefix, suffix = _template(
-        spec.endpoint, spec.stream, spec.model, spec.prompt_tokens, spec.max_tokens
-    )
-    body = b"".join((prefix, content.marker(spec.corr).encode(), suffix))
+    if spec.messages:
+        body = _conversation(spec)
+    else:
+        prefix, suffix = _template(
+            spec.endpoint, spec.stream, spec.model, spec.prompt_tokens, spec.max_tokens
+        )
+        body = b"".join((prefix, content.marker(spec.corr).encode(), suffix))
     headers: list[tuple[str, str]] = [
         ("content-type", "application/json"),
         (content.CORR_HEADER, content.format_corr_id(spec.corr)),

@@ -7,6 +7,11 @@ nothing of gateways, Prometheus, gates or files: the runner owns those. One
 engine runs in-process when ``load.workers == 1``; otherwise one per worker
 process (:mod:`loadgate.load.parallel`), their outcomes merged losslessly.
 
+Besides the closed and open loops, the engine drives a trace replay (send times
+and sizes from :mod:`loadgate.load.trace`) and multi-turn sessions (turn after
+turn, from :mod:`loadgate.load.sessions`; figures per turn index, and the stub's
+history verdict joined from its ledger as ``history_mismatch``).
+
 The control group (``WorkerPlan.control_ratio``) is driven by the same engine:
 extra closed-loop workers or a second open-loop stream straight at the stub,
 counted apart. One module because the engine's loops, its completion path and
@@ -32,33 +37,38 @@ import aiohttp
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from loadgate.checks.streaming import stream_delays, token_arrivals
 from loadgate.client.http1 import ConnectionPool
 from loadgate.client.observation import Observation, RequestSpec
 from loadgate.client.request import perform
 from loadgate.client.transport import Transport
 from loadgate.histograms.hdr import HIGHEST_US, bulk_record, new_histogram
 from loadgate.histograms.recorder import Recorder
-from loadgate.join.joiner import Joiner
+from loadgate.join.joiner import CONTROL_SEQ_BASE, EXAMPLES, Joiner
 from loadgate.join.ledger import LEDGER_ERRORS, LedgerClient, LedgerSource
-from loadgate.join.overhead import Call, decompose
+from loadgate.join.overhead import Call, Decomposition, decompose
+from loadgate.join.stubs import StubLedgers
 from loadgate.judge.monitor import LagTicker
+from loadgate.load import trace as replay
 from loadgate.load.keys import KeyPool
 from loadgate.load.mix import RequestMix
 from loadgate.load.outcome import EngineOutcome, TailRequest
-from loadgate.load.schedule import Windows, closed_loop_offsets, iter_arrivals
+from loadgate.load.schedule import Windows, closed_loop_offsets, iter_arrivals, stream_shift_ns
+from loadgate.load.sessions import Session, SessionShape
 from loadgate.observe.observer import LiveCounts
 from loadgate.probes.revocation import RetiringDraw
 from loadgate.probes.tenants import TenantMix
+from loadgate.probes.witness import Witness, open_lookup
 from loadgate.profile import Profile
 from stub_upstream import stamped
 from stub_upstream.content import format_corr_id
 
-__all__ = ["Engine", "WorkerPlan", "split_share"]
+__all__ = ["CONTROL_SEQ_BASE", "Engine", "WorkerPlan", "split_share"]
 
 PULL_INTERVAL_S = 0.5
 JOIN_SLICE = 4  # observations joined per event-loop turn (~0.3 ms)
-#: Control-group correlation ids start here: the gateway's never reach 2**31 in a run.
-CONTROL_SEQ_BASE = 1 << 31
+#: What sessions record per turn index (result: sessions.by_turn).
+_TURN_METRICS = ("e2e_ms", "overhead_ms", "ttft_ms", "ttft_overhead_ms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +85,18 @@ class WorkerPlan:
     base_dir: str = "."
     #: share of extra requests sent straight to the stub (the control group)
     control_ratio: float = 0.0
-    #: (key rank, ns) pairs: the key leaves the pool then (probes.revocation)
-    retire: tuple[tuple[int, int], ...] = ()
+    #: (key, ns) pairs: the key leaves the pool then (probes.revocation)
+    retire: tuple[tuple[str, int], ...] = ()
+    #: other stubs whose ledgers are joined too (a shard of a sharded run)
+    peer_stub_urls: tuple[str, ...] = ()
+    #: shard i of N: i/N. Its first sends come i/N of one gap after shard 0's (open
+    #: loop: i/rate of the whole; closed loop: of one worker's start spacing), so the
+    #: shards' schedules interleave instead of coinciding
+    phase: float = 0.0
+    #: ``(index, count)``: use only the keys of this partition of the pool
+    key_partition: tuple[int, int] | None = None
+    #: load.trace, scanned once before the run (None: the engine scans it itself)
+    trace: replay.TraceInfo | None = None
 
 
 def split_share(total: int, workers: int, index: int) -> int:
@@ -111,6 +131,8 @@ class Engine:
         self.out = EngineOutcome(self.recorder)
         self.joiner = Joiner(plan.nonce, self._joined)
         keys = KeyPool.from_spec(p.auth, Path(plan.base_dir)) if p.auth.header != "none" else None
+        if keys is not None and plan.key_partition is not None:
+            keys = keys.partition(*plan.key_partition)
         headers = tuple(p.load.headers.items())
         mix = functools.partial(
             RequestMix,
@@ -153,7 +175,27 @@ class Engine:
         self._send_lag = new_histogram()
         self._send_lags: list[int] = []  # µs, waiting for _record_send_lags
         self._stub_lateness = new_histogram()
+        self._stream_dev = new_histogram()
+        self._check_streams = p.checks.streaming.enabled
+        self._itl_ns = round(p.stub.itl_ms * 1e6)
         self.last_interval_p99_ms: float | None = None
+        w = p.probes.witness
+        #: the side-effect witness: polls for sampled requests' records (None: off)
+        self.witness = Witness(w, functools.partial(open_lookup, w)) if w.kind != "off" else None
+        s = p.load.sessions
+        self._shape = (
+            SessionShape(
+                turns=s.turns,
+                first_words=p.load.prompt_tokens,
+                user_words=s.user_tokens or p.load.prompt_tokens,
+                affinity_header=s.affinity_header,
+            )
+            if s.turns > 1
+            else None
+        )
+        self._turn_of: dict[int, int] = {}  # session requests in flight: corr → turn
+        self._turn_hists: dict[int, dict[str, HdrHistogram]] = {}
+        self._turn_counts: dict[int, dict[str, int]] = {}
 
     # -- public -----------------------------------------------------------------
 
@@ -196,10 +238,14 @@ class Engine:
             if self.out.control is not None:
                 self._control_transport = self._control_pool()
             ledger = await self._open_ledger(stack)
+            if self.witness is not None:
+                await self.witness.start()
             self.lag.start()
             puller = asyncio.create_task(self._pull_loop(ledger))
             try:
-                if p.load.rate is not None:
+                if p.load.trace is not None:
+                    await self._trace_loop()
+                elif p.load.rate is not None:
                     await self._open_loop()
                 else:
                     await self._closed_loop()
@@ -216,11 +262,16 @@ class Engine:
             # Final pulls: the stub writes a record before the client can read the
             # last byte, so one pull after the last completion holds every record.
             try:
-                self.joiner.add_records(await ledger.pull())
+                await self._pull_into_joiner(ledger)
             except LEDGER_ERRORS as exc:
                 self.out.upstream.pull_errors.append(str(exc))
             self.joiner.finish()
             self.out.upstream.ledger_lost = ledger.lost
+            if isinstance(ledger, StubLedgers):
+                self.out.upstream.pull_errors += ledger.errors
+                self.out.stub_clocks += [
+                    f"{c.url}: {c.reason}" for c in ledger.clocks if not c.same_clock
+                ]
             await self._note_stamps(transport, ledger)
         _record_us(self._stub_lateness, [v // 1000 for v in self.joiner.take_lateness()])
         self._record_send_lags()
@@ -229,13 +280,22 @@ class Engine:
         up.calls, up.unseen, up.duplicated = st.calls, st.unseen, st.duplicated
         up.late_calls, up.foreign = st.late_calls, st.foreign
         up.calls_hist = dict(sorted(st.calls_hist.items()))
+        self._encode_turns()
         self.out.loop_lag_us = self.lag.histogram.encode()
         self.out.send_lag_us = self._send_lag.encode()
         self.out.stub_lateness_us = self._stub_lateness.encode()
+        if self.out.streams_timed:
+            self.out.stream_dev_us = self._stream_dev.encode()
+        a = self.joiner.assertions
+        up.assertions_checked, up.assertions_failed = a.checked, a.failed
+        up.assertions_by_bit, up.assertion_examples = dict(a.by_bit), list(a.examples)
         gc.set_threshold(*old_thresholds)
         gc.unfreeze()
         self.out.cpu_s = time.process_time() - cpu0
         self.out.wall_s = time.monotonic() - wall0
+        if self.witness is not None:
+            # After the CPU/wall figures: waiting for the last records is not load.
+            self.out.witness = await self.witness.finish()
         return self.out
 
     async def _note_stamps(self, transport: Transport, ledger: LedgerSource) -> None:
@@ -273,7 +333,18 @@ class Engine:
             return self._given_ledger
         timeout = aiohttp.ClientTimeout(total=30)
         session = await stack.enter_async_context(aiohttp.ClientSession(timeout=timeout))
+        if self.plan.peer_stub_urls:
+            ledgers = StubLedgers(self.plan.stub_url, self.plan.peer_stub_urls, session)
+            await ledgers.check_clocks()
+            return ledgers
         return LedgerClient(self.plan.stub_url, session)
+
+    async def _pull_into_joiner(self, ledger: LedgerSource) -> None:
+        if isinstance(ledger, StubLedgers):
+            for recs, same in await ledger.pull_each():
+                self.joiner.add_records(recs, same_clock=same)
+        else:
+            self.joiner.add_records(await ledger.pull())
 
     # -- load models ------------------------------------------------------------
 
@@ -281,7 +352,8 @@ class Engine:
         p = self.plan.profile
         total = p.load.concurrency or 0
         budget = self._request_budget()
-        workers = [self._closed_worker(off, budget, control=False) for off in self._offsets(total)]
+        user = self._session_worker if self._shape is not None else self._closed_worker
+        workers = [user(off, budget, control=False) for off in self._offsets(total)]
         if self.out.control is not None:
             # The control group: extra workers, the same mix, straight at the stub.
             controls = _control_share(total, self.plan, every_process=False)
@@ -304,6 +376,7 @@ class Engine:
             self.plan.worker_index,
             ramp_up_ns=round(p.load.ramp_up_s * 1e9),
             service_ns=round(service_ms * 1e6),
+            phase=self.plan.phase,
         )
 
     async def _closed_worker(self, offset_ns: int, budget: list[int], *, control: bool) -> None:
@@ -326,6 +399,67 @@ class Engine:
                 obs.t_intended = obs.t_send  # closed loop: latency from the actual send
             ready = obs.t_last_byte or self._clock()
             self._complete(obs)
+
+    async def _session_worker(self, offset_ns: int, budget: list[int], *, control: bool) -> None:
+        """A closed-loop virtual user: one session after another, turn after turn.
+
+        Like :meth:`_closed_worker`, with a think time between a turn's answer and
+        the next turn: the next turn could leave only then (its send lag's start).
+        """
+        assert self._shape is not None and not control
+        ready = self.windows.start_ns + offset_ns
+        await self._sleep_until(ready)
+        timeout = self.plan.profile.load.timeout_s
+        think_ns = round(self.plan.profile.load.sessions.think_time_s * 1e9)
+        turns = self._shape.turns
+        # max_requests counts whole sessions: one starts only with room for all its turns.
+        while not self._stop.is_set() and budget[0] >= turns:
+            budget[0] -= turns
+            session = self._new_session()
+            while not session.done and not self._stop.is_set():
+                now = self._clock()
+                if now >= self.windows.end_ns:
+                    return
+                obs = await self._one(self._turn_spec(session), now, timeout, False)
+                if obs.t_send:
+                    self._note_send_lag(obs.t_send - ready)
+                    obs.t_intended = obs.t_send
+                ready = (obs.t_last_byte or self._clock()) + think_ns
+                self._complete(obs)
+                if not self._turn_done(session, obs):
+                    budget[0] += turns - session.turn - (not session.done)  # turns not sent
+                    break
+                await self._sleep_until(ready)
+
+    def _new_session(self) -> Session:
+        """A session from the mix's next draw; its turns' ids follow the first's."""
+        assert self._shape is not None
+        session = Session(self.mix.next(), self._shape)
+        self.mix.seq += self._shape.turns - 1  # reserved for the later turns
+        return session
+
+    def _turn_spec(self, session: Session) -> RequestSpec:
+        spec = session.spec()
+        self._turn_of[spec.corr] = session.turn
+        return spec
+
+    def _turn_done(self, session: Session, obs: Observation) -> bool:
+        """Account for a turn; False when the session ends here (done, or the turn failed).
+
+        A failed turn ends its session: the next turn would resend an answer that never came.
+        """
+        out = self.out
+        if session.turn == 0:
+            session.measured = self.windows.phase(obs.t_intended) == "measured"
+            out.sessions_started += session.measured
+        if obs.error is not None or obs.violation is not None:
+            out.sessions_aborted += session.measured
+            return False
+        session.advance()
+        if session.done:
+            out.sessions_completed += session.measured
+            return False
+        return True
 
     def _spec(self, control: bool) -> RequestSpec:
         if not control:
@@ -365,9 +499,11 @@ class Engine:
         """One seeded schedule of sends; the control group's is a second, independent one."""
         p = self.plan.profile
         rate = rate_total / self.plan.workers
-        # Workers interleave: worker i's schedule is shifted by i/rate_total.
-        shift = round(self.plan.worker_index * 1e9 / rate_total)
+        # Workers (and shards) interleave: see stream_shift_ns.
+        shift = stream_shift_ns(self.plan.worker_index, self.plan.phase, rate_total)
         seed = p.load.seed * 1009 + self.plan.worker_index + (7919 if control else 0)
+        if self._shape is not None and not control:
+            budget = max(1, budget // self._shape.turns)  # arrivals are sessions
         chunks = iter_arrivals(
             self.windows.start_ns + shift,
             self.windows.end_ns,
@@ -393,7 +529,81 @@ class Engine:
                     while self.inflight >= cap and not self._stop.is_set():
                         slot_free.clear()
                         await slot_free.wait()
+                if self._shape is not None and not control:
+                    self._spawn(self._open_session(t, timeout, slot_free))
+                    continue
                 self._spawn(self._open_one(self._spec(control), t, timeout, slot_free, control))
+
+    async def _open_session(
+        self, t_intended: int, timeout_s: float, slot_free: asyncio.Event
+    ) -> None:
+        """Open loop, sessions: a session arrives at its scheduled time; each later turn
+        is due a think time after the answer before it (its intended time: latency
+        counts from there, so a late harness or gateway still shows)."""
+        think_ns = round(self.plan.profile.load.sessions.think_time_s * 1e9)
+        session = self._new_session()
+        while not session.done and not self._stop.is_set():
+            if session.turn and t_intended >= self.windows.end_ns:
+                return
+            await self._sleep_until(t_intended)
+            try:
+                obs = await self._one(self._turn_spec(session), t_intended, timeout_s, False)
+            finally:
+                slot_free.set()
+            if obs.t_send:
+                self._note_send_lag(obs.t_send - t_intended)
+            self._complete(obs)
+            if not self._turn_done(session, obs):
+                return
+            t_intended = (obs.t_last_byte or self._clock()) + think_ns
+
+    async def _trace_loop(self) -> None:
+        """Trace replay: the trace's send times, its sizes; the control group beside it."""
+        p = self.plan.profile
+        info = self.plan.trace or replay.scan(p.load, Path(self.plan.base_dir))
+        budget = self._request_budget()[0]
+        streams = [self._trace_stream(info, budget)]
+        if self.out.control is not None:
+            # The trace's mean rate over one pass, times the ratio: ordinary requests.
+            pass_s = max(info.period_us, 1) / 1e6 / p.load.replay.speedup
+            rate = info.in_window / pass_s * self.plan.control_ratio
+            budget_c = _control_share(budget, self.plan)
+            streams.append(self._open_stream(rate, budget_c, control=True))
+        await asyncio.gather(*streams)
+
+    async def _trace_stream(self, info: replay.TraceInfo, budget: int) -> None:
+        p = self.plan.profile
+        w = self.windows
+        chunks = replay.iter_schedule(
+            p.load,
+            Path(self.plan.base_dir),
+            info,
+            w.start_ns,
+            w.end_ns,
+            worker_index=self.plan.worker_index,
+            workers=self.plan.workers,
+            max_count=budget,
+        )
+        cap = max(1, split_share(p.load.max_inflight, self.plan.workers, self.plan.worker_index))
+        slot_free = asyncio.Event()
+        timeout = p.load.timeout_s
+        block, stub_tokens = p.load.replay.block_tokens, p.stub.output_tokens
+        for chunk in chunks:
+            self.out.trace_passes = max(self.out.trace_passes, chunk.pass_index + 1)
+            measured = (chunk.times >= w.measure_start_ns) & (chunk.times < w.measure_end_ns)
+            self.out.offered += int(measured.sum())
+            for t, row in zip(chunk.times.tolist(), chunk.rows, strict=True):
+                await self._sleep_until(t)
+                if self._stop.is_set():
+                    return
+                if self.inflight >= cap:
+                    self.out.max_inflight_hits += 1
+                    while self.inflight >= cap and not self._stop.is_set():
+                        slot_free.clear()
+                        await slot_free.wait()
+                spec = replay.row_spec(self.mix.next(), row, block, stub_tokens)
+                self.out.trace_rows_sent += 1
+                self._spawn(self._open_one(spec, t, timeout, slot_free, False))
 
     async def _open_one(
         self,
@@ -458,10 +668,9 @@ class Engine:
             await asyncio.sleep(PULL_INTERVAL_S)
             t = self._clock()
             try:
-                recs = await ledger.pull()
+                await self._pull_into_joiner(ledger)
             except LEDGER_ERRORS:
                 continue  # the stub may be busy; the final pull catches up
-            self.joiner.add_records(recs)
             # Into the histogram now: kept as a list, it grew with every request.
             _record_us(self._stub_lateness, [v // 1000 for v in self.joiner.take_lateness()])
             # Joining and recording costs ~50 µs a request (a stream records one
@@ -518,11 +727,26 @@ class Engine:
                 mode.failed += 1
                 out.errors[obs.error] = out.errors.get(obs.error, 0) + 1
                 out.per_interval_errors[interval] = out.per_interval_errors.get(interval, 0) + 1
+            if self.witness is not None:
+                self.witness.offer(obs)
         self.joiner.add_observation(obs, measured)
         if self._on_obs is not None:
             self._on_obs(obs, measured)
 
     def _joined(self, obs: Observation, measured: bool, calls: list[Call]) -> None:
+        turn = self._turn_of.pop(obs.corr, None)
+        if turn is not None and measured:
+            counts = self._turn_counts.setdefault(turn, {"requests": 0, "failed": 0})
+            counts["requests"] += 1
+            counts["failed"] += obs.error is not None
+        if obs.corr in self.joiner.history_flagged:
+            self.joiner.history_flagged.discard(obs.corr)
+            if measured and obs.error is None and obs.violation is None:
+                # The stub found the resent history wrong: an integrity violation,
+                # known only now that its ledger record has been joined.
+                obs.violation = "history_mismatch"
+                v = self.out.violations
+                v[obs.violation] = v.get(obs.violation, 0) + 1
         if obs.corr in self._tail:
             self._tail.discard(obs.corr)
             failed = obs.error is not None or obs.violation is not None
@@ -533,15 +757,39 @@ class Engine:
             assert self.out.control is not None
             self._record(self.out.control, obs, calls)
             return
-        self._record(self.recorder, obs, calls)
+        d = self._record(self.recorder, obs, calls)
+        if turn is not None:
+            self._record_turn(turn, d)
 
-    def _record(self, recorder: Recorder, obs: Observation, calls: list[Call]) -> None:
-        d = decompose(obs, calls)
+    def _record_turn(self, turn: int, d: Decomposition) -> None:
+        """Sessions: the turn's own histograms (by_turn in the result)."""
+        hists = self._turn_hists.get(turn)
+        if hists is None:
+            hists = self._turn_hists[turn] = {m: new_histogram() for m in _TURN_METRICS}
+        for metric, value in (
+            ("e2e_ms", d.e2e),
+            ("overhead_ms", d.overhead),
+            ("ttft_ms", d.ttft),
+            ("ttft_overhead_ms", d.ttft_overhead),
+        ):
+            if value is not None:
+                hists[metric].record_value(min(max(0, (value + 500) // 1000), HIGHEST_US))
+
+    def _encode_turns(self) -> None:
+        for turn, counts in self._turn_counts.items():
+            hists = self._turn_hists.get(turn, {})
+            self.out.by_turn[turn] = {**counts, **{m: bytes(h.encode()) for m, h in hists.items()}}
+
+    def _record(self, recorder: Recorder, obs: Observation, calls: list[Call]) -> Decomposition:
+        cross = self.joiner.is_cross_clock(obs.corr)
+        d = decompose(obs, calls, same_clock=not cross)
+        if cross and recorder is self.recorder:
+            self.out.cross_clock_requests += 1
         rec = recorder.record
         at = obs.t_last_byte
         s = obs.stream
         rec("e2e_ms", s, d.e2e, at)
-        if self.plan.profile.load.rate is not None:
+        if self.plan.profile.load.open_loop:
             rec("e2e_uncorrected_ms", s, d.e2e_uncorrected, at)
         if d.overhead is not None:
             rec("overhead_ms", s, d.overhead, at)
@@ -557,11 +805,36 @@ class Engine:
         same = recorder.record_gaps("itl_ms", s, times, at)
         self.out.deltas_timed += len(times)
         self.out.deltas_same_read += same
+        if s and calls and self._check_streams and not cross:
+            # Stub write times against client arrivals: only on one clock, like ingress.
+            self._record_token_delays(recorder, obs, calls[-1], at)
         if len(times) > 1:
             # The first delta read with the next: its stamp is the later one's arrival
             # (a read carries its last segment's stamp), so this TTFT is an upper bound.
             self.out.first_tokens_timed += 1
             self.out.first_token_same_read += times[0] == times[1]
+        return d
+
+    def _record_token_delays(
+        self, recorder: Recorder, obs: Observation, call: Call, at: int
+    ) -> None:
+        """Per-token delay of one stream against the call whose stream the client read."""
+        _, t_first, t_last, t_sched, dev = call
+        arrivals = token_arrivals(obs.token_times, obs.delta_tokens)
+        timed = stream_delays(arrivals, t_sched, self._itl_ns, t_first, t_last, dev)
+        if timed is None:
+            return
+        for d in timed.delays_ns:
+            recorder.record("token_delay_ms", True, d, at)
+        if recorder is not self.recorder:
+            return  # the control group: its delays are the floor, not gateway streams
+        out = self.out
+        out.streams_timed += 1
+        self._stream_dev.record_value(min(max(0, dev // 1000), HIGHEST_US))
+        if timed.buffered:
+            out.streams_buffered += 1
+            if len(out.buffered_examples) < EXAMPLES:
+                out.buffered_examples.append(format_corr_id(obs.corr))
 
 
 def _record_us(h: HdrHistogram, values_us: list[int]) -> None:

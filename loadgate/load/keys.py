@@ -126,6 +126,29 @@ class KeyPool:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def partition(self, index: int, count: int) -> KeyPool:
+        """The keys of ranks ``r ≡ index (mod count)``: shard ``index`` of ``count`` alone.
+
+        Their relative weights are the pool's (the CDF is renormalised over them), so
+        each shard keeps the popularity skew among its own keys; no key is shared.
+        """
+        ranks = range(index, len(self.keys), count)
+        if not ranks:
+            raise UsageError(
+                f"load.shard_keys = partitioned: {len(self.keys)} keys cannot give "
+                f"shard {index} of {count} one"
+            )
+        probs = np.array([self.probability(r) for r in ranks], dtype=np.float64)
+        cdf = np.cumsum(probs) / probs.sum()
+        out = [float(x) for x in cdf]
+        out[-1] = 1.0
+        return KeyPool(
+            keys=tuple(self.keys[r] for r in ranks),
+            header=self.header,
+            cdf=tuple(out),
+            invalid_ratio=self.invalid_ratio,
+        )
+
     def probability(self, rank: int) -> float:
         """P(a valid draw picks ``rank``), from the CDF."""
         return self.cdf[rank] - (self.cdf[rank - 1] if rank else 0.0)

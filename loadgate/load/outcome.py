@@ -25,6 +25,7 @@ from hdrh.histogram import HdrHistogram
 
 from loadgate.histograms.recorder import Recorder
 from loadgate.probes.tenants import TenantCounts
+from loadgate.probes.witness import WitnessCounts
 
 __all__ = ["EngineOutcome", "ModeCounts", "TailRequest", "UpstreamCounts", "merge_outcomes"]
 
@@ -63,6 +64,11 @@ class UpstreamCounts:
     calls_hist: dict[int, int] = field(default_factory=dict)
     pull_errors: list[str] = field(default_factory=list)
     worker_errors: list[str] = field(default_factory=list)
+    #: the stub's upstream-rule verdicts ([checks.upstream]; joiner.AssertionCounts)
+    assertions_checked: int = 0
+    assertions_failed: int = 0
+    assertions_by_bit: dict[int, int] = field(default_factory=dict)
+    assertion_examples: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -115,9 +121,30 @@ class EngineOutcome:
     clock_offset_spread_ns: int = field(default=0, metadata={"merge": "max"})
     clock_largest_step_ns: int = field(default=0, metadata={"merge": "max"})
     clock_clamped: int = 0
+    #: measured requests with a call from a stub on another clock: no ingress/egress
+    cross_clock_requests: int = 0
+    #: stubs whose clock is not the client's ("url: why"), from the clock check
+    stub_clocks: list[str] = field(default_factory=list)
+    #: the side-effect witness's counts (None: not configured)
+    witness: WitnessCounts | None = None
+    #: [checks.streaming]: measured streams whose per-token delays were derived, those
+    #: of them buffered (checks/streaming.py), a few buffered ids, and the derivation's
+    #: error bound per stream (µs, encoded HDR)
+    streams_timed: int = 0
+    streams_buffered: int = 0
+    buffered_examples: list[str] = field(default_factory=list)
+    stream_dev_us: bytes = b""
     cpu_s: float = field(default=0.0, metadata={"merge": "busiest"})
     wall_s: float = field(default=0.0, metadata={"merge": "busiest"})
     stopped_by: str | None = None
+    #: sessions (load.sessions.turns > 1): per turn index, the measured requests'
+    #: counts ("requests", "failed") and encoded histograms (µs) by metric name
+    by_turn: dict[int, dict[str, Any]] = field(default_factory=dict)
+    sessions_started: int = 0  # sessions whose first turn was in the measured window
+    sessions_completed: int = 0  # of those, sessions that answered every turn
+    sessions_aborted: int = 0  # of those, sessions a failed turn ended early
+    trace_rows_sent: int = 0  # trace replay: rows sent (every window, every pass)
+    trace_passes: int = field(default=0, metadata={"merge": "max"})
 
     def merge(self, other: EngineOutcome) -> None:
         """Add ``other`` into this outcome (see the module docstring for the rules)."""

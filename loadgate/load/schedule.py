@@ -29,6 +29,7 @@ __all__ = [
     "arrival_times",
     "closed_loop_offsets",
     "iter_arrivals",
+    "stream_shift_ns",
     "worker_start_offsets",
 ]
 
@@ -137,6 +138,17 @@ def arrival_times(
     return np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int64)
 
 
+def stream_shift_ns(worker_index: int, phase: float, rate_total: float) -> int:
+    """Where one open-loop process's schedule starts, after the run's start.
+
+    ``rate_total`` is spread over the processes (each at ``rate_total / workers``);
+    worker ``w`` starts ``w / rate_total`` in and shard ``i`` of ``N`` (``phase = i/N``)
+    a further ``(i/N) / rate_total``: constant schedules of every worker of every shard
+    interleave into the one constant schedule at ``N · rate_total``.
+    """
+    return round((worker_index + phase) * NS / rate_total)
+
+
 def worker_start_offsets(concurrency: int, ramp_up_ns: int) -> list[int]:
     """First-send offsets of closed-loop workers: evenly spread over the ramp."""
     if concurrency <= 0:
@@ -148,7 +160,13 @@ def worker_start_offsets(concurrency: int, ramp_up_ns: int) -> list[int]:
 
 
 def closed_loop_offsets(
-    total: int, processes: int, process_index: int, *, ramp_up_ns: int, service_ns: int
+    total: int,
+    processes: int,
+    process_index: int,
+    *,
+    ramp_up_ns: int,
+    service_ns: int,
+    phase: float = 0.0,
 ) -> list[int]:
     """First-send offsets of one process's closed-loop workers.
 
@@ -159,10 +177,11 @@ def closed_loop_offsets(
     requests forever — queueing in the harness and the stub that no real
     traffic has, charged to the gateway as overhead. Global worker ``g`` of
     ``total`` starts at ``g/total`` of the span; process ``p`` of ``P`` owns
-    ``g = k·P + p``, so processes interleave.
+    ``g = k·P + p``, so processes interleave. ``phase`` (shard i of N: i/N) moves
+    every start by that share of one worker's spacing, so shards interleave too.
     """
     span = ramp_up_ns if ramp_up_ns > 0 else service_ns
     mine = range(process_index, total, processes)
-    if span <= 0 or total <= 1:
+    if span <= 0 or (total <= 1 and not phase):
         return [0] * len(mine)
-    return [int(g * span / total) for g in mine]
+    return [int((g + phase) * span / total) for g in mine]

@@ -4,7 +4,9 @@ Order of a run, each step owned by its own package:
 
 0. plan where the harness, the stub and a launched gateway run
    (:mod:`loadgate.pipeline.placement`) and pin each as it starts;
-1. start the stub upstream (a subprocess: ``stub_upstream.process``) and reset
+1. with ``gateway.reference.trace_db``, start a throwaway PostgreSQL for the gateway's
+   trace rows (:mod:`loadgate.gateway.postgres_server`), stopped and removed last;
+   start the stub upstream (a subprocess: ``stub_upstream.process``) and reset
    its ledger (:mod:`loadgate.join.ledger`);
 2. start or adopt the gateway (:mod:`loadgate.gateway.lifecycle`) and preflight it
    (seed 004, :mod:`loadgate.gateway.preflight`);
@@ -33,15 +35,17 @@ import os
 import resource
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from loadgate.checks.metrics_lint import scrape_and_lint
 from loadgate.client.observation import Observation
-from loadgate.errors import LoadgateError, UsageError
+from loadgate.errors import DepDownError, LoadgateError, UsageError
 from loadgate.gateway.lifecycle import Gateway, start_gateway
+from loadgate.gateway.postgres_server import PostgresUnavailable, throwaway_postgres
 from loadgate.gateway.preflight import preflight
 from loadgate.gateway.processes import log_tail
 from loadgate.gateway.scrape import HITS, MISSES, Scraper
@@ -50,16 +54,20 @@ from loadgate.load.generator import Engine, WorkerPlan, new_nonce
 from loadgate.load.keys import KeyPool, run_provisioning
 from loadgate.load.parallel import run_workers
 from loadgate.load.schedule import Windows
+from loadgate.load.trace import TraceInfo, fit_stub
+from loadgate.load.trace import scan as scan_trace
 from loadgate.observe.observer import RunObserver
 from loadgate.pipeline.placement import own_cpus, pin, plan_placement, usable_cpus
+from loadgate.pipeline.shard import ShardPlan, judge_shard, shard_nonce, split_profile
 from loadgate.pipeline.stopping import LibrarySignals, StopRequest, run_on_uvloop
 from loadgate.pipeline.window import RunState, drain_figures, mark_edges, watch
 from loadgate.probes.revocation import RevocationProbe, plan_revocations, summarize
 from loadgate.probes.tenants import TenantMap, TenantMix, keys_file_lines
-from loadgate.profile import Profile
+from loadgate.probes.witness import preflight_witness
+from loadgate.profile import Profile, bundled_dir
 from loadgate.result.build import GatewayFacts, RunFacts, build_result
 from loadgate.result.environment import collect_environment, git_info
-from loadgate.result.model import Drain, PlacementFigures, Result
+from loadgate.result.model import Drain, MetricsLint, PlacementFigures, Result
 from stub_upstream.config import StubConfig
 from stub_upstream.process import StubProcess, StubStartError
 
@@ -93,6 +101,8 @@ class RunOptions:
     observers: tuple[RunObserver, ...] = ()
     #: how the run is stopped early; None: SIGINT/SIGTERM stop it for its length
     stop: StopRequest | None = None
+    #: one shard of a sharded run (:mod:`loadgate.pipeline.shard`); None: the whole load
+    shard: ShardPlan | None = None
 
 
 def run(profile: Profile, options: RunOptions | None = None) -> Result:
@@ -123,7 +133,9 @@ def raise_open_file_limit() -> int:
 def stub_config(profile: Profile) -> StubConfig:
     """The profile's ``[stub]`` table as the stub's own config (same field names)."""
 
-    return StubConfig.model_validate(profile.stub.model_dump(include=set(StubConfig.model_fields)))
+    fields = profile.stub.model_dump(include=set(StubConfig.model_fields) - {"assertions"})
+    rules = profile.checks.upstream.rules()
+    return StubConfig.model_validate({**fields, "assertions": rules})
 
 
 def check_target(url: str) -> None:
@@ -150,8 +162,10 @@ def control_ratio(profile: Profile, target: str | None) -> float:
 
 
 def _base_dir(profile: Profile) -> Path:
-    """Relative paths in a profile (keys_file) are relative to the profile's file."""
-    if profile.source.startswith(("bundled:", "<")):
+    """Relative paths in a profile (keys_file, trace) are relative to the profile's file."""
+    if profile.source.startswith("bundled:"):
+        return bundled_dir()
+    if profile.source.startswith("<"):
         return Path(".")
     return Path(profile.source).parent
 
@@ -186,9 +200,20 @@ def _log_dir(run_dir: Path | None) -> Iterator[tuple[Path, bool]]:
 async def run_profile(profile: Profile, options: RunOptions | None = None) -> Result:
     """Run one profile end to end and return its judged result."""
     options = options or RunOptions()
+    whole = profile
+    if options.shard is not None:
+        profile = split_profile(profile, options.shard.shard)
     if options.target is not None:
         check_target(options.target)
+        if profile.gateway.reference.trace_db:
+            raise UsageError(
+                "gateway.reference.trace_db: needs a launched reference gateway, not --target"
+            )
     git = git_info(options.git_dir)  # a wrong --git-dir fails before anything starts
+    # A trace is read through once before anything starts: a bad row is a usage error.
+    trace = scan_trace(profile.load, _base_dir(profile)) if profile.load.trace else None
+    if trace is not None:
+        profile = fit_stub(profile, trace)
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     state = RunState()
@@ -210,7 +235,7 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
         signals = LibrarySignals(stop) if options.stop is None else contextlib.nullcontext()
         with signals:
             try:
-                gateway = await _execute(profile, options, log_dir, state, gateway)
+                gateway = await _execute(profile, options, log_dir, state, gateway, trace)
             except LoadgateError:
                 raise
             except asyncio.CancelledError:
@@ -241,10 +266,16 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
             placement=PlacementFigures(**dataclasses.asdict(state.placement)),
             control_ratio=control_ratio(profile, options.target),
             revocation=state.revocation,
+            trace=trace,
+            metrics_lint=state.metrics_lint,
         )
-    result = build_result(profile, state.outcome, facts)
+    placed = state.placed
+    result = build_result(placed.profile if placed else profile, state.outcome, facts)
     if state.outcome is not None:
         result.attach_recorder(state.outcome.recorder)
+    if placed is not None:
+        result.profile = whole.redacted()  # the whole run's: every shard's file agrees
+        judge_shard(result, placed.figures)
     return result
 
 
@@ -254,12 +285,71 @@ def _open_file_limit() -> int | None:
 
 
 async def _execute(
-    profile: Profile, options: RunOptions, log_dir: Path, state: RunState, facts: GatewayFacts
+    profile: Profile,
+    options: RunOptions,
+    log_dir: Path,
+    state: RunState,
+    facts: GatewayFacts,
+    trace: TraceInfo | None = None,
 ) -> GatewayFacts:
     """Stub, gateway, preflight, keys, load, drain; returns what it learnt of the gateway."""
-    cfg = stub_config(profile)
+    stub_config(profile)  # an impossible stub setting fails before anything starts
     if state.stop.is_set():
         return facts  # stopped before anything started: nothing to measure
+    with _trace_db(profile, log_dir) as trace_dsn:
+        return await _with_stub(profile, options, log_dir, state, facts, trace_dsn, trace)
+
+
+@contextlib.contextmanager
+def _trace_db(profile: Profile, log_dir: Path) -> Iterator[str | None]:
+    """The throwaway PostgreSQL of ``gateway.reference.trace_db`` (its DSN), or None.
+
+    Synchronous on purpose: initdb and the start block the loop for about a second
+    before anything is measured, and the stop runs in ``finally`` whatever ends the run.
+    """
+    if not (profile.gateway.kind == "reference" and profile.gateway.reference.trace_db):
+        yield None
+        return
+    try:
+        with throwaway_postgres(log_dir / "postgres.log") as pg:
+            yield pg.dsn
+    except PostgresUnavailable as exc:
+        raise DepDownError(f"DEP-DOWN: gateway.reference.trace_db: {exc}") from None
+
+
+def _witnessed(profile: Profile, trace_dsn: str | None, gateway_url: str) -> Profile:
+    """The profile the load runs: the witness's ``auto`` DSN and ``{gateway_url}`` filled in."""
+    w = profile.probes.witness
+    if w.kind == "off":
+        return profile
+    update: dict[str, str] = {}
+    if w.dsn == "auto" and trace_dsn is not None:
+        update["dsn"] = trace_dsn
+    if w.url is not None:
+        update["url"] = w.url.replace("{gateway_url}", gateway_url)
+    probes = profile.probes.model_copy(update={"witness": w.model_copy(update=update)})
+    return profile.model_copy(update={"probes": probes})
+
+
+async def _preflight_witness(profile: Profile) -> None:
+    w = profile.probes.witness
+    if w.kind == "off":
+        return
+    problem = await preflight_witness(w)
+    if problem is not None:
+        raise DepDownError(f"DEP-DOWN: probes.witness: {problem}")
+
+
+async def _with_stub(
+    profile: Profile,
+    options: RunOptions,
+    log_dir: Path,
+    state: RunState,
+    facts: GatewayFacts,
+    trace_dsn: str | None,
+    trace: TraceInfo | None = None,
+) -> GatewayFacts:
+    cfg = stub_config(profile)
     placement = state.placement
     async with _started_stub(cfg, log_dir / "stub.log") as stub:
         pin(stub.pid, placement.stub if placement is not None else None)
@@ -273,15 +363,20 @@ async def _execute(
             key_prefix=profile.auth.prefix,
             keys_file=keys_file,
             agent_header=profile.probes.tenants.header if tenants_on(profile) else None,
+            trace_dsn=trace_dsn,
         ) as gw:
             facts = GatewayFacts(kind=facts.kind, url=gw.url, pid=gw.pid)
             if gw.pid is not None and placement is not None:
                 pin(gw.pid, placement.gateway)
             await preflight(gw.url)
+            load_profile = _witnessed(profile, trace_dsn, gw.url)
+            await _preflight_witness(load_profile)
             await _provision(profile, keys_file, log_dir)
             if state.stop.is_set():
                 return facts
-            drain = await _measure(profile, options, gw, stub.url, state)
+            drain = await _measure(load_profile, options, gw, stub.url, state, trace)
+            if options.shard is not None:
+                await options.shard.linger()  # peers' final pulls of this stub
             return GatewayFacts(kind=facts.kind, url=gw.url, pid=gw.pid, drain=drain)
 
 
@@ -334,29 +429,66 @@ def _scraper(profile: Profile, gw: Gateway) -> Scraper | None:
     return Scraper(gw.metrics_url, selectors, profile.gateway.scrape_interval_s)
 
 
+def _metrics_lint(profile: Profile, gw: Gateway) -> Callable[[], Awaitable[MetricsLint]] | None:
+    """The [checks.metrics] lint of this gateway's /metrics; None when not configured."""
+    spec = profile.checks.metrics
+    if not spec.on:
+        return None
+    url = gw.metrics_url
+
+    async def lint() -> MetricsLint:
+        if not url:
+            return MetricsLint(error="no metrics endpoint (direct: no gateway in the path)")
+        return await scrape_and_lint(
+            url,
+            spec.require,
+            max_label_values=spec.max_label_values,
+            key_prefix=profile.auth.prefix,
+            timeout_s=2.0,
+        )
+
+    return lint
+
+
 async def _measure(
-    profile: Profile, options: RunOptions, gw: Gateway, stub_url: str, state: RunState
+    profile: Profile,
+    options: RunOptions,
+    gw: Gateway,
+    stub_url: str,
+    state: RunState,
+    trace: TraceInfo | None = None,
 ) -> Drain:
     """The load and what keeps time beside it; returns the drain check's figures."""
     load = profile.load
     state.scraper = scraper = _scraper(profile, gw)
+    state.lint = _metrics_lint(profile, gw)
     delay = _START_DELAY_NS if load.workers == 1 else _START_DELAY_WORKERS_NS
     start_ns = time.monotonic_ns() + delay
+    nonce = new_nonce()
+    shard = options.shard
+    if shard is not None:
+        state.placed = placed = shard.place(profile, start_ns)
+        profile, start_ns, load = placed.profile, placed.start_ns, placed.profile.load
+        nonce = shard_nonce(nonce, shard.shard, load.workers)
     plan = WorkerPlan(
         profile,
         gw.url,
         stub_url,
         start_ns,
-        new_nonce(),
+        nonce,
         0,
         load.workers,
         str(_base_dir(profile)),
         control_ratio=control_ratio(profile, options.target),
+        peer_stub_urls=shard.peers if shard is not None else (),
+        phase=shard.shard.index / shard.shard.count if shard is not None else 0.0,
+        key_partition=_key_partition(profile, shard),
+        trace=trace,
     )
     windows = Windows.from_seconds(start_ns, load.warmup_s, load.duration_s, load.cooldown_s)
     revocation = _revocation_probe(profile, gw, windows, plan)
     if revocation is not None:
-        retire = tuple((r.rank, r.retire_ns) for r in revocation.plan)
+        retire = tuple((r.key, r.retire_ns) for r in revocation.plan)
         plan = dataclasses.replace(plan, retire=retire)
     probing = asyncio.create_task(revocation.run(state.stop)) if revocation else None
     observers = options.observers if load.workers == 1 else ()
@@ -407,6 +539,7 @@ async def _measure(
                 with contextlib.suppress(Exception):
                     await scraper.mark_end()
             await scraper.stop()
+        await state.run_lint()  # the load ended early: the edges did not lint
     checked = launched and profile.gateway.drain_check
     return await drain_figures(
         state, gw, checked=checked, stop_timeout_s=profile.gateway.stop_timeout_s
@@ -436,6 +569,12 @@ def _revocation_probe(
         stop_ns=windows.measure_end_ns,
         agent_header=mix.own_agent if mix is not None else lambda _auth: None,
     )
+
+
+def _key_partition(profile: Profile, shard: ShardPlan | None) -> tuple[int, int] | None:
+    if shard is None or profile.load.shard_keys != "partitioned":
+        return None
+    return shard.shard.index, shard.shard.count
 
 
 def _fan_out(

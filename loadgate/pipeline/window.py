@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from loadgate.gateway.lifecycle import Gateway
@@ -28,7 +28,8 @@ from loadgate.load.outcome import EngineOutcome
 from loadgate.load.schedule import Windows
 from loadgate.observe.observer import RunObserver
 from loadgate.pipeline.placement import Placement
-from loadgate.result.model import Drain, RevocationFigures
+from loadgate.pipeline.shard import Placed
+from loadgate.result.model import Drain, MetricsLint, RevocationFigures
 
 __all__ = ["RunState", "drain_figures", "mark_edges", "sleep_until", "watch"]
 
@@ -52,6 +53,16 @@ class RunState:
     end_marked: bool = False
     #: what [probes.revocation] measured (None: not configured)
     revocation: RevocationFigures | None = None
+    #: [checks.metrics]: lints the gateway's /metrics once, at the end of sending
+    lint: Callable[[], Awaitable[MetricsLint]] | None = None
+    metrics_lint: MetricsLint | None = None
+    #: a shard: its share of the profile as placed on the common window (None: not sharded)
+    placed: Placed | None = None
+
+    async def run_lint(self) -> None:
+        """The metrics lint, once (it never raises: a failed scrape is its ``error``)."""
+        if self.lint is not None and self.metrics_lint is None:
+            self.metrics_lint = await self.lint()
 
     def request_stop(self, reason: str) -> None:
         if self.stop_reason is None:
@@ -80,6 +91,8 @@ async def mark_edges(
     if scraper is not None:
         with contextlib.suppress(Exception):
             await scraper.mark_end()
+    # Before the SIGTERM: a draining gateway may no longer answer /metrics.
+    await state.run_lint()
     state.end_marked = True
     if launched and drain_check and gw.returncode() is None:
         state.t_term = time.monotonic_ns()

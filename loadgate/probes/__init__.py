@@ -1,1 +1,1 @@
-"""Probes beside the load: checks that act on the gateway while it is loaded."""
+"""Probes beside the load: checks that act on the gateway's side effects while it is loaded."""

@@ -100,20 +100,24 @@ def plan_revocations(
 class RetiringDraw:
     """``KeyPool.draw`` without the keys whose retirement time has come.
 
-    A draw that lands on a retired rank moves to the next rank that is not retired
-    (its probability goes to a neighbour: the pool's skew is kept, minus those keys).
+    ``retire`` names keys (a shard's pool is a partition of the whole: ranks differ,
+    keys do not; a key not in this pool is ignored). A draw that lands on a retired
+    rank moves to the next rank that is not retired (its probability goes to a
+    neighbour: the pool's skew is kept, minus those keys).
     """
 
     def __init__(
         self,
         pool: KeyPool,
-        retire: Sequence[tuple[int, int]],
+        retire: Sequence[tuple[str, int]],
         clock: Callable[[], int] = time.monotonic_ns,
     ) -> None:
-        if len(retire) >= len(pool):
+        rank_of = {k: r for r, k in enumerate(pool.keys)}
+        pending = [(rank_of[k], t) for k, t in retire if k in rank_of]
+        if len(pending) >= len(pool):
             raise ValueError("cannot retire every key of the pool")
         self._pool = pool
-        self._pending = sorted(retire, key=lambda rt: rt[1])  # (rank, retire_ns)
+        self._pending = sorted(pending, key=lambda rt: rt[1])  # (rank, retire_ns)
         self._retired: set[int] = set()
         self._clock = clock
 

@@ -102,7 +102,10 @@ class TenantMix:
         if profile.auth.keys_file:
             path = Path(profile.auth.keys_file)
             path = path if path.is_absolute() else base_dir / path
-        tmap = TenantMap.load(pool.keys, path, spec.tenants)
+        # From the whole pool, not ``pool`` (a shard's partition of it): the tenant of a
+        # key is its rank in the whole pool, as in the keys file the gateway was given.
+        whole = KeyPool.from_spec(profile.auth, base_dir).keys
+        tmap = TenantMap.load(whole, path, spec.tenants)
         return cls(tmap, header=spec.header, share=spec.share, auth_header=pool.header)
 
     def __init__(self, tmap: TenantMap, *, header: str, share: float, auth_header: str) -> None:

@@ -19,6 +19,7 @@ from loadgate.profile.models import (
     RevocationSpec,
     StubSpec,
     TenantsSpec,
+    WitnessSpec,
 )
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "RevocationSpec",
     "StubSpec",
     "TenantsSpec",
+    "WitnessSpec",
     "bundled_dir",
     "bundled_profiles",
     "load_profile",

@@ -210,8 +210,9 @@ def _semantic_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
     load = p.load
     if load.concurrency is not None and load.rate is not None:
         yield ("load", "concurrency"), "set either concurrency (closed loop) or rate, not both"
-    if load.concurrency is None and load.rate is None:
+    if load.concurrency is None and load.rate is None and load.trace is None:
         yield ("load", "concurrency"), "set concurrency (closed loop) or rate (open loop)"
+    yield from _workload_errors(p)
     for name, weight in load.endpoints.items():
         if name not in ENDPOINTS:
             yield ("load", "endpoints", name), f"unknown endpoint (one of {', '.join(ENDPOINTS)})"
@@ -222,6 +223,7 @@ def _semantic_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
     if p.gateway.kind == "command" and not p.gateway.command:
         yield ("gateway", "command"), 'kind = "command" needs a command to launch'
     yield from _probe_errors(p)
+    yield from _witness_errors(p)
     for name, expr in p.gates.items():
         try:
             parse_gate(name, expr)
@@ -250,6 +252,52 @@ def _probe_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
         yield ("probes", "tenants"), 'needs client keys (auth.header is "none")'
     if ten.share > 0 and not ten.header.strip():
         yield ("probes", "tenants", "header"), "must name a header"
+
+
+def _witness_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
+    if p.gateway.reference.trace_db and p.gateway.kind != "reference":
+        yield ("gateway", "reference", "trace_db"), 'needs gateway.kind = "reference"'
+    w, at = p.probes.witness, ("probes", "witness")
+    if w.kind == "sql":
+        if not w.dsn:
+            yield (*at, "dsn"), 'kind = "sql" needs a dsn (postgresql://… or "auto")'
+        elif w.dsn == "auto" and not (
+            p.gateway.kind == "reference" and p.gateway.reference.trace_db
+        ):
+            yield (*at, "dsn"), '"auto" needs gateway.kind = "reference" with reference.trace_db'
+        elif w.dsn != "auto" and not w.dsn.startswith(("postgresql://", "postgres://")):
+            yield (*at, "dsn"), f'must be a postgresql:// DSN or "auto" (got {w.dsn!r})'
+        if "$1" not in w.query:
+            yield (*at, "query"), "must use $1 for the correlation id"
+    if w.kind == "http":
+        if not w.url or "{corr_id}" not in w.url:
+            yield (*at, "url"), 'kind = "http" needs a url containing {corr_id}'
+        elif not w.url.replace("{gateway_url}", "http://gw").startswith(("http://", "https://")):
+            yield (*at, "url"), f"must be an http(s) URL (got {w.url!r})"
+        elif "{gateway_url}" in w.url and p.gateway.kind == "direct":
+            yield (*at, "url"), '{gateway_url} needs a gateway (gateway.kind is "direct")'
+        elif "{gateway_url}" in w.url and p.gateway.drain_check:
+            # The drain check stops the gateway at the window's end, with the last
+            # requests' records still to be looked for through it.
+            yield (*at, "url"), "{gateway_url} needs gateway.drain_check = false"
+
+
+def _workload_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
+    """Trace replay and sessions: what they combine with (docs/workloads.md)."""
+    load = p.load
+    used = [n for n, w in load.endpoints.items() if w > 0]
+    if load.trace is not None:
+        if load.rate is not None or load.concurrency is not None:
+            other = "rate" if load.rate is not None else "concurrency"
+            yield ("load", other), "a trace sets its own send times: drop rate / concurrency"
+        if load.sessions.turns > 1:
+            yield ("load", "sessions", "turns"), "sessions and a trace do not combine"
+        if "embeddings" in used:
+            yield ("load", "endpoints", "embeddings"), "a trace replays completions only"
+    if load.sessions.turns > 1:
+        for name in used:
+            if name not in ("chat", "messages"):
+                yield ("load", "endpoints", name), "sessions run on chat and messages only"
 
 
 # --------------------------------------------------------------------------- --set
@@ -329,6 +377,9 @@ def _apply_sets(raw: dict[str, Any], sets: Sequence[str]) -> set[RawPath]:
             node.pop("concurrency", None)
         if path == ("load", "concurrency") and ("load", "rate") not in changed:
             node.pop("rate", None)
+        if path == ("load", "trace"):
+            node.pop("rate", None)
+            node.pop("concurrency", None)
     return changed
 
 
@@ -393,7 +444,11 @@ def parse_profile(
     try:
         expanded = _expand(raw, (), os.environ if env is None else env, secrets)
         load = expanded.get("load")
-        if isinstance(load, dict) and "rate" in load and "concurrency" not in load:
+        if (
+            isinstance(load, dict)
+            and ("rate" in load or "trace" in load)
+            and ("concurrency" not in load)
+        ):
             load["concurrency"] = None  # open loop: the closed-loop default steps aside
         for key in expanded:
             if key not in TABLES:

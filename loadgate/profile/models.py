@@ -16,27 +16,42 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from loadgate.profile.durations import parse_duration
+from stub_upstream.assertions import UpstreamRules
 from stub_upstream.config import StubConfig
 
 __all__ = [
     "ENDPOINTS",
     "AuthCacheSpec",
     "AuthSpec",
+    "ChecksSpec",
     "CpusSpec",
     "Duration",
     "GatewaySpec",
     "HarnessSpec",
     "LoadSpec",
+    "MetricsCheckSpec",
     "ProbesSpec",
     "Profile",
     "ReferenceSpec",
+    "ReplaySpec",
     "RevocationSpec",
+    "SessionsSpec",
     "Spec",
+    "StreamingCheckSpec",
     "StubSpec",
     "TenantsSpec",
+    "UpstreamCheckSpec",
+    "WitnessSpec",
 ]
 
 ENDPOINTS = ("chat", "responses", "messages", "embeddings")
@@ -73,6 +88,39 @@ class Spec(BaseModel):
 
 def _d(default: Any, description: str, **bounds: Any) -> Any:
     return Field(default, description=description, **bounds)
+
+
+class ReplaySpec(Spec):
+    """``[load.replay]``: how a ``load.trace`` is replayed (docs/workloads.md)."""
+
+    speedup: float = _d(1.0, "Trace time runs this many times faster (2 = twice the rate).", gt=0)
+    start_s: Duration = Field(
+        0.0, alias="start", description="Replay from this far into the trace (from its first row)."
+    )
+    end_s: Duration = Field(
+        0.0, alias="end", description='Replay up to this far into the trace ("0s" = to its end).'
+    )
+    loop: bool = _d(False, "Start the trace again when it ends, until the run's window closes.")
+    block_tokens: int = _d(
+        512, "Tokens (words) of one hash_ids prefix block (Mooncake's block size).", ge=1
+    )
+
+
+class SessionsSpec(Spec):
+    """``[load.sessions]``: multi-turn conversations (docs/workloads.md)."""
+
+    turns: int = _d(
+        1, "Turns per session (1: every request is its own conversation).", ge=1, le=1000
+    )
+    think_time_s: Duration = Field(
+        0.0, alias="think_time", description="Pause after a turn's answer before the next turn."
+    )
+    user_tokens: int | None = _d(
+        None, "Words each later turn's user message adds (None: load.prompt_tokens).", ge=1
+    )
+    affinity_header: str = _d(
+        "", 'Header carrying the session id on every turn ("" = none), e.g. x-session-id.'
+    )
 
 
 class LoadSpec(Spec):
@@ -121,6 +169,24 @@ class LoadSpec(Spec):
     headers: dict[str, str] = Field(
         default_factory=dict, description="Extra headers on every request (gateway routing)."
     )
+    shard_keys: Literal["shared", "partitioned"] = _d(
+        "shared",
+        "Sharded runs (--shard i/N): every shard draws from the whole key pool (shared), "
+        "or shard i uses only ranks r with r mod N = i (partitioned).",
+    )
+    trace: str | None = _d(
+        None, "Replay this trace file (relative to the profile): open loop on its send times."
+    )
+    trace_format: Literal["auto", "mooncake", "azure", "burstgpt"] = _d(
+        "auto", "The trace's format (auto: from its first line, where unambiguous)."
+    )
+    replay: ReplaySpec = Field(default_factory=ReplaySpec, description="Trace replay options.")
+    sessions: SessionsSpec = Field(default_factory=SessionsSpec, description="Multi-turn sessions.")
+
+    @property
+    def open_loop(self) -> bool:
+        """Send times fixed in advance: a rate, or a trace's own times."""
+        return self.rate is not None or self.trace is not None
 
 
 class StubSpec(StubConfig):
@@ -135,6 +201,12 @@ class StubSpec(StubConfig):
     cpus: list[int] = Field(
         default_factory=list, description="Pin the stub to these CPUs ([] = no pinning)."
     )
+
+    @model_validator(mode="after")
+    def _assertions_elsewhere(self) -> StubSpec:
+        if self.assertions is not None:
+            raise ValueError("assertions: set the upstream rules under [checks.upstream]")
+        return self
 
 
 class AuthSpec(Spec):
@@ -184,6 +256,36 @@ class ReferenceSpec(Spec):
     )
     tenant_leak_share: float = _d(
         0.0, "Defect (tests): share of cross-tenant requests admitted anyway.", ge=0, le=1
+    )
+    trace_db: bool = _d(
+        False,
+        "Start a throwaway PostgreSQL for the run and have the gateway write one trace row "
+        'per request into it (--trace-dsn); probes.witness.dsn = "auto" polls it.',
+    )
+    trace_flush_ms: float = _d(50.0, "Trace rows: the gateway's batch flush cadence, ms.", ge=0)
+    trace_delay_ms: float = _d(
+        0.0, "Defect (tests): the gateway holds each trace row this long, ms.", ge=0
+    )
+    trace_drop_share: float = _d(
+        0.0, "Defect (tests): the gateway drops this share of trace rows.", ge=0, le=1
+    )
+    directive: str = _d(
+        "", 'Text put into every request\'s system message / instructions / system ("" = off).'
+    )
+    agent_id: str = _d(
+        "", 'x-agent-id sent upstream when the client sent none ("" = only the client\'s).'
+    )
+    upstream_key: str = _d(
+        "", "Key sent upstream instead of the client's (\"\" = none; the client's never is)."
+    )
+    defect_skip_directive: float = _d(
+        0.0, "Defect (tests): share of requests forwarded without the directive.", ge=0, le=1
+    )
+    defect_bad_metric: bool = _d(
+        False, "Defect (tests): expose a counter without _total and a per-key label."
+    )
+    defect_buffer_streams: bool = _d(
+        False, "Defect (tests): hold every streamed answer until its end, then send it."
     )
 
 
@@ -263,9 +365,55 @@ class TenantsSpec(Spec):
     )
 
 
-class ProbesSpec(Spec):
-    """``[probes]``: checks that act beside the load (revocation, tenants, …)."""
+class WitnessSpec(Spec):
+    """``[probes.witness]``: poll for each sampled request's side effect (a trace row) by id.
 
+    After a sampled request's last byte, the query is run with its correlation id until
+    the record is seen or ``timeout`` passes (docs/checks.md, "Side-effect witness").
+    """
+
+    kind: Literal["off", "sql", "http"] = _d(
+        "off", "sql (PostgreSQL query), http (ClickHouse-style query URL) or off."
+    )
+    dsn: str | None = _d(
+        None,
+        'kind = sql: postgresql://… DSN, or "auto": the throwaway database of '
+        "gateway.reference.trace_db.",
+    )
+    query: str = _d(
+        "select 1 from traces where corr_id = $1",
+        "kind = sql: found when it returns a row; $1 = the correlation id (16 hex digits).",
+    )
+    url: str | None = _d(
+        None,
+        "kind = http: GET this ({corr_id}, {gateway_url} substituted); found when the "
+        "answer is 2xx with a non-blank body (a row format such as TabSeparated).",
+    )
+    sample: float = _d(0.05, "Share of measured, successful requests witnessed.", gt=0, le=1)
+    interval_s: Duration = Field(
+        0.02, alias="interval", gt=0, description="Poll cadence per sampled request."
+    )
+    timeout_s: Duration = Field(
+        5.0, alias="timeout", gt=0, description="Not seen this long after completion: missing."
+    )
+    max_concurrency: int = _d(
+        4, "Queries in flight at once, per load process (also the connection pool size).", ge=1
+    )
+    max_rate: float = _d(500.0, "Queries per second at most, per load process.", gt=0)
+    max_watched: int = _d(
+        2000,
+        "Sampled requests being polled at once, per load process; past it a sample is "
+        "skipped (counted).",
+        ge=1,
+    )
+
+
+class ProbesSpec(Spec):
+    """``[probes]``: checks that act beside the load (witness, revocation, tenants)."""
+
+    witness: WitnessSpec = Field(
+        default_factory=WitnessSpec, description="Side-effect witness (trace rows)."
+    )
     revocation: RevocationSpec = Field(
         default_factory=RevocationSpec, description="Key revocation under load."
     )
@@ -319,6 +467,80 @@ class HarnessSpec(Spec):
     )
 
 
+class UpstreamCheckSpec(Spec):
+    """``[checks.upstream]``: rules the stub checks on every request the gateway forwards."""
+
+    require_system: str = _d(
+        "", 'Text every system message / instructions / system must contain ("" = off).'
+    )
+    require_headers: dict[str, str] = Field(
+        default_factory=dict,
+        description='Header name → value glob every upstream request must carry ("*": present).',
+    )
+    forbid_headers: list[str] = Field(
+        default_factory=list, description="Headers no upstream request may carry."
+    )
+
+    def rules(self) -> UpstreamRules | None:
+        """The stub's rules; None when nothing is configured."""
+        rules = UpstreamRules(
+            require_system=self.require_system,
+            require_headers=dict(self.require_headers),
+            forbid_headers=list(self.forbid_headers),
+        )
+        return rules if rules.configured else None
+
+    @model_validator(mode="after")
+    def _valid_rules(self) -> UpstreamCheckSpec:
+        self.rules()  # raises ValueError naming the problem
+        return self
+
+
+class StreamingCheckSpec(Spec):
+    """``[checks.streaming]``: per-token delay of streams (stub write → client arrival)."""
+
+    enabled: bool = _d(True, "Derive per-token delays and count buffered streams.")
+
+
+class MetricsCheckSpec(Spec):
+    """``[checks.metrics]``: lint the gateway's /metrics (Prometheus conventions)."""
+
+    enabled: bool | None = _d(
+        None, "Lint /metrics at the end of sending (None: when require is given)."
+    )
+    require: list[str] = Field(
+        default_factory=list,
+        description='Series that must be present, with labels: "name" or "name{label,…}".',
+    )
+    max_label_values: int = _d(
+        100, "A label with more distinct values than this in one family is high-cardinality.", ge=1
+    )
+
+    @property
+    def on(self) -> bool:
+        return self.enabled if self.enabled is not None else bool(self.require)
+
+    @model_validator(mode="after")
+    def _valid_require(self) -> MetricsCheckSpec:
+        from loadgate.checks.metrics_lint import parse_required
+
+        for spec in self.require:
+            parse_required(spec)  # ValueError names the bad entry
+        return self
+
+
+class ChecksSpec(Spec):
+    """``[checks]``: what loadgate checks beside the latency figures."""
+
+    upstream: UpstreamCheckSpec = Field(
+        default_factory=UpstreamCheckSpec, description="Upstream assertions."
+    )
+    streaming: StreamingCheckSpec = Field(
+        default_factory=StreamingCheckSpec, description="Real-time streams."
+    )
+    metrics: MetricsCheckSpec = Field(default_factory=MetricsCheckSpec, description="Metrics lint.")
+
+
 class CpusSpec(Spec):
     """``[cpus]``: which CPUs the harness, the stub and a launched gateway run on."""
 
@@ -345,6 +567,7 @@ class Profile(Spec):
     harness: HarnessSpec = Field(default_factory=HarnessSpec, description="Validity limits.")
     cpus: CpusSpec = Field(default_factory=CpusSpec, description="CPU placement.")
     probes: ProbesSpec = Field(default_factory=ProbesSpec, description="Probes beside the load.")
+    checks: ChecksSpec = Field(default_factory=ChecksSpec, description="Checks beside the load.")
     gates: dict[str, str] = Field(
         default_factory=dict, description='Gate name → "<op> <number>", e.g. "< 20".'
     )
@@ -361,4 +584,4 @@ class Profile(Spec):
 
 
 #: The TOML tables of a profile, in file order.
-TABLES = ("load", "stub", "auth", "gateway", "harness", "cpus", "probes", "gates")
+TABLES = ("load", "stub", "auth", "gateway", "harness", "cpus", "checks", "probes", "gates")

@@ -114,11 +114,15 @@ def markdown() -> str:
         for name, model in _tables(ann, top):
             doc = (model.__doc__ or "").strip().splitlines()[0]
             lines += [f"## [{name}]", "", doc.split("``: ", 1)[-1], ""]
+            scalars = {
+                key: f
+                for key, (_a, f) in toml_fields(model).items()
+                if not (isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel))
+            }
+            if not scalars:
+                continue  # only sub-tables: each has its own section
             lines += ["| key | type | default | bounds | meaning |", "|---|---|---|---|---|"]
-            for key, (_a, f) in toml_fields(model).items():
-                sub = f.annotation
-                if isinstance(sub, type) and issubclass(sub, BaseModel):
-                    continue
+            for key, f in scalars.items():
                 desc = (f.description or "").replace("|", "\\|")
                 lines.append(
                     f"| `{key}` | {_type_text(f)} | {_default_text(f)} | {_bounds_text(f)} "

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
+from loadgate.report._checks import check_rows, lint_lines
 from loadgate.report._fmt import fmt_num, fmt_pct, key_figures, metric, num
 from loadgate.report._harness import (
     CONTROL_LABEL,
@@ -249,10 +250,36 @@ def _counts(result: Result) -> str:
     )
 
 
+def _probes(result: Result) -> str:
+    w = result.probes.witness
+    if w is None:
+        return "<h2>Probes</h2><p>Side-effect witness: not configured.</p>"
+    rows = [
+        ("kind / sample", f"{w.kind} / {fmt_pct(w.sample)}"),
+        ("sampled / found / missing", f"{w.sampled} / {w.found} / {w.missing}"),
+        ("skipped (max_watched)", fmt_num(w.skipped)),
+        ("latency, completion → seen (ms)", lag_text(w.latency_ms)),
+        ("± error, half-width (ms)", lag_text(w.error_ms)),
+        ("upper bound (ms)", lag_text(w.upper_ms)),
+        ("queries / failed", f"{w.polls} / {w.poll_errors}"),
+        ("queries per second", fmt_num(w.polls_per_s)),
+        ("query round trip (ms)", lag_text(w.rtt_ms)),
+        ("most in flight", fmt_num(w.max_in_flight)),
+    ]
+    errors = "".join(f'<div class="warn">{escape(e)}</div>' for e in w.errors)
+    return f"<h2>Probes</h2><h3>Side-effect witness</h3>{errors}{kv(rows, 'witness')}"
+
+
 def _floor_text(floor: Mapping[str, float] | None) -> str:
     if not floor:
         return "–"
     return " / ".join(f"{k} {fmt_num(floor[k])}" for k in ("p50", "p99", "max") if k in floor)
+
+
+def _checks(result: Result) -> str:
+    problems = "".join(f"<li>{escape(line)}</li>" for line in lint_lines(result))
+    listed = f"<h3>Metrics lint problems</h3><ul>{problems}</ul>" if problems else ""
+    return f"<h2>Checks</h2>{kv(check_rows(result), 'checks')}{listed}"
 
 
 def _harness(result: Result) -> str:
@@ -298,6 +325,8 @@ def render_html(result: Result) -> str:
             _timeseries(result),
             _split(result),
             _counts(result),
+            _probes(result),
+            _checks(result),
             _harness(result),
             machine(result),
         ],

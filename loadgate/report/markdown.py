@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from loadgate.report._checks import check_rows, lint_lines
 from loadgate.report._fmt import (
     fmt_num,
     gate_outcome,
@@ -91,6 +92,10 @@ def render_markdown(result: Result) -> str:
         lines += ["No gates in this result.", ""]
     lines += ["#### Key figures", "", *_table(["figure", "value"], key_figures(result)), ""]
     lines += _latency(result)
+    lines += ["#### Checks", "", *_table(["check", "result"], check_rows(result)), ""]
+    lines += [f"- metrics lint: {line}" for line in lint_lines(result)]
+    if lint_lines(result):
+        lines.append("")
     # Figures an older result did not record are left out, and the table with them.
     harness = [row for row in harness_rows(result) if row[1] != "–"]
     if harness:

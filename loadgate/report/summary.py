@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loadgate.profile import HarnessSpec
+from loadgate.report._checks import check_rows, lint_lines
 from loadgate.report._fmt import (
     floor_p99,
     fmt_num,
@@ -29,6 +30,7 @@ from loadgate.report._fmt import (
     p99,
     undecided_groups,
 )
+from loadgate.report.workload import turn_table, workload_table
 from loadgate.result.model import HarnessLimits, Result, Summary
 
 __all__ = ["P99_MIN_SAMPLES", "P999_MIN_SAMPLES", "print_summary", "stability_warnings"]
@@ -353,6 +355,14 @@ def _traffic_table(result: Result, warnings: Mapping[str, list[str]]) -> Table:
     return _kv_table("Traffic", rows)
 
 
+def _checks_table(result: Result) -> Table:
+    rows: list[tuple[str, float | str | None, Text | str]] = [
+        (name, text, "") for name, text in check_rows(result)
+    ]
+    rows += [("  lint problem", line, "") for line in lint_lines(result)[:10]]
+    return _kv_table("Checks", rows)
+
+
 def _stamps_note(result: Result) -> str:
     """Where arrival times came from, and what per-read stamping means for ITL."""
     h = result.harness
@@ -387,7 +397,7 @@ def _harness_table(result: Result, warnings: Mapping[str, list[str]]) -> Table:
             "send lag p99 (ms)",
             p99(h.send_lag_ms),
             "after the schedule"
-            if result.profile.get("load", {}).get("rate") is not None
+            if result.profile.get("load", {}).get("rate") is not None or result.trace is not None
             else "after the worker's previous response ended",
         ),
         (
@@ -429,6 +439,48 @@ def _harness_table(result: Result, warnings: Mapping[str, list[str]]) -> Table:
     for text in h.warnings:
         rows.append(("warning", "", Text(f"⚠ {text}", style="yellow")))
     return _kv_table("Harness validity", rows)
+
+
+def _probes_table(result: Result) -> Table:
+    """The probes beside the load; each says "not configured" when it was off."""
+    w = result.probes.witness
+    rows: list[tuple[str, float | str | None, Text | str]] = []
+    if w is None:
+        rows.append(("side-effect witness", "not configured", "[probes.witness] kind = off"))
+        return _kv_table("Probes", rows)
+    share = f"{100 * w.sample:g} % sampled" if w.sample is not None else ""
+    skipped = f", {w.skipped} skipped (max_watched)" if w.skipped else ""
+    rows.append(
+        (
+            f"witness ({w.kind}) sampled / found / missing",
+            f"{w.sampled} / {w.found} / {w.missing}",
+            share + skipped,
+        )
+    )
+    lat, err, up = w.latency_ms, w.error_ms, w.upper_ms
+    if lat is not None:
+        rows.append(
+            (
+                "witness latency p50 / p99 / max (ms)",
+                f"{_fmt(lat.p50)} / {_fmt(lat.p99)} / {_fmt(lat.max)}",
+                f"± {_fmt(err.p50 if err else None)} typical, ± {_fmt(err.max if err else None)}"
+                f" at most; upper bound p99 {_fmt(up.p99 if up else None)}",
+            )
+        )
+    else:
+        rows.append(("witness latency (ms)", None, "no record seen"))
+    rtt = w.rtt_ms
+    rows.append(
+        (
+            "witness queries",
+            f"{w.polls} ({_fmt(w.polls_per_s, 1)}/s)",
+            f"rtt p50 {_fmt(rtt.p50 if rtt else None)} / max {_fmt(rtt.max if rtt else None)}"
+            f" ms, {w.poll_errors} failed, ≤ {w.max_in_flight} in flight",
+        )
+    )
+    for text in w.errors[:2]:
+        rows.append(("witness error", "", Text(text, style="yellow")))
+    return _kv_table("Probes", rows)
 
 
 def _auth_probes_table(result: Result) -> Table:
@@ -484,7 +536,11 @@ def print_summary(result: Result, console: Console) -> None:
     for table in (
         _latency_table(result, warnings),
         _traffic_table(result, warnings),
+        _checks_table(result),
+        _probes_table(result),
         _auth_probes_table(result),
+        workload_table(result),
+        turn_table(result),
         _harness_table(result, warnings),
     ):
         if table is not None:

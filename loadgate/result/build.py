@@ -12,12 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from hdrh.histogram import HdrHistogram
+
+from loadgate.checks.upstream import assertion_figures
 from loadgate.gateway.scrape import HITS, MISSES, ScrapeFigures
-from loadgate.histograms.hdr import summarize_lag
+from loadgate.histograms.hdr import summarize, summarize_lag
 from loadgate.histograms.recorder import BATCHED_METRICS, HISTOGRAM_BATCHES, METRICS, MODES
 from loadgate.judge.validity import lag_warnings, send_lag_warnings
 from loadgate.judge.verdict import judge
 from loadgate.load.outcome import EngineOutcome
+from loadgate.load.sessions import conversation_words
+from loadgate.load.trace import TraceInfo
 from loadgate.profile import Profile
 from loadgate.result.model import (
     AuthCacheFigures,
@@ -31,17 +36,23 @@ from loadgate.result.model import (
     HarnessLimits,
     Integrity,
     LagSummary,
+    MetricsLint,
     ModeFigures,
     ModeRequests,
     PlacementFigures,
     Probes,
+    RealtimeFigures,
     Requests,
     Result,
     RevocationFigures,
+    SessionFigures,
     Summary,
     TenantFigures,
     Timeseries,
+    TraceFigures,
+    TurnFigures,
     Upstream,
+    WitnessFigures,
 )
 
 __all__ = ["GatewayFacts", "RunFacts", "build_result", "harness_limits"]
@@ -77,6 +88,10 @@ class RunFacts:
     placement: PlacementFigures | None = None
     #: the control group's share of the load (0: none)
     control_ratio: float = 0.0
+    #: load.trace as scanned before the run (None: no trace)
+    trace: TraceInfo | None = None
+    #: [checks.metrics]: the lint of the gateway's /metrics at the end of the load
+    metrics_lint: MetricsLint | None = None
     #: what ``[probes.revocation]`` measured (None: not configured)
     revocation: RevocationFigures | None = None
 
@@ -119,7 +134,19 @@ def _requests(profile: Profile, out: EngineOutcome, measured_s: float) -> Reques
     )
 
 
-def _upstream(out: EngineOutcome) -> Upstream:
+def _realtime(profile: Profile, out: EngineOutcome) -> RealtimeFigures | None:
+    """``stream.realtime``: None when [checks.streaming] is off or no stream was timed."""
+    if not profile.checks.streaming.enabled or not out.streams_timed:
+        return None
+    return RealtimeFigures(
+        streams=out.streams_timed,
+        buffered=out.streams_buffered,
+        buffered_examples=out.buffered_examples[:5],
+        derivation_bound_ms=_lag(out.stream_dev_us),
+    )
+
+
+def _upstream(profile: Profile, out: EngineOutcome) -> Upstream:
     u = out.upstream
     return Upstream(
         calls=u.calls,
@@ -132,6 +159,7 @@ def _upstream(out: EngineOutcome) -> Upstream:
         calls_hist={str(k): v for k, v in sorted(u.calls_hist.items())},
         pull_error="; ".join(u.pull_errors) or None,
         worker_errors=u.worker_errors or None,
+        assertions=assertion_figures(profile.checks.upstream.rules(), u),
     )
 
 
@@ -140,6 +168,7 @@ def _gateway(profile: Profile, out: EngineOutcome | None, facts: RunFacts) -> Ga
     figures = GatewayFigures(
         kind=g.kind, url=g.url, pid=g.pid, drain=g.drain, log=g.log, exit_code=g.died_with
     )
+    figures.metrics_lint = facts.metrics_lint
     sc = facts.scrapes
     if sc is None:
         return figures
@@ -171,8 +200,10 @@ def _harness(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Harness:
         open_file_limit=facts.open_file_limit,
         limits=harness_limits(p),
     )
-    if p.load.rate is not None and out.offered:
-        h.achieved_rate_ratio = round(out.sent / out.offered, 4)
+    if p.load.open_loop and out.offered:
+        # Open-loop sessions: the schedule is of session arrivals, kept by their first turns.
+        sent = out.sessions_started if p.load.sessions.turns > 1 else out.sent
+        h.achieved_rate_ratio = round(sent / out.offered, 4)
     if p.load.concurrency and out.busy_ns:
         window_ns = _measured_s(profile, out, facts.stop_reason) * 1e9
         h.concurrency_ratio = round(out.busy_ns / (window_ns * p.load.concurrency), 4)
@@ -211,6 +242,14 @@ def _harness(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Harness:
             f"open-file limit {nofile} is below the ~{want} sockets this load needs: "
             "connect errors may be the harness's, not the gateway's (raise ulimit -n)"
         )
+    if out.stub_clocks or out.cross_clock_requests:
+        h.cross_clock_requests = out.cross_clock_requests
+        h.stub_clocks = sorted(set(out.stub_clocks))
+        h.warnings.append(
+            f"{out.cross_clock_requests} measured requests reached a stub on another clock "
+            f"({'; '.join(h.stub_clocks)}): their overhead is measured (durations on each "
+            "clock), their ingress/egress are not recorded"
+        )
     lost = out.upstream.ledger_lost
     if lost:
         h.warnings.append(
@@ -237,6 +276,68 @@ def _timeseries(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Timese
     return ts
 
 
+def _trace(profile: Profile, out: EngineOutcome, info: TraceInfo | None) -> TraceFigures | None:
+    if info is None or profile.load.trace is None:
+        return None
+    r = profile.load.replay
+    return TraceFigures(
+        file=profile.load.trace,
+        format=info.format,
+        rows=info.rows,
+        skipped=dict(sorted(info.skipped.items())),
+        rows_in_window=info.in_window,
+        rows_sent=out.trace_rows_sent,
+        passes=out.trace_passes,
+        speedup=r.speedup,
+        start_s=r.start_s,
+        end_s=r.end_s or None,
+        loop=r.loop,
+        span_s=round(info.period_us / 1e6, 6),
+        block_tokens=r.block_tokens if info.hash_rows else None,
+        rows_with_prefix=info.hash_rows,
+        max_input_tokens=info.max_input,
+        max_output_tokens=info.max_output,
+    )
+
+
+def _sessions(profile: Profile, out: EngineOutcome) -> SessionFigures | None:
+    s = profile.load.sessions
+    if s.turns <= 1:
+        return None
+    load = profile.load
+    answer = min(profile.stub.output_tokens, load.max_tokens)
+    user = s.user_tokens or load.prompt_tokens
+    by_turn = []
+    for turn in sorted(out.by_turn):
+        entry = out.by_turn[turn]
+        metrics = {}
+        for name, value in entry.items():
+            if isinstance(value, bytes) and value:
+                summary = summarize(HdrHistogram.decode(value))
+                if summary is not None:
+                    metrics[name] = Summary.model_validate(summary)
+        by_turn.append(
+            TurnFigures(
+                turn=turn,
+                requests=int(entry.get("requests", 0)),
+                failed=int(entry.get("failed", 0)),
+                prompt_words=conversation_words(load.prompt_tokens, user, answer, turn),
+                metrics=metrics,
+            )
+        )
+    return SessionFigures(
+        turns=s.turns,
+        think_time_s=s.think_time_s,
+        user_tokens=user,
+        affinity_header=s.affinity_header or None,
+        started=out.sessions_started,
+        completed=out.sessions_completed,
+        aborted=out.sessions_aborted,
+        history_mismatches=out.violations.get("history_mismatch", 0),
+        by_turn=by_turn,
+    )
+
+
 def _measured(result: Result, profile: Profile, out: EngineOutcome, facts: RunFacts) -> None:
     """Fill every figure the load measured into ``result``."""
     # Assigned whole, not filled in place: assignment is what marks a field as set.
@@ -258,12 +359,43 @@ def _measured(result: Result, profile: Profile, out: EngineOutcome, facts: RunFa
         violations=sum(out.violations.values()),
         by_class=dict(sorted(out.violations.items())),
     )
-    result.upstream = _upstream(out)
+    result.upstream = _upstream(profile, out)
+    result.by_mode["stream"].realtime = _realtime(profile, out)
     result.harness = _harness(profile, out, facts)
     result.timeseries = _timeseries(profile, out, facts)
+    result.probes = Probes(witness=_witness(profile, out))
+    result.trace = _trace(profile, out, facts.trace)
+    result.sessions = _sessions(profile, out)
     result.histograms = out.recorder.encode()
     # Time batches of the figures compare tests: their spread is the run's own drift.
     result.histogram_batches = out.recorder.encode_batches(BATCHED_METRICS, HISTOGRAM_BATCHES)
+
+
+def _witness(profile: Profile, out: EngineOutcome) -> WitnessFigures | None:
+    w = profile.probes.witness
+    c = out.witness
+    if w.kind == "off" or c is None:
+        return None
+    return WitnessFigures(
+        kind=w.kind,
+        sample=w.sample,
+        interval_ms=w.interval_s * 1000.0,
+        timeout_ms=w.timeout_s * 1000.0,
+        sampled=c.sampled,
+        found=c.found,
+        missing=c.missing,
+        skipped=c.skipped,
+        first_look=c.first_look,
+        latency_ms=_lag(c.latency_us),
+        error_ms=_lag(c.error_us),
+        upper_ms=_lag(c.upper_us),
+        polls=c.polls,
+        poll_errors=c.poll_errors,
+        polls_per_s=round(c.polls / (c.span_ns / 1e9), 1) if c.span_ns > 0 else None,
+        rtt_ms=_lag(c.rtt_us),
+        max_in_flight=c.max_in_flight,
+        errors=c.errors,
+    )
 
 
 def _judge(result: Result, profile: Profile, facts: RunFacts) -> None:
@@ -297,19 +429,22 @@ def build_result(profile: Profile, outcome: EngineOutcome | None, facts: RunFact
         result.reasons = [f"run did not start measuring ({facts.stop_reason or 'error'})"]
         return result
     _measured(result, profile, outcome, facts)
-    result.probes = _probes(profile, outcome, facts)
+    result.probes = Probes(
+        witness=result.probes.witness,
+        revocation=facts.revocation,
+        tenants=_tenants(profile, outcome),
+    )
     _judge(result, profile, facts)
     return result
 
 
-def _probes(profile: Profile, out: EngineOutcome, facts: RunFacts) -> Probes:
-    tenants = None
-    if profile.probes.tenants.share > 0:
-        t = out.tenants
-        tenants = TenantFigures(
-            tried=t.tried,
-            leaked=t.leaked,
-            by_status={str(k): v for k, v in sorted(t.by_status.items())},
-            examples=t.examples,
-        )
-    return Probes(revocation=facts.revocation, tenants=tenants)
+def _tenants(profile: Profile, out: EngineOutcome) -> TenantFigures | None:
+    if profile.probes.tenants.share <= 0:
+        return None
+    t = out.tenants
+    return TenantFigures(
+        tried=t.tried,
+        leaked=t.leaked,
+        by_status={str(k): v for k, v in sorted(t.by_status.items())},
+        examples=t.examples,
+    )

@@ -42,15 +42,21 @@ __all__ = [
     "Integrity",
     "Knee",
     "LagSummary",
+    "LintProblem",
+    "MetricsLint",
     "ModeFigures",
     "ModeRequests",
     "PlacementFigures",
     "Probes",
     "PropagationFigures",
+    "RealtimeFigures",
     "Requests",
     "Result",
     "RevocationFigures",
     "RevokedKey",
+    "SessionFigures",
+    "ShardEntry",
+    "ShardFigures",
     "StepGateway",
     "StepHarness",
     "StepRequests",
@@ -60,7 +66,11 @@ __all__ = [
     "SweepStep",
     "TenantFigures",
     "Timeseries",
+    "TraceFigures",
+    "TurnFigures",
     "Upstream",
+    "UpstreamAssertions",
+    "WitnessFigures",
 ]
 
 #: The version every file written by this loadgate carries (history: versions.py).
@@ -114,9 +124,27 @@ class ModeRequests(Section):
     failed: int = 0
 
 
+class RealtimeFigures(Section):
+    """``[checks.streaming]``: were streams relayed as the stub wrote them? (docs/checks.md)
+
+    The per-token delays themselves are the mode's ``token_delay_ms`` metric.
+    """
+
+    #: measured streams whose per-token delays were derived
+    streams: int = 0
+    #: of them, buffered: received over less than half the span the stub wrote them in
+    buffered: int = 0
+    buffered_examples: list[str] = Field(default_factory=list)
+    #: per stream, how much earlier the derived write times may be than the true ones:
+    #: each token_delay_ms value is an over-estimate by at most this (ms)
+    derivation_bound_ms: LagSummary | None = None
+
+
 class ModeFigures(Section):
     metrics: dict[str, Summary] = Field(default_factory=dict)
     requests: ModeRequests = Field(default_factory=ModeRequests)
+    #: stream mode only; None: [checks.streaming] off (or no stream was timed)
+    realtime: RealtimeFigures | None = None
 
 
 class Gate(Section):
@@ -158,6 +186,21 @@ class Integrity(Section):
     by_class: dict[str, int] = Field(default_factory=dict)
 
 
+class UpstreamAssertions(Section):
+    """``[checks.upstream]``: the stub's rules on every request the gateway forwarded.
+
+    Counted over the whole run (warm-up included), control group excluded.
+    """
+
+    checked: int = 0
+    failed: int = 0
+    #: rule (``require_system``, ``require_headers.<name>``, ``forbid_headers.<name>``)
+    #: → requests that failed it; every configured rule is listed
+    by_rule: dict[str, int] = Field(default_factory=dict)
+    #: a few failing correlation ids (hex)
+    examples: list[str] = Field(default_factory=list)
+
+
 class Upstream(Section):
     """What the stub saw of the measured requests (joined by correlation id)."""
 
@@ -171,6 +214,8 @@ class Upstream(Section):
     calls_hist: dict[str, int] = Field(default_factory=dict)
     pull_error: str | None = None
     worker_errors: list[str] | None = None
+    #: None: [checks.upstream] not configured
+    assertions: UpstreamAssertions | None = None
 
 
 class AuthCacheFigures(Section):
@@ -195,6 +240,28 @@ class Drain(Section):
     ok: bool | None = None
 
 
+class LintProblem(Section):
+    metric: str
+    rule: str
+    detail: str
+
+
+class MetricsLint(Section):
+    """``[checks.metrics]``: the gateway's /metrics against Prometheus conventions.
+
+    ``problems`` counts every finding, missing required series included; None
+    (with ``error``) when the endpoint could not be scraped.
+    """
+
+    url: str | None = None
+    series: int | None = None
+    problems: int | None = None
+    missing: int | None = None
+    details: list[LintProblem] = Field(default_factory=list)
+    missing_series: list[str] = Field(default_factory=list)
+    error: str | None = None
+
+
 class GatewayFigures(Section):
     #: reference | direct | command | target
     kind: str = "unknown"
@@ -208,6 +275,8 @@ class GatewayFigures(Section):
     drain: Drain | None = None
     log: str | None = None
     exit_code: int | None = None
+    #: None: [checks.metrics] not configured
+    metrics_lint: MetricsLint | None = None
 
 
 class HarnessLimits(Section):
@@ -278,6 +347,11 @@ class Harness(Section):
     placement: PlacementFigures | None = None
     #: closed loop: mean requests in flight over the window / load.concurrency
     concurrency_ratio: float | None = None
+    #: measured requests with an upstream call stamped by a stub on another clock:
+    #: their ingress/egress are not recorded (None: every stub was on this clock)
+    cross_clock_requests: int | None = None
+    #: stubs whose ledger clock is not the client's: ``"url: why"``
+    stub_clocks: list[str] | None = None
 
     loop_lag_ms: LagSummary | None = None
     send_lag_ms: LagSummary | None = None
@@ -291,35 +365,35 @@ class Harness(Section):
     warnings: list[str] = Field(default_factory=list)
 
 
-class Timeseries(Section):
-    """Per second of the measured window (index = second)."""
+class WitnessFigures(Section):
+    """``probes.witness``: sampled requests' records, looked for by correlation id.
 
-    t_s: list[int] = Field(default_factory=list)
-    rps: list[int] = Field(default_factory=list)
-    errors: list[int] = Field(default_factory=list)
-    overhead_p99_ms: list[float | None] = Field(default_factory=list)
-    auth_cache_hit_rate: list[tuple[float, float | None]] | None = None
+    ``latency_ms``: completion → first seen, each the midpoint of the interval the
+    record appeared in; ``error_ms``: those intervals' half-widths (the figure's error
+    bound, request by request); ``upper_ms``: their upper ends (the conservative
+    figure). ``rtt_ms``: the witness's queries' round trips (docs/checks.md).
+    """
 
-
-class Environment(Section):
-    """Who measured: enough to group results by machine and to explain a difference."""
-
-    host: str | None = None
-    machine_id: str | None = None
-    cpus: int | None = None
-    cpu_model: str | None = None
-    python: str | None = None
-    platform: str | None = None
-    kernel: str | None = None
-    packages: dict[str, str | None] = Field(default_factory=dict)
-    cpus_usable: int | None = None
-    loadavg: list[float] | None = None
-
-
-class Git(Section):
-    commit: str | None = None
-    dirty: bool | None = None
-    source: str | None = None
+    configured: bool = True
+    kind: str = "sql"
+    sample: float | None = None
+    interval_ms: float | None = None
+    timeout_ms: float | None = None
+    sampled: int = 0
+    found: int = 0
+    missing: int = 0
+    skipped: int = 0
+    first_look: int = 0
+    latency_ms: LagSummary | None = None
+    error_ms: LagSummary | None = None
+    upper_ms: LagSummary | None = None
+    #: the witness's own work: queries, failed ones, round trips, rate, concurrency
+    polls: int = 0
+    poll_errors: int = 0
+    polls_per_s: float | None = None
+    rtt_ms: LagSummary | None = None
+    max_in_flight: int = 0
+    errors: list[str] = Field(default_factory=list)
 
 
 class PropagationFigures(Section):
@@ -376,10 +450,133 @@ class TenantFigures(Section):
 
 
 class Probes(Section):
-    """Probes beside the load; a probe that is off is None ("not configured")."""
+    """``probes``: checks that act beside the load (None: that probe not configured)."""
 
+    witness: WitnessFigures | None = None
     revocation: RevocationFigures | None = None
     tenants: TenantFigures | None = None
+
+
+class Timeseries(Section):
+    """Per second of the measured window (index = second)."""
+
+    t_s: list[int] = Field(default_factory=list)
+    rps: list[int] = Field(default_factory=list)
+    errors: list[int] = Field(default_factory=list)
+    overhead_p99_ms: list[float | None] = Field(default_factory=list)
+    auth_cache_hit_rate: list[tuple[float, float | None]] | None = None
+
+
+class TraceFigures(Section):
+    """Trace replay (``load.trace``): which trace, and how much of it the run sent."""
+
+    file: str
+    format: str
+    #: rows in the file (header excluded), and those skipped by reason: ``failed``
+    #: (BurstGPT rows with 0 response tokens: failures in the trace), ``zero_output``
+    rows: int = 0
+    skipped: dict[str, int] = Field(default_factory=dict)
+    #: usable rows between load.replay's start and end (one pass)
+    rows_in_window: int = 0
+    #: rows sent, every pass counted (the run's window may end before the trace)
+    rows_sent: int = 0
+    passes: int = 0
+    speedup: float = 1.0
+    start_s: float = 0.0
+    end_s: float | None = None
+    loop: bool = False
+    #: one pass in trace time, s (at speedup 1)
+    span_s: float | None = None
+    block_tokens: int | None = None
+    rows_with_prefix: int = 0
+    max_input_tokens: int = 0
+    max_output_tokens: int = 0
+
+
+class TurnFigures(Section):
+    """One turn index of the run's sessions: its measured requests."""
+
+    turn: int
+    requests: int = 0
+    failed: int = 0
+    #: the conversation's size at this turn, words (markers not counted)
+    prompt_words: int | None = None
+    #: e2e_ms, overhead_ms, ttft_ms, ttft_overhead_ms of this turn's successful requests
+    metrics: dict[str, Summary] = Field(default_factory=dict)
+
+
+class SessionFigures(Section):
+    """Multi-turn sessions (``load.sessions``): sessions, history checks, figures per turn."""
+
+    turns: int
+    think_time_s: float = 0.0
+    user_tokens: int | None = None
+    affinity_header: str | None = None
+    #: sessions whose first turn was in the measured window; completed: every turn
+    #: answered; aborted: a failed turn ended it (its later turns were not sent)
+    started: int = 0
+    completed: int = 0
+    aborted: int = 0
+    #: turns whose resent history the stub found wrong (integrity class history_mismatch)
+    history_mismatches: int = 0
+    by_turn: list[TurnFigures] = Field(default_factory=list)
+
+
+class Environment(Section):
+    """Who measured: enough to group results by machine and to explain a difference."""
+
+    host: str | None = None
+    machine_id: str | None = None
+    cpus: int | None = None
+    cpu_model: str | None = None
+    python: str | None = None
+    platform: str | None = None
+    kernel: str | None = None
+    packages: dict[str, str | None] = Field(default_factory=dict)
+    cpus_usable: int | None = None
+    loadavg: list[float] | None = None
+
+
+class Git(Section):
+    commit: str | None = None
+    dirty: bool | None = None
+    source: str | None = None
+
+
+class ShardFigures(Section):
+    """One shard of a sharded run (``--shard i/N``): its share and its window.
+
+    Window edges are UNIX seconds (this machine's wall clock at the shard's start,
+    carried on its monotonic clock): only the merge's overlap check reads them.
+    """
+
+    index: int
+    count: int
+    #: the common measured window's start every shard aimed at
+    start_at: float
+    start_derived: bool = False
+    measure_start: float
+    measure_end: float
+    #: how late this shard's measured window began (0: on time)
+    missed_start_s: float = 0.0
+    #: this shard's share of the load (the profile in the result is the whole run's)
+    concurrency: int | None = None
+    rate: float | None = None
+    max_requests: int | None = None
+    #: peer stubs whose ledgers were joined
+    peers: list[str] = Field(default_factory=list)
+
+
+class ShardEntry(Section):
+    """A merged result's record of one shard: its own verdict and self-monitoring, kept."""
+
+    file: str
+    shard: ShardFigures
+    verdict: Literal["pass", "fail", "invalid"]
+    reasons: list[str] = Field(default_factory=list)
+    requests: Requests = Field(default_factory=Requests)
+    harness: Harness = Field(default_factory=Harness)
+    host: str | None = None
 
 
 class Result(_NamedByProfile, Section):
@@ -399,8 +596,12 @@ class Result(_NamedByProfile, Section):
     upstream: Upstream = Field(default_factory=Upstream)
     gateway: GatewayFigures = Field(default_factory=GatewayFigures)
     harness: Harness = Field(default_factory=Harness)
-    probes: Probes = Field(default_factory=Probes)
     timeseries: Timeseries = Field(default_factory=Timeseries)
+    probes: Probes = Field(default_factory=Probes)
+    #: trace replay: None when the run replayed no trace
+    trace: TraceFigures | None = None
+    #: multi-turn sessions: None when load.sessions.turns is 1
+    sessions: SessionFigures | None = None
     #: base64 HdrHistogram (µs) per ``<metric>`` and ``<mode>.<metric>``
     histograms: dict[str, str] = Field(default_factory=dict)
     #: the compared histograms as 20 time batches of the window (compare's batch means)
@@ -413,6 +614,12 @@ class Result(_NamedByProfile, Section):
     started_at: str = ""
     duration_s: float = 0.0
     run_dir: str | None = None
+    #: a shard's result: which shard, its share and window (None: not sharded)
+    shard: ShardFigures | None = None
+    #: a merged result (``loadgate merge``): every shard, as it judged itself
+    shards: list[ShardEntry] | None = None
+    #: a merged result: the union of the shards' measured windows, UNIX seconds
+    window: tuple[float, float] | None = None
     #: the run's live histograms (interval histograms for .hlog files); never in the file
     _recorder: Any = PrivateAttr(default=None)
 

@@ -115,7 +115,7 @@ async def test_body_passes_through_and_answers_come_back(tmp_path: Path) -> None
         assert body == raw  # byte for byte
         assert path == "/v1/chat/completions?q=1"
         assert seen["x-loadgate-id"] == "00ff"
-        assert echo["auth"] == "Bearer sk-lg-1"  # no --upstream-key: client's key passes on
+        assert echo["auth"] is None  # the client's own key never goes upstream
         async with s.get(f"{gw.url}/v1/models", headers={"x-api-key": "sk-lg-2"}) as r:
             assert r.status == 200
         async with s.get(f"{gw.url}/health") as r:

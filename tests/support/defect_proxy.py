@@ -11,7 +11,9 @@ that each defect is reported in its class and nothing else is:
 * ``truncate`` — end each stream cleanly, but before its terminator event; cut
   non-stream bodies in half with a matching Content-Length (→ ``truncated``);
 * ``swap``     — give the first two requests that overlap each other's
-  response (→ ``cross_talk`` on both), then pass through.
+  response (→ ``cross_talk`` on both), then pass through;
+* ``history``  — drop the last word of the first assistant message a request
+  resends (a multi-turn session's history; → ``history_mismatch``).
 
 Streams are re-framed (the proxy's own chunked encoding), as real gateways do.
 Binds 127.0.0.1 port 0; use as ``async with DefectProxy(upstream, mode) as p:``.
@@ -31,7 +33,7 @@ from stub_upstream import content
 
 __all__ = ["MODES", "DefectProxy"]
 
-MODES = ("none", "delay", "drop", "truncate", "swap")
+MODES = ("none", "delay", "drop", "truncate", "swap", "history")
 _HOP = {
     "connection",
     "keep-alive",
@@ -58,6 +60,7 @@ class DefectProxy:
         self.dropped = 0  # events dropped (drop mode)
         self.truncated = 0  # responses cut (truncate mode)
         self.swapped = 0  # responses given to the wrong request (swap mode)
+        self.rewritten = 0  # requests whose history was cut (history mode)
         self._swap_pending: tuple[asyncio.Future[_Full], _Full] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
@@ -88,6 +91,8 @@ class DefectProxy:
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         body = await request.read()
+        if self.mode == "history":
+            body = self._cut_history(body)
         if self.mode == "delay":
             await asyncio.sleep(self.delay_s)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
@@ -133,6 +138,18 @@ class DefectProxy:
                 await resp.write(buf)
             await resp.write_eof()
             return resp
+
+    def _cut_history(self, body: bytes) -> bytes:
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return body
+        for msg in doc.get("messages", []) if isinstance(doc, dict) else []:
+            if msg.get("role") == "assistant" and isinstance(msg.get("content"), str):
+                msg["content"] = msg["content"].rsplit(" ", 1)[0]
+                self.rewritten += 1
+                return json.dumps(doc).encode()
+        return body
 
     async def _swap(self, mine: _Full) -> _Full:
         """Pair this response with the next one to arrive; each gets the other's."""

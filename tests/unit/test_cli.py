@@ -234,3 +234,35 @@ def test_bad_run_options_are_one_line_and_start_nothing(
     assert code == 2
     assert err.startswith(expected) and err.count("\n") == 1, err
     assert not (tmp_path / "runs").exists()  # nothing started, nothing written
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--shard", "3/3"], "--shard '3/3': expected i/N with 0 <= i < N"),
+        (["--shard", "0/2", "--start-at", "soon"], "--start-at 'soon': not UNIX seconds"),
+        (["--start-at", "100"], "--start-at needs --shard i/N"),
+        (["--shard", "0/200"], "load.concurrency = 4 cannot be split over 200 shards"),
+    ],
+)
+def test_shard_options_exit_2_with_one_line(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    message: str,
+) -> None:
+    monkeypatch.delenv("LOADGATE_SHARDS", raising=False)
+    code, _, err = _cli(capsys, "run", "smoke", "--set", "load.concurrency=4", *args)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_merge_refuses_a_result_that_is_not_a_shards(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from loadgate.result import Result, write_result
+
+    plain = write_result(Result(), tmp_path / "plain.json")
+    code, _, err = _cli(capsys, "merge", str(plain), "-o", str(tmp_path / "m.json"))
+    assert code == 2 and "plain.json: not a shard's result" in err, err
+    assert not (tmp_path / "m.json").exists()

@@ -20,7 +20,7 @@ def _obs(corr: int = 1, stream: bool = True, **kw: int) -> Observation:
 
 def test_single_call_decomposition() -> None:
     # stub: recv 1_200, first write 2_200, last write 9_000 → service 7_800
-    d = decompose(_obs(), [(1_200, 2_200, 9_000, 2_150)])
+    d = decompose(_obs(), [(1_200, 2_200, 9_000, 2_150, 0)])
     assert d.e2e == 8_300
     assert d.overhead == 8_300 - 7_800 == 500
     assert d.ingress == 200
@@ -32,7 +32,7 @@ def test_single_call_decomposition() -> None:
 
 def test_retries_subtract_every_attempt_service() -> None:
     # attempt 1: 1_200..1_400 (failed fast), attempt 2: 3_000..9_000
-    calls = [(1_200, 1_300, 1_400, 0), (3_000, 4_000, 9_000, 0)]
+    calls = [(1_200, 1_300, 1_400, 0, 0), (3_000, 4_000, 9_000, 0, 0)]
     d = decompose(_obs(), calls)
     assert d.overhead == 8_300 - (200 + 6_000)
     assert d.ingress == 200  # to the first attempt
@@ -41,7 +41,7 @@ def test_retries_subtract_every_attempt_service() -> None:
 
 
 def test_open_loop_measures_from_intended_time() -> None:
-    d = decompose(_obs(t_intended=500, t_send=1_000), [(1_200, 2_200, 9_000, 0)])
+    d = decompose(_obs(t_intended=500, t_send=1_000), [(1_200, 2_200, 9_000, 0, 0)])
     assert d.e2e == 8_800
     assert d.e2e_uncorrected == 8_300
     assert d.overhead == 1_000

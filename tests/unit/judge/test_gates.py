@@ -204,3 +204,35 @@ def test_a_latency_gate_the_harness_lag_could_flip_cannot_be_called() -> None:
     # ... but when the verdict rests on them, it is invalid.
     rest = [g for g in gates if g.name in close or g.passed]
     assert undecided_reasons(rest, 4.86) == list(close.values())
+
+
+def test_the_checks_figures_are_gate_able_and_missing_when_not_configured() -> None:
+    data = {
+        **RESULT_DATA,
+        "upstream": {"assertions": {"checked": 10, "failed": 2, "by_rule": {"require_system": 2}}},
+        "by_mode": {
+            "stream": {
+                "metrics": {"token_delay_ms": _summary(p99=150.0)},
+                "realtime": {"streams": 4, "buffered": 4},
+            }
+        },
+        "gateway": {"metrics_lint": {"series": 9, "problems": 0, "missing": 0}},
+    }
+    checks = {
+        "upstream.assertions.failed": "== 0",
+        "upstream.assertions.by_rule.require_system": "== 0",
+        "stream.token_delay_ms.p99": "< 20",
+        "stream.realtime.buffered": "== 0",
+        "gateway.metrics_lint.problems": "== 0",
+    }
+    got = {g.name: (g.value, g.passed) for g in evaluate_gates(checks, Result.model_validate(data))}
+    assert got == {
+        "upstream.assertions.failed": (2.0, False),
+        "upstream.assertions.by_rule.require_system": (2.0, False),
+        "stream.token_delay_ms.p99": (150.0, False),
+        "stream.realtime.buffered": (4.0, False),
+        "gateway.metrics_lint.problems": (0.0, True),
+    }
+    # Not configured: None in the result, so the gate fails with "no data", never passes.
+    bare = evaluate_gates(checks, Result.model_validate(RESULT_DATA))
+    assert [(g.passed, g.reason) for g in bare] == [(False, "no data")] * 5

@@ -161,3 +161,21 @@ async def test_provisioning_timeout_is_reported(tmp_path: Path) -> None:
             run_provisioning("sleep 30", tmp_path / "k.txt", tmp_path / "p.log", timeout_s=0.2),
             30,
         )
+
+
+def test_partitioned_pools_split_the_keys_and_keep_relative_weights() -> None:
+    pool = KeyPool(
+        keys=tuple(generate_keys("sk-", 7, 1)),
+        header="authorization",
+        cdf=tuple(rank_cdf(7, "zipf", 1.0)),
+    )
+    parts = [pool.partition(i, 3) for i in range(3)]
+    assert [len(p) for p in parts] == [3, 2, 2]
+    assert sorted(k for p in parts for k in p.keys) == sorted(pool.keys)  # each key once
+    # Shard 0 holds ranks 0, 3, 6: weights 1, 1/4, 1/7, renormalised.
+    total = 1 + 1 / 4 + 1 / 7
+    assert parts[0].probability(0) == pytest.approx(1 / total)
+    assert parts[0].probability(2) == pytest.approx((1 / 7) / total)
+    assert parts[0].cdf[-1] == 1.0
+    with pytest.raises(UsageError, match="shard 8 of 9"):
+        pool.partition(8, 9)

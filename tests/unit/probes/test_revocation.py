@@ -133,7 +133,7 @@ def test_the_plan_takes_the_most_used_keys_spread_over_the_first_half() -> None:
 def test_retired_keys_leave_the_normal_pool_at_their_time() -> None:
     pool = KeyPool.from_spec(AuthSpec(keys=10, distribution="zipf", zipf_s=2.0), Path("."))
     now = [0]
-    draw = RetiringDraw(pool, [(0, 100), (1, 200)], clock=lambda: now[0])
+    draw = RetiringDraw(pool, [(pool.keys[0], 100), (pool.keys[1], 200)], clock=lambda: now[0])
     rng = random.Random(3)
 
     def keys(n: int) -> set[str]:
@@ -157,7 +157,7 @@ def test_retired_keys_leave_the_normal_pool_at_their_time() -> None:
 def test_every_key_cannot_be_retired() -> None:
     pool = KeyPool.from_spec(AuthSpec(keys=2), Path("."))
     with pytest.raises(ValueError, match="every key"):
-        RetiringDraw(pool, [(0, 0), (1, 0)])
+        RetiringDraw(pool, [(pool.keys[0], 0), (pool.keys[1], 0)])
 
 
 async def test_the_load_never_sends_a_retired_key() -> None:
@@ -179,7 +179,7 @@ async def test_the_load_never_sends_a_retired_key() -> None:
     stub = FakeStub()
     plan = WorkerPlan(
         profile, "http://gw.invalid", "http://stub.invalid", time.monotonic_ns(), 7,
-        retire=((0, 0), (1, 0)),
+        retire=((pool.keys[0], 0), (pool.keys[1], 0), ("not-in-this-pool", 0)),
     )  # fmt: skip
     out = await Engine(plan, transport=stub.transport, ledger=stub).run()
     sent = [dict(r.headers)["authorization"] for r in stub.transport.sent]

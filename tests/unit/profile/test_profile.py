@@ -32,7 +32,8 @@ def test_every_bundled_profile_loads(name: str) -> None:
     assert p.name == name
     assert p.source == f"bundled:{name}"
     assert p.gates, "every bundled profile gates on something"
-    assert (p.load.concurrency is None) != (p.load.rate is None)
+    # exactly one load model: closed loop, open loop, or a trace's own send times
+    assert [p.load.concurrency, p.load.rate, p.load.trace].count(None) == 2
 
 
 def test_bundled_list_names_what_each_answers() -> None:

@@ -67,3 +67,20 @@ async def test_lookup_counts_hits_resolve_counts_misses_and_caches_negatives() -
     assert await cache.check("ok2") is True  # evicts "bad" (least recently used)
     assert cache.lookup("bad") is None
     assert (cache.hits, cache.misses, seen) == (1, 3, ["bad", "ok1", "ok2"])
+
+
+def test_trace_flags_default_off_and_bound_the_defects() -> None:
+    up = ["--upstream", "http://127.0.0.1:9"]
+    assert parse_args(up).trace_dsn is None  # no database unless asked
+    dsn = ["--trace-dsn", "postgresql://u@127.0.0.1:5/db"]
+    defects = ["--trace-delay-ms", "800", "--trace-drop-share", "0.25"]
+    cfg = parse_args([*up, *dsn, *defects, "--trace-batch-rows", "7"])
+    assert (cfg.trace_dsn, cfg.trace_delay_ms, cfg.trace_drop_share) == (
+        "postgresql://u@127.0.0.1:5/db",
+        800.0,
+        0.25,
+    )
+    assert (cfg.trace_batch_rows, cfg.trace_flush_ms, cfg.trace_queue_rows) == (7, 50.0, 100_000)
+    for bad in (["--trace-drop-share", "1.5"], ["--trace-batch-rows", "0"]):
+        with pytest.raises(SystemExit):
+            parse_args([*up, *bad])

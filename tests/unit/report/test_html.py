@@ -337,3 +337,15 @@ def test_sparse_results_render_without_plots(data: dict[str, Any]) -> None:
     assert "No gates in this result." in page
     assert render_compare_html(result, result).count('class="no-data"') == 3
     assert "No knee" in render_sweep_html(SweepResult())
+
+
+def test_the_witness_section_says_not_configured_or_shows_its_figures() -> None:
+    plain = Result.model_validate({"schema": "loadgate.result/1"})
+    assert "Side-effect witness: not configured." in render_html(plain)
+    lag = {"count": 3, "p50": 24.5, "p99": 61.2, "max": 66.0}
+    witness = {"kind": "sql", "sample": 0.05, "sampled": 3, "found": 2, "missing": 1}
+    shown = Result.model_validate(
+        {"schema": "loadgate.result/1", "probes": {"witness": {**witness, "latency_ms": lag}}}
+    )
+    page = render_html(shown)
+    assert "3 / 2 / 1" in page and "p50 24.5 / p99 61.2 / max 66" in page

@@ -208,3 +208,76 @@ def test_print_summary_shows_undecided_gates_as_such() -> None:
 
 def test_print_summary_decided_gates_have_no_undecided_caption() -> None:
     assert "undecided" not in _render(_result())
+
+
+def test_print_summary_says_the_witness_was_not_configured() -> None:
+    row = next(line for line in _render(_result()).splitlines() if "side-effect witness" in line)
+    assert "not configured" in row
+
+
+def test_print_summary_shows_the_witness_figures_and_their_bounds() -> None:
+    lag = {"count": 40, "p50": 24.5, "p99": 61.2, "max": 66.0}
+    witness = {
+        "kind": "sql",
+        "sample": 0.05,
+        "sampled": 40,
+        "found": 38,
+        "missing": 2,
+        "latency_ms": lag,
+        "error_ms": {"count": 40, "p50": 11.5, "p99": 20.0, "max": 27.3},
+        "upper_ms": {"count": 40, "p50": 30.0, "p99": 78.4, "max": 80.0},
+        "polls": 120,
+        "polls_per_s": 60.0,
+        "rtt_ms": {"count": 120, "p50": 0.6, "p99": 2.0, "max": 3.7},
+        "poll_errors": 1,
+        "max_in_flight": 3,
+    }
+    lines = _render(_result(probes={"witness": witness})).splitlines()
+    counts = next(line for line in lines if "sampled / found / missing" in line)
+    assert "40 / 38 / 2" in counts and "5 % sampled" in counts
+    latency = next(line for line in lines if "witness latency" in line)
+    assert "24.50 / 61.20 / 66" in latency and "± 11.50 typical" in latency
+    assert "± 27.30 at most" in latency and "upper bound p99 78.40" in latency
+    work = next(line for line in lines if "witness queries" in line)
+    assert "120 (60.0/s)" in work and "1 failed" in work and "≤ 3 in flight" in work
+
+
+def test_the_checks_say_not_configured_when_off() -> None:
+    from loadgate.report._checks import check_rows
+    from loadgate.report.markdown import render_markdown
+
+    result = Result.model_validate(_result())
+    assert check_rows(result) == [
+        ("upstream assertions", "not configured"),
+        ("real-time streams", "not configured"),
+        ("metrics lint", "not configured"),
+    ]
+    assert "| metrics lint | not configured |" in render_markdown(result)
+
+
+def test_the_checks_show_their_figures() -> None:
+    from loadgate.report._checks import check_rows, lint_lines
+
+    assertions = {
+        "checked": 40,
+        "failed": 4,
+        "by_rule": {"require_system": 4},
+        "examples": ["00000001000000aa"],
+    }
+    problem = {"metric": "x", "rule": "counter_total", "detail": "must end in _total"}
+    data = _result(
+        upstream={"assertions": assertions},
+        gateway={"metrics_lint": {"series": 9, "problems": 1, "missing": 0, "details": [problem]}},
+        profile={"name": "p", "checks": {"streaming": {"enabled": True}}},
+    )
+    data["by_mode"]["stream"]["realtime"] = {"streams": 5, "buffered": 5}
+    rows = dict(check_rows(Result.model_validate(data)))
+    assert rows["upstream assertions"] == (
+        "40 checked, 4 failed (require_system 4; e.g. 00000001000000aa)"
+    )
+    assert rows["real-time streams"] == "5 of 5 streams buffered"
+    assert rows["metrics lint"] == "9 series, 1 problems"
+    assert lint_lines(Result.model_validate(data)) == ["x: counter_total: must end in _total"]
+    out = io.StringIO()
+    print_summary(Result.model_validate(data), Console(file=out, width=200))
+    assert "40 checked, 4 failed" in out.getvalue()

@@ -55,7 +55,7 @@ def test_validate_names_the_field(kw: dict[str, object], field: str) -> None:
 
 
 def test_injectable_faults_are_the_fault_codes_minus_outcomes() -> None:
-    assert set(INJECTABLE_FAULTS) == set(FAULT_CODES) - {"none", "auth", "bad_request"}
+    assert set(INJECTABLE_FAULTS) == set(FAULT_CODES) - {"none", "auth", "bad_request", "history"}
 
 
 def test_cli_round_trips_a_config_through_stub_argv(tmp_path: Path) -> None:

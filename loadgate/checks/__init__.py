@@ -1,0 +1,1 @@
+"""Phase 2 exit checks beside the load: upstream assertions, real-time streams, metrics lint."""

@@ -1,0 +1,1 @@
+"""Running loadgate elsewhere: manifests for a cluster (the harness does not deploy itself)."""

@@ -1,0 +1,86 @@
+"""The checks beside the latency figures, worded once for every output.
+
+One row per check docs/checks.md describes: upstream assertions, real-time
+streams, metrics lint. A check that was not configured says so ("not
+configured"), never a silent zero; results from before the checks existed read
+as not configured too. The terminal summary, the Markdown and the HTML report
+all print these rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loadgate.report._fmt import fmt_num, metric
+from loadgate.result.model import Result
+
+__all__ = ["NOT_CONFIGURED", "check_rows", "lint_lines"]
+
+NOT_CONFIGURED = "not configured"
+
+
+def _streaming_on(result: Result) -> bool:
+    checks: Any = result.profile.get("checks")
+    streaming = checks.get("streaming") if isinstance(checks, dict) else None
+    enabled = streaming.get("enabled", True) if isinstance(streaming, dict) else True
+    return bool(enabled) and isinstance(checks, dict)
+
+
+def _assertions(result: Result) -> str:
+    a = result.upstream.assertions
+    if a is None:
+        return NOT_CONFIGURED
+    text = f"{a.checked} checked, {a.failed} failed"
+    failing = [f"{rule} {n}" for rule, n in a.by_rule.items() if n]
+    if failing:
+        text += f" ({', '.join(failing)}; e.g. {', '.join(a.examples[:3])})"
+    return text
+
+
+def _streams(result: Result) -> str:
+    mode = result.by_mode.get("stream")
+    rt = mode.realtime if mode is not None else None
+    if rt is None:
+        return NOT_CONFIGURED if not _streaming_on(result) else "no stream timed"
+    s = metric(result, "token_delay_ms", "stream")
+    text = ""
+    if s is not None:
+        text = (
+            f"token delay p50 {fmt_num(s.p50)} / p99 {fmt_num(s.p99)} / max {fmt_num(s.max)} ms; "
+        )
+    text += f"{rt.buffered} of {rt.streams} streams buffered"
+    if rt.buffered_examples:
+        text += f" (e.g. {', '.join(rt.buffered_examples[:3])})"
+    b = rt.derivation_bound_ms
+    if b is not None:
+        text += f"; delays over-estimated by at most p99 {fmt_num(b.p99)} / max {fmt_num(b.max)} ms"
+    return text
+
+
+def _lint(result: Result) -> str:
+    lint = result.gateway.metrics_lint
+    if lint is None:
+        return NOT_CONFIGURED
+    if lint.error is not None:
+        return f"not scraped: {lint.error}"
+    text = f"{fmt_num(lint.series)} series, {fmt_num(lint.problems)} problems"
+    if lint.missing:
+        text += f" ({lint.missing} required series missing)"
+    return text
+
+
+def check_rows(result: Result) -> list[tuple[str, str]]:
+    """``(check, what it found)`` for every check, configured or not."""
+    return [
+        ("upstream assertions", _assertions(result)),
+        ("real-time streams", _streams(result)),
+        ("metrics lint", _lint(result)),
+    ]
+
+
+def lint_lines(result: Result) -> list[str]:
+    """Each metrics-lint problem as one line (none when the lint found none or did not run)."""
+    lint = result.gateway.metrics_lint
+    if lint is None:
+        return []
+    return [f"{p.metric}: {p.rule}: {p.detail}" for p in lint.details]
