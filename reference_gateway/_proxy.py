@@ -301,6 +301,7 @@ class Proxy:
             return
         if req.method == "POST" and req.path == _REVOKE_PATH and self.revoke_hook is not None:
             self._spawn(self._revoke(req, conn, self.revoke_hook))
+            return
         if req.method == "GET" and req.path == "/admin/traces" and self.traces is not None:
             self._spawn(self._trace_rows(req, conn, self.traces))
             return

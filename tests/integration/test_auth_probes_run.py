@@ -1,7 +1,8 @@
 """``loadgate run phase2-exit``'s revocation and tenant checks against the reference gateway.
 
-Three short runs through the real CLI: configured correctly (every gate passes, the
-gateway running two workers that learn of revocations over a throwaway Redis), with a
+Three short runs of the whole phase2-exit profile through the real CLI: configured
+correctly (every gate of the profile passes, the gateway running two workers that learn
+of revocations over a throwaway Redis), with a
 revocation that takes 8 s to reach the auth check (only the propagation gate fails),
 and with a gateway that admits a quarter of cross-tenant requests (only the leak gate
 fails). Each defect is found by its own check and by nothing else. Outcomes and counts
@@ -15,10 +16,17 @@ from typing import Any
 
 import pytest
 
+from loadgate.gateway.postgres_server import find_pg_bin
 from loadgate.gateway.redis_server import find_redis_server
 from tests.integration.test_run import FAST, loadgate, only_result
+from tests.support.postgres import SKIP_REASON
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(240),
+    # phase2-exit's witness writes trace rows into a throwaway PostgreSQL
+    pytest.mark.skipif(find_pg_bin() is None, reason=SKIP_REASON),
+]
 
 SHORT = [
     *FAST,
@@ -33,7 +41,10 @@ def gates(result: dict[str, Any]) -> dict[str, bool]:
 
 
 @pytest.mark.redis
-@pytest.mark.skipif(find_redis_server() is None, reason="redis-server not installed")
+@pytest.mark.skipif(
+    find_redis_server() is None,
+    reason="Debian's redis-server is not installed: scripts/dev.py test installs it",
+)
 def test_phase2_exit_checks_pass_on_the_reference_gateway_with_redis(tmp_path: Path) -> None:
     proc = loadgate("run", "phase2-exit", "-q", *SHORT, "--set", "load.duration=6s", cwd=tmp_path)
     result = only_result(tmp_path)
