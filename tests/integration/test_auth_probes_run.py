@@ -46,7 +46,12 @@ def gates(result: dict[str, Any]) -> dict[str, bool]:
     reason="Debian's redis-server is not installed: scripts/dev.py test installs it",
 )
 def test_phase2_exit_checks_pass_on_the_reference_gateway_with_redis(tmp_path: Path) -> None:
-    proc = loadgate("run", "phase2-exit", "-q", *SHORT, "--set", "load.duration=6s", cwd=tmp_path)
+    proc = loadgate(
+        "run", "phase2-exit", "-q", *SHORT,
+        "--set", "load.duration=6s",
+        "--set", "gateway.reference.workers=2",  # both learn of each revocation over Redis
+        cwd=tmp_path,
+    )  # fmt: skip
     result = only_result(tmp_path)
     assert proc.returncode == 0, (proc.stdout[-3000:], gates(result))
     rev, ten = result["probes"]["revocation"], result["probes"]["tenants"]
@@ -57,6 +62,10 @@ def test_phase2_exit_checks_pass_on_the_reference_gateway_with_redis(tmp_path: P
     assert set(ten["by_status"]) == {"403"}
     assert result["requests"]["failed"] == 0  # revoked keys left the load's pool in time
     assert "Key revocation and tenant isolation" in proc.stdout
+    log = next((tmp_path / "runs").glob("*/gateway.log")).read_text()
+    assert "2 workers on port" in log
+    for key in rev["keys"]:  # every worker landed every revocation, told over Redis
+        assert log.count(f"key revoked: {key['key']}") == 2
 
 
 def test_a_revocation_that_takes_8_s_fails_only_the_propagation_gate(tmp_path: Path) -> None:
