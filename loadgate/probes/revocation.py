@@ -363,7 +363,7 @@ class RevocationProbe:
     async def _hook(self, session: aiohttp.ClientSession, key: str) -> str | None:
         """None when the hook revoked ``key``, else why not (one line)."""
         spec = self._spec
-        if spec.url is not None:
+        if spec.url:
             url = spec.url.replace("{gateway_url}", self._url.rstrip("/"))
             try:
                 async with session.post(url, json={"key": key}, headers=spec.headers) as resp:

@@ -238,11 +238,11 @@ def _probe_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
             ("gateway", "reference", "workers"),
             "more than 1 needs gateway.reference.redis = true (revocations reach every worker)",
         )
-    if rev.url is not None and rev.command is not None:
+    if rev.url and rev.command:
         yield ("probes", "revocation", "url"), "set either url or command, not both"
-    if rev.url is not None and not rev.url.startswith(("http://", "https://", "{gateway_url}")):
+    if rev.url and not rev.url.startswith(("http://", "https://", "{gateway_url}")):
         yield ("probes", "revocation", "url"), f"must be an http(s) URL (got {rev.url!r})"
-    if rev.command is not None and "{key}" not in rev.command:
+    if rev.command and "{key}" not in rev.command:
         yield ("probes", "revocation", "command"), "must contain {key} (the key to revoke)"
     if (rev.url or rev.command) and p.auth.header == "none":
         yield ("probes", "revocation"), 'needs client keys (auth.header is "none")'

@@ -323,7 +323,8 @@ class GatewaySpec(Spec):
 class RevocationSpec(Spec):
     """``[probes.revocation]``: revoke keys in use mid-run, time until the gateway rejects them.
 
-    Off unless ``url`` or ``command`` is set (docs/checks.md, "Key revocation").
+    Off unless ``url`` or ``command`` is set ("" is unset: ``--set probes.revocation.url=``
+    turns a profile's probe off; docs/checks.md, "Key revocation").
     """
 
     url: str | None = _d(

@@ -59,6 +59,11 @@ def test_bad_probe_keys_are_one_line_naming_file_and_key(
     assert "\n" not in str(info.value)
 
 
+def test_an_empty_url_turns_the_bundled_probe_off() -> None:
+    p = load_profile("phase2-exit", ["probes.revocation.url=", "probes.tenants.share=0"])
+    assert not p.probes.revocation.url and p.probes.tenants.share == 0
+
+
 def test_reference_workers_need_redis() -> None:
     with pytest.raises(UsageError) as info:
         parse_profile({"gateway": {"reference": {"workers": 2}}}, source="p.toml")
