@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,6 +37,24 @@ class Config:
     defect_skip_directive: float = 0.0
     defect_bad_metric: bool = False
     defect_buffer_streams: bool = False
+    agent_header: str = "x-agent-id"
+    admin_key: str | None = None
+    revoke_propagation_ms: float = 0.0
+    tenant_leak_share: float = 0.0
+    redis_url: str | None = None
+    workers: int = 1
+    reuse_port: bool = False  # a worker of --workers N: the port is shared (SO_REUSEPORT)
+
+    def worker_argv(self, port: int) -> list[str]:
+        """The flags of one worker process of ``--workers N`` on ``port``."""
+        argv: list[str] = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            flag = f"--{f.name.replace('_', '-')}"
+            if f.name in ("port", "workers", "reuse_port") or value is None or value is False:
+                continue
+            argv += [flag] if value is True else [flag, str(value)]
+        return [*argv, "--port", str(port), "--workers", "1", "--reuse-port"]
 
 
 def _positive_int(text: str) -> int:
@@ -107,6 +125,38 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p.add_argument("--pool-size", type=_positive_int, default=1024, help="upstream connections")
     p.add_argument("--upstream-timeout-s", type=_non_negative, default=600.0)
     p.add_argument("--backlog", type=_positive_int, default=2048)
+    p.add_argument(
+        "--agent-header",
+        default="x-agent-id",
+        help="header naming the agent; a tenant-scoped key may only name its tenant's (403)",
+    )
+    p.add_argument(
+        "--admin-key", default=None, help="bearer key of POST /admin/keys/revoke (none: off)"
+    )
+    p.add_argument(
+        "--revoke-propagation-ms",
+        type=_non_negative,
+        default=0.0,
+        help="a revocation reaches the auth check this long after the admin call",
+    )
+    p.add_argument(
+        "--tenant-leak-share",
+        type=_share,
+        default=0.0,
+        help="defect: admit this share of cross-tenant requests anyway",
+    )
+    p.add_argument(
+        "--redis-url",
+        default=None,
+        help="revocations over this Redis's pub/sub (redis://127.0.0.1:6379/0)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes on one SO_REUSEPORT port (more than 1 needs --redis-url)",
+    )
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     t = p.add_argument_group("trace rows (one per proxied request, into PostgreSQL)")
     t.add_argument("--trace-dsn", default=None, help="postgresql://… (off when absent)")
     t.add_argument("--trace-flush-ms", type=_non_negative, default=50.0, help="flush cadence")
@@ -137,6 +187,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         help="defect (tests): hold streamed answers until their end",
     )
     ns = p.parse_args(argv)
+    if ns.workers > 1 and ns.admin_key and not ns.redis_url:
+        p.error("--workers > 1 with --admin-key needs --redis-url (revocations reach every worker)")
     return Config(
         upstream=ns.upstream,
         host=ns.host,
@@ -151,6 +203,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         pool_size=ns.pool_size,
         upstream_timeout_s=ns.upstream_timeout_s,
         backlog=ns.backlog,
+        agent_header=ns.agent_header.lower(),
+        admin_key=ns.admin_key,
+        revoke_propagation_ms=ns.revoke_propagation_ms,
+        tenant_leak_share=ns.tenant_leak_share,
+        redis_url=ns.redis_url,
+        workers=ns.workers,
+        reuse_port=ns.reuse_port,
         trace_dsn=ns.trace_dsn,
         trace_flush_ms=ns.trace_flush_ms,
         trace_batch_rows=ns.trace_batch_rows,

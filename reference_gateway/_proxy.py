@@ -5,22 +5,21 @@ whose key is in the auth cache and that has no ``--delay-ms`` to sleep is forwar
 an idle upstream connection right there, with no task; a cache miss, a delay or a new
 upstream connection each take one task (:meth:`Proxy._admit`, :meth:`Proxy._connect`).
 
-:meth:`Proxy.upstream_request` is the one place the upstream head and body are built:
+The upstream head and body are built in one place, :meth:`Proxy.upstream_request`:
 the client's key headers are always dropped (``--upstream-key`` is sent instead, if
 given), ``--directive`` is injected into the body (:mod:`._directive`), ``x-agent-id``
 is added when the client sent none (``--agent-id``), and ``content-length`` is always
 computed from the body actually sent.
 
-Where the next features hook in (each without a rewrite):
-* tenant-scoped keys (key → tenant → allowed agent ids vs ``x-agent-id``): the auth
-  cache's cached value becomes the principal instead of a bool, checked in
-  :meth:`Proxy.handle` / :meth:`Proxy._admit` beside the verdict;
-* a revoke endpoint: a route in :meth:`Proxy._control` that evicts from the cache
-  (after its propagation delay, or from a Redis subscriber task started in ``serve``);
-* one trace row per request (``--trace-dsn``): :meth:`Proxy.finished` runs exactly once
-  per proxied request with its route and final status and appends to the batch writer's
-  queue (:mod:`reference_gateway._traces`); ``GET /admin/traces?corr_id=…`` reads them
-  back, ClickHouse-style (tab-separated rows, an empty body when there are none).
+Tenant scoping: a key whose verdict is a :class:`Principal` may only name agents of its
+own tenant in ``--agent-header`` (a missing or foreign agent is 403, never forwarded).
+Revocation: ``POST /admin/keys/revoke`` (``--admin-key``) hands the key to
+``revoke_hook`` — set by the server: applied locally after ``--revoke-propagation-ms``,
+or published to every worker over Redis — and answers once it is handed on.
+Trace rows (``--trace-dsn``): :meth:`Proxy.finished` runs exactly once per proxied
+request with its route and final status and appends to the batch writer's queue
+(:mod:`reference_gateway._traces`); ``GET /admin/traces?corr_id=…`` reads them back,
+ClickHouse-style (tab-separated rows, an empty body when there are none).
 """
 
 from __future__ import annotations
@@ -28,11 +27,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from reference_gateway._auth import AuthCache
+from reference_gateway._auth import AuthCache, Principal, Verdict
 from reference_gateway._config import Config
 from reference_gateway._directive import DirectiveInjector
 from reference_gateway._downstream import ClientConnection, Request
@@ -56,6 +55,7 @@ _AUTH = frozenset({b"authorization", b"x-api-key", b"api-key"})
 _HEALTH_OK = json.dumps({"status": "ok"}).encode()
 _HEALTH_DRAINING = json.dumps({"status": "draining"}).encode()
 _METRICS_TYPE = CONTENT_TYPE_LATEST.encode()
+_REVOKE_PATH = "/admin/keys/revoke"
 _TSV = b"text/tab-separated-values; charset=utf-8"
 #: the client's correlation id, propagated into the trace row
 CORR_HEADER = b"x-loadgate-id"
@@ -117,6 +117,12 @@ class Proxy:
         self._deadlines: dict[Relay, float] = {}
         self._watchdog: asyncio.TimerHandle | None = None
         self.draining = False
+        self._agent_header = cfg.agent_header.encode("latin-1")
+        self._leak_share = cfg.tenant_leak_share
+        self._cross_tenant = 0  # cross-tenant requests seen, for the leak defect's share
+        self._admin = f"Bearer {cfg.admin_key}".encode("latin-1") if cfg.admin_key else None
+        #: hands a revoked key on (set by the server); None: the admin endpoint is off
+        self.revoke_hook: Callable[[str], Awaitable[None]] | None = None
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -147,6 +153,8 @@ class Proxy:
             self._spawn(self._admit(req, relay, key, verdict))
         elif not verdict:
             relay.reject(401, "invalid API key")
+        elif verdict is not True and not self._agent_allowed(req, verdict):
+            relay.reject(403, "agent not in the key's tenant")
         else:
             self._forward(req, relay)
 
@@ -200,13 +208,26 @@ class Proxy:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _admit(self, req: Request, relay: Relay, key: str, verdict: bool | None) -> None:
+    def _agent_allowed(self, req: Request, principal: Principal) -> bool:
+        agent = req.header(self._agent_header)
+        if agent is not None and agent in principal.agents:
+            return True
+        if self._leak_share > 0:
+            # The defect: every 1/share-th cross-tenant request is admitted (deterministic).
+            n = self._cross_tenant = self._cross_tenant + 1
+            return int(n * self._leak_share) > int((n - 1) * self._leak_share)
+        return False
+
+    async def _admit(self, req: Request, relay: Relay, key: str, verdict: Verdict | None) -> None:
         if verdict is None:
             verdict = await self._cache.resolve(key)
         if relay.gone:
             return
         if not verdict:
             relay.reject(401, "invalid API key")
+            return
+        if verdict is not True and not self._agent_allowed(req, verdict):
+            relay.reject(403, "agent not in the key's tenant")
             return
         if self._delay_s > 0:
             t0 = time.monotonic()
@@ -278,11 +299,33 @@ class Proxy:
         if req.method == "GET" and req.path == "/metrics":
             conn.respond(200, self.metrics.exposition(), _METRICS_TYPE)
             return
+        if req.method == "POST" and req.path == _REVOKE_PATH and self.revoke_hook is not None:
+            self._spawn(self._revoke(req, conn, self.revoke_hook))
+            return
         if req.method == "GET" and req.path == "/admin/traces" and self.traces is not None:
             self._spawn(self._trace_rows(req, conn, self.traces))
             return
         self.metrics.count_request("other", 404)
         conn.respond(404, error_body("other", 404, f"no route for {req.method} {req.path}"))
+
+    async def _revoke(
+        self, req: Request, conn: ClientConnection, hook: Callable[[str], Awaitable[None]]
+    ) -> None:
+        if self._admin is None or req.header(b"authorization") != self._admin:
+            self.metrics.count_request("admin", 401)
+            conn.respond(401, error_body("other", 401, "admin key required"))
+            return
+        try:
+            key = json.loads(req.body)["key"]
+        except (ValueError, KeyError, TypeError):
+            key = None
+        if not isinstance(key, str) or not key:
+            self.metrics.count_request("admin", 400)
+            conn.respond(400, error_body("other", 400, 'body must be {"key": "<key>"}'))
+            return
+        await hook(key)
+        self.metrics.count_request("admin", 200)
+        conn.respond(200, json.dumps({"revoked": True}).encode())
 
     async def _trace_rows(self, req: Request, conn: ClientConnection, traces: TraceWriter) -> None:
         """``GET /admin/traces?corr_id=…``: the rows, one tab-separated line each."""

@@ -5,9 +5,10 @@ Drain order: stop accepting (close the listener), mark responses
 included) up to ``--drain-timeout-s``, then close the remaining connections and
 the upstream pool. Every step is logged on stderr.
 
-Single process by design: the counters live in this process, so one ``/metrics``
-scrape sees every request (a multi-worker variant would share the auth-cache
-revocations over Redis pub/sub and sum the counters per worker).
+One process by default: the counters live in this process, so one ``/metrics`` scrape
+sees every request. ``--workers N`` runs N such processes on one port
+(:mod:`reference_gateway._workers`); revocations then reach each over Redis pub/sub,
+and each worker's ``/metrics`` is its own.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from reference_gateway._config import Config, parse_args
 from reference_gateway._downstream import ClientConnection
 from reference_gateway._metrics import Metrics
 from reference_gateway._proxy import Proxy, Upstream
+from reference_gateway._revocations import Revocations
 from reference_gateway._traces import TraceWriter
 from reference_gateway._upstream import UpstreamPool
 
@@ -44,7 +46,7 @@ class GatewayServer:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        validator = KeyValidator(cfg.key_prefix, cfg.keys_file)
+        self.validator = validator = KeyValidator(cfg.key_prefix, cfg.keys_file)
         self.cache = cache = AuthCache(cfg.cache_size, cfg.miss_cost_ms / 1000.0, validator)
         up = Upstream(cfg.upstream)
         self.pool = UpstreamPool(up.host, up.port, cfg.pool_size)
@@ -55,6 +57,11 @@ class GatewayServer:
         )
         self.proxy = proxy = Proxy(cfg, self.metrics, cache, self.pool)
         self.metrics.in_flight = lambda: proxy.in_flight
+        self.revocations = Revocations(
+            self.apply_revocation, cfg.revoke_propagation_ms / 1000.0, cfg.redis_url
+        )
+        if cfg.admin_key:
+            proxy.revoke_hook = self.revocations.revoke
         self.connections: set[ClientConnection] = set()
         self._listener: asyncio.Server | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -67,6 +74,7 @@ class GatewayServer:
         write its traces does not start.
         """
         loop = asyncio.get_running_loop()
+        await self.revocations.start()  # subscribed before the first request
         cfg = self.cfg
         if cfg.trace_dsn is not None:
             traces = TraceWriter(
@@ -85,11 +93,18 @@ class GatewayServer:
             self.cfg.port,
             backlog=self.cfg.backlog,
             reuse_address=True,
+            reuse_port=self.cfg.reuse_port or None,
         )
         self.port = int(self._listener.sockets[0].getsockname()[1])
         self._timer = loop.call_later(_SWEEP_S, self._sweep)
         self.proxy.start_watchdog()
         return self.port
+
+    def apply_revocation(self, key: str) -> None:
+        """The revocation reaches this process's auth check: the key's next request is 401."""
+        self.validator.revoke(key)
+        self.cache.evict(key)
+        log.info("key revoked: %s…", key[:12])
 
     def _sweep(self) -> None:
         for conn in list(self.connections):
@@ -121,6 +136,7 @@ class GatewayServer:
         if self._timer is not None:
             self._timer.cancel()
         self.proxy.stop_watchdog()
+        await self.revocations.close()
         self.pool.close()
         if self.proxy.traces is not None:
             # After the drain: every finished request's row is queued by now.
@@ -191,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s reference_gateway %(levelname)s %(message)s",
     )
+    if cfg.workers > 1:
+        from reference_gateway._workers import supervise
+
+        return asyncio.run(supervise(cfg))
     import uvloop
 
     loop_factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop

@@ -94,6 +94,7 @@ def chunk(data: bytes) -> list[bytes]:
 _OPENAI = {
     400: ("invalid_request_error", "bad_request"),
     401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "permission_denied"),
     404: ("invalid_request_error", "not_found"),
     413: ("invalid_request_error", "request_too_large"),
     431: ("invalid_request_error", "headers_too_large"),
@@ -104,6 +105,7 @@ _OPENAI = {
 _ANTHROPIC = {
     400: "invalid_request_error",
     401: "authentication_error",
+    403: "permission_error",
     404: "not_found_error",
     413: "request_too_large",
     431: "invalid_request_error",

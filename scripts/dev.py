@@ -74,13 +74,18 @@ def _has_postgres() -> bool:
 
 
 def system_packages() -> None:
-    """nginx (smoke test of the nginx recipe), chromium (report screenshot test) and
+    """nginx (smoke test of the nginx recipe), chromium (report screenshot test),
     postgresql (the side-effect witness's throwaway database: initdb + postgres only,
-    the package's own cluster and service are never used)."""
+    the package's own cluster and service are never used) and redis-server (the
+    reference gateway's revocation pub/sub: the binary only, a throwaway instance per
+    run; the package's own service is never used)."""
     sh("bash", ROOT / "scripts" / "install_nginx.sh", check=False)
     if shutil.which("chromium") is None:
         log("installing chromium for the report test")
         apt_install("chromium")
+    if shutil.which("redis-server") is None:
+        log("installing redis-server for the revocation tests")
+        apt_install("redis-server")
     if not _has_postgres():
         log("installing postgresql for the witness tests")
         apt_install("postgresql")

@@ -41,6 +41,8 @@ class RequestSpec:
     expect_tokens: int  # min(stub output_tokens, max_tokens): integrity reference
     auth: tuple[str, str] | None = None  # (header name, value), e.g. ("authorization", "Bearer k")
     extra_headers: tuple[tuple[str, str], ...] = ()
+    #: names another tenant's agent (probes.tenants): tallied apart from the load
+    cross_tenant: bool = False
     #: the conversation as (role, text), system first if any, instead of the filler
     #: prompt (trace replay, sessions); the marker is appended to the last text
     messages: tuple[tuple[str, str], ...] = ()
@@ -69,3 +71,5 @@ class Observation:
     bytes_in: int = 0
     #: sent straight to the stub: the same-run control group (not gateway traffic)
     control: bool = False
+    #: a cross-tenant probe request (probes.tenants): not an error, not in histograms
+    cross_tenant: bool = False

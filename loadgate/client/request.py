@@ -95,7 +95,11 @@ async def perform(
     time in open loop). ``timeout_s`` bounds the whole request, connect included.
     """
     obs = Observation(
-        corr=spec.corr, endpoint=spec.endpoint, stream=spec.stream, t_intended=t_intended
+        corr=spec.corr,
+        endpoint=spec.endpoint,
+        stream=spec.stream,
+        t_intended=t_intended,
+        cross_tenant=spec.cross_tenant,
     )
     req = build_request(spec)
     dec = make_decoder(spec.endpoint, spec.stream)

@@ -33,6 +33,7 @@ from loadgate.gateway.processes import (
     spawn,
     stop_process,
 )
+from loadgate.gateway.redis_server import RedisUnavailable, throwaway_redis
 from loadgate.profile import GatewaySpec
 
 __all__ = ["Gateway", "start_gateway"]
@@ -145,12 +146,15 @@ def _reference_argv(
     stub_url: str,
     key_prefix: str | None,
     keys_file: Path | None,
+    agent_header: str | None = None,
+    redis_url: str | None = None,
     trace_dsn: str | None = None,
 ) -> list[str]:
     ref = spec.reference
-    if ref.workers != 1:
+    if ref.workers != 1 and not ref.redis:
         raise UsageError(
-            f"gateway.reference.workers = {ref.workers}: the reference gateway is single-process"
+            f"gateway.reference.workers = {ref.workers}: more than one worker needs "
+            "gateway.reference.redis = true (revocations reach every worker over Redis)"
         )
     argv = [
         sys.executable,
@@ -171,6 +175,12 @@ def _reference_argv(
         # Drain inside our SIGKILL deadline, so a drain that completes is seen as exit 0.
         "--drain-timeout-s",
         repr(max(0.1, 0.8 * spec.stop_timeout_s)),
+        "--admin-key",
+        ref.admin_key,
+        "--revoke-propagation-ms",
+        repr(float(ref.revoke_propagation_ms)),
+        "--tenant-leak-share",
+        repr(float(ref.tenant_leak_share)),
     ]
     if ref.directive:
         argv += ["--directive", ref.directive]
@@ -188,6 +198,10 @@ def _reference_argv(
         argv += ["--key-prefix", key_prefix]
     if keys_file is not None:
         argv += ["--keys-file", str(keys_file)]
+    if agent_header is not None:
+        argv += ["--agent-header", agent_header]
+    if redis_url is not None:
+        argv += ["--redis-url", redis_url, "--workers", str(ref.workers)]
     if trace_dsn is not None:
         argv += [
             "--trace-dsn",
@@ -225,13 +239,51 @@ async def start_gateway(
     target: str | None,
     key_prefix: str | None = None,
     keys_file: Path | None = None,
+    agent_header: str | None = None,
     trace_dsn: str | None = None,
+) -> AsyncIterator[Gateway]:
+    """The gateway for this run (:func:`_start_gateway`), with its throwaway Redis when
+    ``gateway.reference.redis`` asks for one (started before it, stopped after)."""
+    with contextlib.ExitStack() as stack:
+        redis_url = None
+        if target is None and spec.kind == "reference" and spec.reference.redis:
+            try:
+                redis_url = stack.enter_context(throwaway_redis(run_dir / "redis.log")).url
+            except RedisUnavailable as exc:
+                raise UsageError(f"gateway.reference.redis: {exc}") from None
+        async with _start_gateway(
+            spec,
+            stub_url=stub_url,
+            run_dir=run_dir,
+            target=target,
+            key_prefix=key_prefix,
+            keys_file=keys_file,
+            agent_header=agent_header,
+            redis_url=redis_url,
+            trace_dsn=trace_dsn,
+        ) as gw:
+            yield gw
+
+
+@contextlib.asynccontextmanager
+async def _start_gateway(
+    spec: GatewaySpec,
+    *,
+    stub_url: str,
+    run_dir: Path,
+    target: str | None,
+    key_prefix: str | None,
+    keys_file: Path | None,
+    agent_header: str | None,
+    redis_url: str | None,
+    trace_dsn: str | None,
 ) -> AsyncIterator[Gateway]:
     """The gateway for this run, stopped (if launched) when the context exits.
 
     ``key_prefix`` / ``keys_file`` tell a launched reference gateway which client keys
-    are valid (defaults: its own, prefix ``sk-lg-``); ``trace_dsn`` where it writes its
-    trace rows (``--trace-dsn``; None: it writes none).
+    are valid (defaults: its own, prefix ``sk-lg-``); ``agent_header`` which header
+    names the agent its tenant-scoped keys are checked against; ``trace_dsn`` where it
+    writes its trace rows (``--trace-dsn``; None: it writes none).
     """
     if target is not None:
         url = target.rstrip("/")
@@ -244,7 +296,9 @@ async def start_gateway(
     log = run_dir / "gateway.log"
     deadline = time.monotonic() + spec.ready_timeout_s
     if spec.kind == "reference":
-        argv = _reference_argv(spec, stub_url, key_prefix, keys_file, trace_dsn)
+        argv = _reference_argv(
+            spec, stub_url, key_prefix, keys_file, agent_header, redis_url, trace_dsn
+        )
         env: dict[str, str] = _reference_env()
         cwd = None
         what = "reference gateway"

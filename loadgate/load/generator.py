@@ -57,6 +57,8 @@ from loadgate.load.outcome import EngineOutcome, TailRequest
 from loadgate.load.schedule import Windows, closed_loop_offsets, iter_arrivals, stream_shift_ns
 from loadgate.load.sessions import Session, SessionShape
 from loadgate.observe.observer import LiveCounts
+from loadgate.probes.revocation import RetiringDraw
+from loadgate.probes.tenants import TenantMix
 from loadgate.probes.witness import Witness, open_lookup
 from loadgate.profile import Profile
 from stub_upstream import stamped
@@ -84,6 +86,8 @@ class WorkerPlan:
     base_dir: str = "."
     #: share of extra requests sent straight to the stub (the control group)
     control_ratio: float = 0.0
+    #: (key, ns) pairs: the key leaves the pool then (probes.revocation)
+    retire: tuple[tuple[str, int], ...] = ()
     #: other stubs whose ledgers are joined too (a shard of a sharded run)
     peer_stub_urls: tuple[str, ...] = ()
     #: shard i of N: i/N. Its first sends come i/N of one gap after shard 0's (open
@@ -145,7 +149,12 @@ class Engine:
             extra_headers=headers,
         )
         seed = p.load.seed * 1009 + plan.worker_index
-        self.mix = mix(seed=seed, draw_key=keys.draw if keys is not None else None)
+        draw: Callable[[random.Random], tuple[str, str] | None] | None = None
+        tenants = None
+        if keys is not None:
+            draw = RetiringDraw(keys, plan.retire, clock) if plan.retire else keys.draw
+            tenants = TenantMix.for_profile(p, keys, Path(plan.base_dir))
+        self.mix = mix(seed=seed, draw_key=draw, tenants=tenants)
         # Same mix, its own draws and its own half of the id space (the top bit of seq).
         self.control_mix = mix(seed=seed + 7919, draw_key=None)
         self.control_mix.seq = CONTROL_SEQ_BASE
@@ -685,6 +694,11 @@ class Engine:
                 self.out.control_sent += 1
                 self.out.control_failed += obs.error is not None
             self.joiner.add_observation(obs, measured)
+            return
+        if obs.cross_tenant:
+            # A probe, not load: never an error of the traffic nor in a histogram.
+            if measured:
+                self.out.tenants.note(format_corr_id(obs.corr), obs.status, obs.error)
             return
         if self._sending_stopped or self._clock() >= self.windows.end_ns:
             # Completed after sending stopped: part of the drain tail (see _joined).

@@ -47,14 +47,20 @@ def generate_keys(prefix: str, n: int, seed: int) -> list[str]:
 
 
 def read_keys_file(path: Path) -> list[str]:
-    """Keys one per line; blank lines and ``#`` comments skipped; order = rank."""
+    """Keys one per line; blank lines and ``#`` comments skipped; order = rank.
+
+    A line's first word is the key: ``key tenant agent`` lines (tenant-scoped keys,
+    :mod:`loadgate.probes.tenants`) give the same pool.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{path}: auth.keys_file not found") from None
     except OSError as exc:
         raise UsageError(f"{path}: auth.keys_file unreadable: {exc.strerror}") from None
-    keys = [s for line in text.splitlines() if (s := line.strip()) and not s.startswith("#")]
+    keys = [
+        s.split()[0] for line in text.splitlines() if (s := line.strip()) and not s.startswith("#")
+    ]
     if not keys:
         raise UsageError(f"{path}: auth.keys_file has no keys")
     return keys
@@ -147,12 +153,19 @@ class KeyPool:
         """P(a valid draw picks ``rank``), from the CDF."""
         return self.cdf[rank] - (self.cdf[rank - 1] if rank else 0.0)
 
-    def draw_key(self, rng: random.Random) -> str:
-        """One key: the RNG decides validity (only when invalid keys are on), then rank."""
+    def draw_rank(self, rng: random.Random) -> tuple[int, bool]:
+        """``(rank, invalid)``: the RNG decides validity (when invalid keys are on), then rank."""
         invalid = self.invalid_ratio > 0 and rng.random() < self.invalid_ratio
         rank = bisect.bisect_right(self.cdf, rng.random())
-        key = self.keys[min(rank, len(self.keys) - 1)]
+        return min(rank, len(self.keys) - 1), invalid
+
+    def key_at(self, rank: int, invalid: bool = False) -> str:
+        key = self.keys[rank]
         return INVALID_PREFIX + key if invalid else key
+
+    def draw_key(self, rng: random.Random) -> str:
+        """One key (:meth:`draw_rank`)."""
+        return self.key_at(*self.draw_rank(rng))
 
     def draw(self, rng: random.Random) -> tuple[str, str] | None:
         """The auth header for one request, or None when ``auth.header = "none"``."""

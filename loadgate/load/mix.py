@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from itertools import accumulate
 
 from loadgate.client.observation import RequestSpec
+from loadgate.probes.tenants import TenantMix
 
 __all__ = ["EMBEDDING_MODEL", "ENDPOINTS", "RequestMix", "make_corr_id"]
 
@@ -44,7 +45,9 @@ class RequestMix:
         seed: int,
         draw_key: KeyDraw | None = None,
         extra_headers: tuple[tuple[str, str], ...] = (),
+        tenants: TenantMix | None = None,
     ) -> None:
+        """``tenants``: each request names an agent; a share names another tenant's."""
         names = [n for n, w in endpoints.items() if w > 0]
         if not names:
             raise ValueError("the endpoint mix has no positive weight")
@@ -60,6 +63,7 @@ class RequestMix:
         self._rng = random.Random(seed)
         self._draw_key = draw_key
         self._extra = extra_headers
+        self._tenants = tenants
         self.seq = 0
 
     def next(self) -> RequestSpec:
@@ -76,6 +80,12 @@ class RequestMix:
             model = EMBEDDING_MODEL
         else:
             model = self._model
+        auth = self._draw_key(rng) if self._draw_key is not None else None
+        extra, cross = self._extra, False
+        if self._tenants is not None:
+            agent, cross = self._tenants.headers(rng, auth)
+            if agent is not None:
+                extra = (*extra, agent)
         return RequestSpec(
             corr=make_corr_id(self._nonce, self.seq),
             endpoint=endpoint,
@@ -84,6 +94,7 @@ class RequestMix:
             prompt_tokens=self._prompt_tokens,
             max_tokens=self._max_tokens,
             expect_tokens=0 if endpoint == "embeddings" else self._expect,
-            auth=self._draw_key(rng) if self._draw_key is not None else None,
-            extra_headers=self._extra,
+            auth=auth,
+            extra_headers=extra,
+            cross_tenant=cross,
         )

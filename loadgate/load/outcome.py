@@ -25,6 +25,7 @@ from hdrh.histogram import HdrHistogram
 
 from loadgate.histograms.recorder import Recorder
 from loadgate.join.goodput import GoodputCounts
+from loadgate.probes.tenants import TenantCounts
 from loadgate.probes.witness import WitnessCounts
 
 __all__ = ["EngineOutcome", "ModeCounts", "TailRequest", "UpstreamCounts", "merge_outcomes"]
@@ -85,6 +86,8 @@ class EngineOutcome:
     )
     checked: int = 0
     violations: dict[str, int] = field(default_factory=dict)
+    #: cross-tenant requests (probes.tenants), apart from every figure above
+    tenants: TenantCounts = field(default_factory=TenantCounts)
     warmup_excluded: int = 0
     cooldown_excluded: int = 0
     max_inflight_hits: int = 0

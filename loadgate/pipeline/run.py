@@ -61,6 +61,8 @@ from loadgate.pipeline.placement import own_cpus, pin, plan_placement, usable_cp
 from loadgate.pipeline.shard import ShardPlan, judge_shard, shard_nonce, split_profile
 from loadgate.pipeline.stopping import LibrarySignals, StopRequest, run_on_uvloop
 from loadgate.pipeline.window import RunState, drain_figures, mark_edges, watch
+from loadgate.probes.revocation import RevocationProbe, plan_revocations, summarize
+from loadgate.probes.tenants import TenantMap, TenantMix, keys_file_lines
 from loadgate.probes.witness import preflight_witness
 from loadgate.profile import Profile, bundled_dir
 from loadgate.result.build import GatewayFacts, RunFacts, build_result
@@ -263,6 +265,7 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
             direct=options.target is None and profile.gateway.kind == "direct",
             placement=PlacementFigures(**dataclasses.asdict(state.placement)),
             control_ratio=control_ratio(profile, options.target),
+            revocation=state.revocation,
             trace=trace,
             metrics_lint=state.metrics_lint,
         )
@@ -359,6 +362,7 @@ async def _with_stub(
             target=options.target,
             key_prefix=profile.auth.prefix,
             keys_file=keys_file,
+            agent_header=profile.probes.tenants.header if tenants_on(profile) else None,
             trace_dsn=trace_dsn,
         ) as gw:
             facts = GatewayFacts(kind=facts.kind, url=gw.url, pid=gw.pid)
@@ -386,6 +390,17 @@ def _keys_file(profile: Profile, log_dir: Path) -> Path | None:
     a = profile.auth
     if a.header == "none":
         return None
+    if tenants_on(profile):
+        # Tenant-scoped keys: a file with tenant columns as it is, else one generated
+        # from the pool (key rank % tenants), the same map the load uses.
+        given = _base_dir(profile) / a.keys_file if a.keys_file else None
+        pool = KeyPool.from_spec(a, _base_dir(profile))
+        if given is not None and TenantMap.from_lines(given.read_text("utf-8"), str(given)):
+            return given
+        path = log_dir / "keys.txt"
+        tmap = TenantMap.generated(pool.keys, profile.probes.tenants.tenants)
+        path.write_text(keys_file_lines(tmap, pool.keys), encoding="utf-8")
+        return path
     if a.keys_file:
         return _base_dir(profile) / a.keys_file
     if a.provision_command:
@@ -471,6 +486,11 @@ async def _measure(
         trace=trace,
     )
     windows = Windows.from_seconds(start_ns, load.warmup_s, load.duration_s, load.cooldown_s)
+    revocation = _revocation_probe(profile, gw, windows, plan)
+    if revocation is not None:
+        retire = tuple((r.key, r.retire_ns) for r in revocation.plan)
+        plan = dataclasses.replace(plan, retire=retire)
+    probing = asyncio.create_task(revocation.run(state.stop)) if revocation else None
     observers = options.observers if load.workers == 1 else ()
     if scraper is not None:
         if load.warmup_s == 0:
@@ -496,6 +516,17 @@ async def _measure(
                 engine.stop(state.stop_reason or "stopped")
             state.outcome = await engine.run()
     finally:
+        if probing is not None:
+            assert revocation is not None
+            # The probes end with the window; a stopped run stops them at once.
+            if state.stop.is_set() and not probing.done():
+                probing.cancel()
+            await asyncio.gather(probing, return_exceptions=True)
+            # Configured: always a section, with whatever each key got to (a failed
+            # probe says so per key; it never reads as "not configured").
+            state.revocation = summarize(
+                revocation.keys, profile.probes.revocation, windows.measure_start_ns
+            )
         watching.cancel()
         if not state.end_marked:
             edges.cancel()  # load ended early (max_requests, stop): mark the end now
@@ -512,6 +543,31 @@ async def _measure(
     checked = launched and profile.gateway.drain_check
     return await drain_figures(
         state, gw, checked=checked, stop_timeout_s=profile.gateway.stop_timeout_s
+    )
+
+
+def tenants_on(profile: Profile) -> bool:
+    return profile.probes.tenants.share > 0 and profile.auth.header != "none"
+
+
+def _revocation_probe(
+    profile: Profile, gw: Gateway, windows: Windows, plan: WorkerPlan
+) -> RevocationProbe | None:
+    """The revocation probe for this run, its plan fixed before the first send."""
+    spec = profile.probes.revocation
+    if not (spec.url or spec.command) or profile.auth.header == "none":
+        return None
+    pool = KeyPool.from_spec(profile.auth, _base_dir(profile))
+    mix = TenantMix.for_profile(profile, pool, _base_dir(profile))
+    planned = plan_revocations(pool, spec, windows.measure_start_ns, windows.duration_ns)
+    return RevocationProbe(
+        profile,
+        planned,
+        gateway_url=gw.url,
+        # Its own run nonce: the stub's records of probes are foreign to the load's join.
+        nonce=plan.nonce ^ 0x40000000,
+        stop_ns=windows.measure_end_ns,
+        agent_header=mix.own_agent if mix is not None else lambda _auth: None,
     )
 
 

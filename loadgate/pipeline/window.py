@@ -29,7 +29,7 @@ from loadgate.load.schedule import Windows
 from loadgate.observe.observer import RunObserver
 from loadgate.pipeline.placement import Placement
 from loadgate.pipeline.shard import Placed
-from loadgate.result.model import Drain, MetricsLint
+from loadgate.result.model import Drain, MetricsLint, RevocationFigures
 
 __all__ = ["RunState", "drain_figures", "mark_edges", "sleep_until", "watch"]
 
@@ -51,6 +51,8 @@ class RunState:
     t_term: int = 0
     placement: Placement | None = None
     end_marked: bool = False
+    #: what [probes.revocation] measured (None: not configured)
+    revocation: RevocationFigures | None = None
     #: [checks.metrics]: lints the gateway's /metrics once, at the end of sending
     lint: Callable[[], Awaitable[MetricsLint]] | None = None
     metrics_lint: MetricsLint | None = None

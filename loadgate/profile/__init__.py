@@ -16,8 +16,10 @@ from loadgate.profile.models import (
     ProbesSpec,
     Profile,
     ReferenceSpec,
+    RevocationSpec,
     SloSpec,
     StubSpec,
+    TenantsSpec,
     WitnessSpec,
 )
 
@@ -32,8 +34,10 @@ __all__ = [
     "ProbesSpec",
     "Profile",
     "ReferenceSpec",
+    "RevocationSpec",
     "SloSpec",
     "StubSpec",
+    "TenantsSpec",
     "WitnessSpec",
     "bundled_dir",
     "bundled_profiles",

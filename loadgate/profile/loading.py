@@ -222,6 +222,7 @@ def _semantic_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
         yield ("load", "endpoints"), "needs at least one endpoint with a positive weight"
     if p.gateway.kind == "command" and not p.gateway.command:
         yield ("gateway", "command"), 'kind = "command" needs a command to launch'
+    yield from _probe_errors(p)
     yield from _witness_errors(p)
     for name, expr in p.gates.items():
         try:
@@ -232,6 +233,29 @@ def _semantic_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
         slo = p.slo
         if name.startswith("goodput.") and not any(v is not None for _, v in slo):
             yield ("gates", name), "a goodput gate needs [slo] bounds (ttft_ms, itl_ms, ...)"
+
+
+def _probe_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:
+    rev, ten, ref = p.probes.revocation, p.probes.tenants, p.gateway.reference
+    if ref.workers > 1 and not ref.redis:
+        yield (
+            ("gateway", "reference", "workers"),
+            "more than 1 needs gateway.reference.redis = true (revocations reach every worker)",
+        )
+    if rev.url and rev.command:
+        yield ("probes", "revocation", "url"), "set either url or command, not both"
+    if rev.url and not rev.url.startswith(("http://", "https://", "{gateway_url}")):
+        yield ("probes", "revocation", "url"), f"must be an http(s) URL (got {rev.url!r})"
+    if rev.command and "{key}" not in rev.command:
+        yield ("probes", "revocation", "command"), "must contain {key} (the key to revoke)"
+    if (rev.url or rev.command) and p.auth.header == "none":
+        yield ("probes", "revocation"), 'needs client keys (auth.header is "none")'
+    if (rev.url or rev.command) and rev.keys >= p.auth.keys and not p.auth.keys_file:
+        yield ("probes", "revocation", "keys"), f"must be below auth.keys ({p.auth.keys})"
+    if ten.share > 0 and p.auth.header == "none":
+        yield ("probes", "tenants"), 'needs client keys (auth.header is "none")'
+    if ten.share > 0 and not ten.header.strip():
+        yield ("probes", "tenants", "header"), "must name a header"
 
 
 def _witness_errors(p: Profile) -> Iterator[tuple[RawPath, str]]:

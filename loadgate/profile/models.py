@@ -44,11 +44,13 @@ __all__ = [
     "Profile",
     "ReferenceSpec",
     "ReplaySpec",
+    "RevocationSpec",
     "SessionsSpec",
     "SloSpec",
     "Spec",
     "StreamingCheckSpec",
     "StubSpec",
+    "TenantsSpec",
     "UpstreamCheckSpec",
     "WitnessSpec",
 ]
@@ -239,7 +241,23 @@ class ReferenceSpec(Spec):
     cache_size: int = _d(4096, "Auth LRU cache entries.", ge=0)
     miss_cost_ms: float = _d(2.0, "Simulated key-validation cost on a cache miss, ms.", ge=0)
     delay_ms: float = _d(0.0, "Latency the gateway adds to every request, ms (tests).", ge=0)
-    workers: int = _d(1, "Gateway processes (the reference gateway is single-process).", ge=1)
+    workers: int = _d(
+        1, "Gateway processes on one port (SO_REUSEPORT); more than 1 needs redis.", ge=1
+    )
+    redis: bool = _d(
+        False,
+        "Start a throwaway Redis (Debian's redis-server) for the run: revocations reach the "
+        "workers over its pub/sub.",
+    )
+    admin_key: str = _d("lg-admin", "Bearer key of the admin endpoints (POST /admin/keys/revoke).")
+    revoke_propagation_ms: float = _d(
+        0.0,
+        "Time a revocation takes to reach the auth check, ms (tests: 8000 is the defect).",
+        ge=0,
+    )
+    tenant_leak_share: float = _d(
+        0.0, "Defect (tests): share of cross-tenant requests admitted anyway.", ge=0, le=1
+    )
     trace_db: bool = _d(
         False,
         "Start a throwaway PostgreSQL for the run and have the gateway write one trace row "
@@ -303,6 +321,52 @@ class GatewaySpec(Spec):
     )
 
 
+class RevocationSpec(Spec):
+    """``[probes.revocation]``: revoke keys in use mid-run, time until the gateway rejects them.
+
+    Off unless ``url`` or ``command`` is set ("" is unset: ``--set probes.revocation.url=``
+    turns a profile's probe off; docs/checks.md, "Key revocation").
+    """
+
+    url: str | None = _d(
+        None,
+        'POST {"key": …} here to revoke a key ({gateway_url} substituted); a 2xx is success.',
+    )
+    command: str | None = _d(
+        None, "Or run this to revoke a key ({key} substituted, shell-quoted); exit 0 is success."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers of the revoke POST (the admin's key)."
+    )
+    keys: int = _d(5, "Keys in active use to revoke, at spread-out moments of the window.", ge=1)
+    interval_ms: float = _d(
+        50.0, "Probe cadence with each revoked key, ms: the measurement's resolution.", gt=0
+    )
+    hook_timeout_s: Duration = Field(
+        10.0, alias="hook_timeout", gt=0, description="The revoke call may take this long."
+    )
+
+
+class TenantsSpec(Spec):
+    """``[probes.tenants]``: tenant A's key asking for tenant B's agent, among normal traffic.
+
+    Off while ``share`` is 0 (docs/checks.md, "Tenant isolation").
+    """
+
+    header: str = _d("x-agent-id", "Header naming the tenant-scoped resource (the agent).")
+    share: float = _d(
+        0.0,
+        "Share of requests that cross tenants (0: off); the rest name their own agent.",
+        ge=0,
+        le=0.5,
+    )
+    tenants: int = _d(
+        4,
+        "Tenants when generated (auth.keys_file without tenant columns): key rank % tenants.",
+        ge=2,
+    )
+
+
 class WitnessSpec(Spec):
     """``[probes.witness]``: poll for each sampled request's side effect (a trace row) by id.
 
@@ -347,10 +411,16 @@ class WitnessSpec(Spec):
 
 
 class ProbesSpec(Spec):
-    """``[probes]``: checks that act beside the load (witness, …)."""
+    """``[probes]``: checks that act beside the load (witness, revocation, tenants)."""
 
     witness: WitnessSpec = Field(
         default_factory=WitnessSpec, description="Side-effect witness (trace rows)."
+    )
+    revocation: RevocationSpec = Field(
+        default_factory=RevocationSpec, description="Key revocation under load."
+    )
+    tenants: TenantsSpec = Field(
+        default_factory=TenantsSpec, description="Cross-tenant requests among the load."
     )
 
 

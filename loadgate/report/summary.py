@@ -493,6 +493,47 @@ def _probes_table(result: Result) -> Table:
     return _kv_table("Probes", rows)
 
 
+def _auth_probes_table(result: Result) -> Table:
+    """Revocation and tenant isolation; each says "not configured" when it was off."""
+    rows: list[tuple[str, float | str | None, Text | str]] = []
+    rev, ten = result.probes.revocation, result.probes.tenants
+    if rev is None:
+        rows.append(("key revocation", "not configured", "probes.revocation.url or .command unset"))
+    else:
+        prop = rev.propagation_s
+        bound = f"each ≤ {_fmt(rev.bound_s, 3)} s late (probe every {rev.interval_ms:g} ms)"
+        rows.append(("keys revoked / never rejected", f"{rev.revoked} / {rev.never_rejected}", ""))
+        rows.append(
+            (
+                "revocation propagation p50 / max (s)",
+                f"{_fmt(prop.p50, 3)} / {_fmt(prop.max, 3)}",
+                bound
+                if prop.max is not None
+                else Text(
+                    "unknown: a key was never rejected, or its baseline / hook failed",
+                    style="yellow",
+                ),
+            )
+        )
+        for k in rev.keys:
+            if k.hook_error or k.flaps or k.propagation_s is None:
+                what = k.hook_error or (
+                    f"{k.flaps} flap(s)"
+                    if k.propagation_s is not None
+                    else f"not rejected in {_fmt(k.observed_s, 1)} s "
+                    f"(baseline status {k.baseline_status})"
+                )
+                rows.append((f"key {k.key}", _fmt(k.propagation_s, 3), Text(what, style="yellow")))
+    if ten is None:
+        rows.append(("tenant isolation", "not configured", "probes.tenants.share = 0"))
+    else:
+        note: Text | str = ", ".join(ten.examples[:3])
+        if ten.leaked:
+            note = Text(f"⚠ leaked: {note}", style="red")
+        rows.append(("cross-tenant tried / leaked", f"{ten.tried} / {ten.leaked}", note))
+    return _kv_table("Key revocation and tenant isolation", rows)
+
+
 def print_summary(result: Result, console: Console) -> None:
     """Print the verdict and every figure, each warning beside what it qualifies."""
     warnings = stability_warnings(result)
@@ -507,6 +548,7 @@ def print_summary(result: Result, console: Console) -> None:
         _traffic_table(result, warnings),
         _checks_table(result),
         _probes_table(result),
+        _auth_probes_table(result),
         workload_table(result),
         turn_table(result),
         _harness_table(result, warnings),

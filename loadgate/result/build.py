@@ -45,8 +45,10 @@ from loadgate.result.model import (
     RealtimeFigures,
     Requests,
     Result,
+    RevocationFigures,
     SessionFigures,
     Summary,
+    TenantFigures,
     Timeseries,
     TraceFigures,
     TurnFigures,
@@ -91,6 +93,8 @@ class RunFacts:
     trace: TraceInfo | None = None
     #: [checks.metrics]: the lint of the gateway's /metrics at the end of the load
     metrics_lint: MetricsLint | None = None
+    #: what ``[probes.revocation]`` measured (None: not configured)
+    revocation: RevocationFigures | None = None
 
 
 def harness_limits(profile: Profile) -> HarnessLimits:
@@ -449,5 +453,22 @@ def build_result(profile: Profile, outcome: EngineOutcome | None, facts: RunFact
         result.reasons = [f"run did not start measuring ({facts.stop_reason or 'error'})"]
         return result
     _measured(result, profile, outcome, facts)
+    result.probes = Probes(
+        witness=result.probes.witness,
+        revocation=facts.revocation,
+        tenants=_tenants(profile, outcome),
+    )
     _judge(result, profile, facts)
     return result
+
+
+def _tenants(profile: Profile, out: EngineOutcome) -> TenantFigures | None:
+    if profile.probes.tenants.share <= 0:
+        return None
+    t = out.tenants
+    return TenantFigures(
+        tried=t.tried,
+        leaked=t.leaked,
+        by_status={str(k): v for k, v in sorted(t.by_status.items())},
+        examples=t.examples,
+    )

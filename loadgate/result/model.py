@@ -51,9 +51,12 @@ __all__ = [
     "ModeRequests",
     "PlacementFigures",
     "Probes",
+    "PropagationFigures",
     "RealtimeFigures",
     "Requests",
     "Result",
+    "RevocationFigures",
+    "RevokedKey",
     "SessionFigures",
     "ShardEntry",
     "ShardFigures",
@@ -64,6 +67,7 @@ __all__ = [
     "SweepBudget",
     "SweepResult",
     "SweepStep",
+    "TenantFigures",
     "Timeseries",
     "TraceFigures",
     "TurnFigures",
@@ -423,10 +427,65 @@ class WitnessFigures(Section):
     errors: list[str] = Field(default_factory=list)
 
 
+class PropagationFigures(Section):
+    """Seconds from the revoke hook's return to the key's lasting rejection, over keys."""
+
+    p50: float | None = None
+    max: float | None = None
+
+
+class RevokedKey(Section):
+    """One revoked key (``probes.revocation.keys``): its probes and what they showed."""
+
+    key: str  # the key's first 12 characters
+    rank: int  # its popularity rank in the key pool (0: most used)
+    #: when the hook was called, seconds after the window opened
+    revoked_at_s: float | None = None
+    baseline_status: int = 0  # the request just before the hook (must be 2xx)
+    hook_s: float | None = None  # how long the hook took
+    hook_error: str | None = None
+    #: hook return → first rejection followed only by rejections (None: never)
+    propagation_s: float | None = None
+    #: the figure is at most this much above the true moment (the probe gap there)
+    bound_s: float | None = None
+    probes: int = 0
+    rejections: int = 0
+    flaps: int = 0  # rejected → accepted again
+    observed_s: float = 0.0  # hook return → last probe sent
+
+
+class RevocationFigures(Section):
+    """``[probes.revocation]``: revoked keys rejected how soon (docs/checks.md)."""
+
+    revoked: int = 0
+    #: revoked, baseline accepted, never rejected for good by the end of sending
+    never_rejected: int = 0
+    baseline_rejected: int = 0  # keys refused already before the hook: not usable
+    hook_failed: int = 0
+    #: p50 / max: None unless every key has a propagation time
+    propagation_s: PropagationFigures = Field(default_factory=PropagationFigures)
+    interval_ms: float = 0.0
+    #: the largest per-key error of propagation_s (probe quantisation), seconds
+    bound_s: float | None = None
+    keys: list[RevokedKey] = Field(default_factory=list)
+
+
+class TenantFigures(Section):
+    """``[probes.tenants]``: cross-tenant requests and how many the gateway let through."""
+
+    tried: int = 0
+    leaked: int = 0  # answered anything but 401 / 403 / 404
+    #: HTTP status ("0": no answer) → cross-tenant requests
+    by_status: dict[str, int] = Field(default_factory=dict)
+    examples: list[str] = Field(default_factory=list)
+
+
 class Probes(Section):
     """``probes``: checks that act beside the load (None: that probe not configured)."""
 
     witness: WitnessFigures | None = None
+    revocation: RevocationFigures | None = None
+    tenants: TenantFigures | None = None
 
 
 class Timeseries(Section):
