@@ -13,7 +13,8 @@ __all__ = ["Config", "parse_args"]
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    upstream: str
+    #: upstream base URLs, each request to the next in turn (round-robin)
+    upstreams: tuple[str, ...]
     host: str = "127.0.0.1"
     port: int = 8080
     upstream_key: str | None = None
@@ -78,6 +79,17 @@ def _http_url(text: str) -> str:
     return text.rstrip("/")
 
 
+def _upstream_list(given: list[str]) -> tuple[str, ...]:
+    """Every ``--upstream`` value, each also a comma list, in order; duplicates refused."""
+    urls = [_http_url(u) for value in given for u in value.split(",") if u.strip()]
+    seen: set[str] = set()
+    for u in urls:
+        if u in seen:  # a repeat would weight it twice and merge its metrics label
+            raise argparse.ArgumentTypeError(f"upstream {u} given twice")
+        seen.add(u)
+    return tuple(urls)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> Config:
     p = argparse.ArgumentParser(
         prog="python -m reference_gateway",
@@ -86,8 +98,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p.add_argument(
         "--upstream",
         required=True,
-        type=_http_url,
-        help="upstream base URL, e.g. http://127.0.0.1:18000",
+        action="append",
+        help="upstream base URL, e.g. http://127.0.0.1:18000; repeat it or give a comma "
+        "list for several (each request goes to the next, round-robin)",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080, help="0 = any free port (printed on stdout)")
@@ -104,7 +117,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p.add_argument("--keys-file", type=Path, default=None, help="exact set of valid keys")
     p.add_argument("--delay-ms", type=_non_negative, default=0.0, help="fixed added delay")
     p.add_argument("--drain-timeout-s", type=_non_negative, default=30.0)
-    p.add_argument("--pool-size", type=_positive_int, default=1024, help="upstream connections")
+    p.add_argument("--pool-size", type=_positive_int, default=1024, help="connections per upstream")
     p.add_argument("--upstream-timeout-s", type=_non_negative, default=600.0)
     p.add_argument("--backlog", type=_positive_int, default=2048)
     t = p.add_argument_group("trace rows (one per proxied request, into PostgreSQL)")
@@ -137,8 +150,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         help="defect (tests): hold streamed answers until their end",
     )
     ns = p.parse_args(argv)
+    try:
+        upstreams = _upstream_list(ns.upstream)
+    except argparse.ArgumentTypeError as exc:
+        p.error(f"argument --upstream: {exc}")
+    if not upstreams:
+        p.error("argument --upstream: no URL given")
     return Config(
-        upstream=ns.upstream,
+        upstreams=upstreams,
         host=ns.host,
         port=ns.port,
         upstream_key=ns.upstream_key,
