@@ -4,6 +4,9 @@
 whose key is in the auth cache and that has no ``--delay-ms`` to sleep is forwarded on
 an idle upstream connection right there, with no task; a cache miss, a delay or a new
 upstream connection each take one task (:meth:`Proxy._admit`, :meth:`Proxy._connect`).
+With several ``--upstream`` URLs each forwarded request takes the next
+:class:`Upstream` in turn (one counter: round-robin per request, not per client), each
+with its own pool; with one, the turn stays 0 and the path is what it was.
 
 :meth:`Proxy.upstream_request` is the one place the upstream head and body are built:
 the client's key headers are always dropped (``--upstream-key`` is sent instead, if
