@@ -3,10 +3,10 @@
 It is what ``loadgate run`` measures when no other gateway is named: an
 ``asyncio.Protocol`` server on uvloop whose HTTP/1.1 framing is httptools' C parser on
 both sides. It checks client keys against an LRU auth cache (a miss costs a simulated
-database lookup), forwards OpenAI/Anthropic requests byte for byte to one upstream over
-a warm keep-alive pool, relays each upstream read to the client as it arrives (no
-buffering of streams), exports Prometheus counters and drains in-flight requests on
-SIGTERM.
+database lookup), forwards OpenAI/Anthropic requests byte for byte to its upstream (or,
+given several, to each in turn) over a warm keep-alive pool per upstream, relays each
+upstream read to the client as it arrives (no buffering of streams), exports Prometheus
+counters and drains in-flight requests on SIGTERM.
 
 Modules, in the order a request meets them: ``_downstream`` (client connections),
 ``_proxy`` (routes, auth, delay, forwarding), ``_upstream`` (pool and response

@@ -13,7 +13,8 @@ __all__ = ["Config", "parse_args"]
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    upstream: str
+    #: upstream base URLs, each request to the next in turn (round-robin)
+    upstreams: tuple[str, ...]
     host: str = "127.0.0.1"
     port: int = 8080
     upstream_key: str | None = None
@@ -52,6 +53,10 @@ class Config:
             value = getattr(self, f.name)
             flag = f"--{f.name.replace('_', '-')}"
             if f.name in ("port", "workers", "reuse_port") or value is None or value is False:
+                continue
+            if f.name == "upstreams":  # --upstream repeats, in order
+                for url in value:
+                    argv += ["--upstream", url]
                 continue
             argv += [flag] if value is True else [flag, str(value)]
         return [*argv, "--port", str(port), "--workers", "1", "--reuse-port"]
@@ -96,6 +101,17 @@ def _http_url(text: str) -> str:
     return text.rstrip("/")
 
 
+def _upstream_list(given: list[str]) -> tuple[str, ...]:
+    """Every ``--upstream`` value, each also a comma list, in order; duplicates refused."""
+    urls = [_http_url(u) for value in given for u in value.split(",") if u.strip()]
+    seen: set[str] = set()
+    for u in urls:
+        if u in seen:  # a repeat would weight it twice and merge its metrics label
+            raise argparse.ArgumentTypeError(f"upstream {u} given twice")
+        seen.add(u)
+    return tuple(urls)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> Config:
     p = argparse.ArgumentParser(
         prog="python -m reference_gateway",
@@ -104,8 +120,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p.add_argument(
         "--upstream",
         required=True,
-        type=_http_url,
-        help="upstream base URL, e.g. http://127.0.0.1:18000",
+        action="append",
+        help="upstream base URL, e.g. http://127.0.0.1:18000; repeat it or give a comma "
+        "list for several (each request goes to the next, round-robin)",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080, help="0 = any free port (printed on stdout)")
@@ -122,7 +139,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p.add_argument("--keys-file", type=Path, default=None, help="exact set of valid keys")
     p.add_argument("--delay-ms", type=_non_negative, default=0.0, help="fixed added delay")
     p.add_argument("--drain-timeout-s", type=_non_negative, default=30.0)
-    p.add_argument("--pool-size", type=_positive_int, default=1024, help="upstream connections")
+    p.add_argument("--pool-size", type=_positive_int, default=1024, help="connections per upstream")
     p.add_argument("--upstream-timeout-s", type=_non_negative, default=600.0)
     p.add_argument("--backlog", type=_positive_int, default=2048)
     p.add_argument(
@@ -187,10 +204,16 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         help="defect (tests): hold streamed answers until their end",
     )
     ns = p.parse_args(argv)
+    try:
+        upstreams = _upstream_list(ns.upstream)
+    except argparse.ArgumentTypeError as exc:
+        p.error(f"argument --upstream: {exc}")
+    if not upstreams:
+        p.error("argument --upstream: no URL given")
     if ns.workers > 1 and ns.admin_key and not ns.redis_url:
         p.error("--workers > 1 with --admin-key needs --redis-url (revocations reach every worker)")
     return Config(
-        upstream=ns.upstream,
+        upstreams=upstreams,
         host=ns.host,
         port=ns.port,
         upstream_key=ns.upstream_key,

@@ -8,7 +8,9 @@ Names are the contract loadgate's bundled profiles select on:
 ``auth_cache_hits_total``, ``auth_cache_misses_total``, ``auth_cache_entries``,
 ``gateway_requests_total{route,status}``, ``gateway_requests_in_flight``,
 ``gateway_upstream_errors_total{route,reason}``, ``gateway_added_delay_seconds_total``,
-``gateway_added_delay_requests_total``; with ``--trace-dsn``:
+``gateway_added_delay_requests_total``,
+``gateway_upstream_requests_total{upstream}`` (``host:port`` of each ``--upstream``);
+with ``--trace-dsn``:
 ``gateway_trace_rows_written_total``, ``gateway_trace_rows_dropped_total{reason}``,
 ``gateway_trace_batches_total``, ``gateway_trace_queue_rows``.
 
@@ -45,6 +47,7 @@ class Metrics(Collector):
         cache_misses: Callable[[], int] = _zero,
         cache_entries: Callable[[], int] = _zero,
         in_flight: Callable[[], int] = _zero,
+        upstream_sent: Callable[[], list[tuple[str, int]]] = list,
     ) -> None:
         self.requests: dict[tuple[str, int], int] = {}
         self.upstream_errors: dict[tuple[str, str], int] = {}
@@ -55,6 +58,7 @@ class Metrics(Collector):
         self.cache_misses = cache_misses
         self.cache_entries = cache_entries
         self.in_flight = in_flight
+        self.upstream_sent = upstream_sent
         self.traces: TraceWriter | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -101,6 +105,14 @@ class Metrics(Collector):
         for (route, reason), n in sorted(self.upstream_errors.items()):
             err.add_metric([route, reason], n)
         yield err
+        sent = CounterMetricFamily(
+            "gateway_upstream_requests",
+            "Requests written to each upstream (round-robin over --upstream), by host:port.",
+            labels=["upstream"],
+        )
+        for label, n in self.upstream_sent():
+            sent.add_metric([label], n)
+        yield sent
         yield CounterMetricFamily(
             "gateway_added_delay_seconds",
             "Delay actually slept for --delay-ms (timers overshoot: the known delay a"

@@ -4,6 +4,9 @@
 whose key is in the auth cache and that has no ``--delay-ms`` to sleep is forwarded on
 an idle upstream connection right there, with no task; a cache miss, a delay or a new
 upstream connection each take one task (:meth:`Proxy._admit`, :meth:`Proxy._connect`).
+With several ``--upstream`` URLs each forwarded request takes the next
+:class:`Upstream` in turn (one counter: round-robin per request, not per client), each
+with its own pool; with one, the turn stays 0 and the path is what it was.
 
 The upstream head and body are built in one place, :meth:`Proxy.upstream_request`:
 the client's key headers are always dropped (``--upstream-key`` is sent instead, if
@@ -41,7 +44,7 @@ from reference_gateway._traces import TraceRow, TraceWriter
 from reference_gateway._upstream import UpstreamConnection, UpstreamPool
 from reference_gateway._wire import Headers, error_body, filter_headers, header_block
 
-__all__ = ["ROUTES", "Proxy", "client_key"]
+__all__ = ["ROUTES", "Proxy", "Upstream", "client_key"]
 
 ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/chat/completions"): "chat",
@@ -76,29 +79,34 @@ def client_key(req: Request) -> str | None:
 
 
 class Upstream:
-    """The parsed ``--upstream`` URL: where to connect and what to prefix."""
+    """One ``--upstream``: where to connect, what to prefix, its pool and its request count."""
 
-    def __init__(self, url: str) -> None:
+    __slots__ = ("host", "host_line", "label", "pool", "port", "prefix", "sent")
+
+    def __init__(self, url: str, pool_size: int) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"--upstream must be an http:// URL, got {url!r}")
         self.host = parts.hostname
         self.port = parts.port or 80
         self.prefix = parts.path.rstrip("/").encode()
-        self.host_header = parts.netloc.encode()
+        self.host_line = b"host: %s\r\n" % parts.netloc.encode()
+        #: the metrics label: host:port (bounded by the flags, never by traffic)
+        self.label = f"{self.host}:{self.port}"
+        self.pool = UpstreamPool(self.host, self.port, pool_size)
+        self.sent = 0  # requests written to this upstream
 
 
 class Proxy:
     """The dispatcher the client connections call, with the in-flight count the drain waits on."""
 
-    def __init__(self, cfg: Config, metrics: Metrics, cache: AuthCache, pool: UpstreamPool) -> None:
+    def __init__(self, cfg: Config, metrics: Metrics, cache: AuthCache) -> None:
         self.cfg = cfg
         self.metrics = metrics
         self._cache = cache
-        self._pool = pool
-        up = Upstream(cfg.upstream)
-        self._prefix = up.prefix
-        self._host = b"host: %s\r\n" % up.host_header
+        #: every ``--upstream``, in the order given; requests take them in turn
+        self.upstreams = [Upstream(url, cfg.pool_size) for url in cfg.upstreams]
+        self._turn = 0
         self._delay_s = cfg.delay_ms / 1000.0
         self._timeout_s = cfg.upstream_timeout_s
         # The client's own key never goes upstream: the provider's key is the gateway's.
@@ -238,8 +246,11 @@ class Proxy:
                 return
         self._forward(req, relay)
 
-    def upstream_request(self, req: Request, route: str) -> tuple[bytes, bytes]:
-        """The upstream request head and body for ``req``."""
+    def upstream_request(
+        self, req: Request, route: str, upstream: Upstream | None = None
+    ) -> tuple[bytes, bytes]:
+        """The head and body for ``req`` sent to ``upstream`` (default: the first)."""
+        up = upstream or self.upstreams[0]
         body = self._directive.apply(route, req.body) if self._directive.text else req.body
         headers: Headers = filter_headers(req.headers, self._drop)
         key = self._key_anthropic if route == "messages" else self._key_openai
@@ -248,9 +259,9 @@ class Proxy:
         length = b"content-length: %d\r\n" % len(body) if body or req.method == "POST" else b""
         head = b"%s %s%s HTTP/1.1\r\n%s%s%s%s\r\n" % (
             req.method.encode(),
-            self._prefix,
+            up.prefix,
             req.target,
-            self._host,
+            up.host_line,
             header_block(headers),
             key,
             length,
@@ -258,21 +269,28 @@ class Proxy:
         return head, body
 
     def _forward(self, req: Request, relay: Relay) -> None:
-        head, body = self.upstream_request(req, relay.route)
-        up = self._pool.take()
+        # Round-robin per request: with one upstream the turn stays 0.
+        turn = self._turn
+        target = self.upstreams[turn]
+        self._turn = turn + 1 if turn + 1 < len(self.upstreams) else 0
+        head, body = self.upstream_request(req, relay.route, target)
+        up = target.pool.take()
         if up is None:
-            self._spawn(self._connect(head, body, relay))
+            self._spawn(self._connect(head, body, relay, target))
         else:
-            self._send(relay, up, head, body)
+            self._send(relay, up, head, body, target)
 
-    def _send(self, relay: Relay, up: UpstreamConnection, head: bytes, body: bytes) -> None:
+    def _send(
+        self, relay: Relay, up: UpstreamConnection, head: bytes, body: bytes, target: Upstream
+    ) -> None:
         if self._timeout_s > 0:
             self._deadlines[relay] = asyncio.get_running_loop().time() + self._timeout_s
+        target.sent += 1
         relay.send(up, head, body)
 
-    async def _connect(self, head: bytes, body: bytes, relay: Relay) -> None:
+    async def _connect(self, head: bytes, body: bytes, relay: Relay, target: Upstream) -> None:
         try:
-            up = await self._pool.acquire()
+            up = await target.pool.acquire()
         except TimeoutError:
             self.metrics.count_upstream_error(relay.route, "TimeoutError")
             relay.reject(504, "upstream connect timed out")
@@ -283,9 +301,9 @@ class Proxy:
             relay.reject(502, f"upstream unavailable: {reason}")
             return
         if relay.gone:
-            self._pool.release(up)
+            target.pool.release(up)
             return
-        self._send(relay, up, head, body)
+        self._send(relay, up, head, body, target)
 
     # -- the gateway's own endpoints --------------------------------------------------
 

@@ -23,7 +23,7 @@ from reference_gateway._auth import AuthCache, KeyValidator
 from reference_gateway._config import Config, parse_args
 from reference_gateway._downstream import ClientConnection
 from reference_gateway._metrics import Metrics
-from reference_gateway._proxy import Proxy, Upstream
+from reference_gateway._proxy import Proxy
 from reference_gateway._revocations import Revocations
 from reference_gateway._traces import TraceWriter
 from reference_gateway._upstream import UpstreamPool
@@ -48,20 +48,21 @@ class GatewayServer:
         self.cfg = cfg
         self.validator = validator = KeyValidator(cfg.key_prefix, cfg.keys_file)
         self.cache = cache = AuthCache(cfg.cache_size, cfg.miss_cost_ms / 1000.0, validator)
-        up = Upstream(cfg.upstream)
-        self.pool = UpstreamPool(up.host, up.port, cfg.pool_size)
         self.metrics = Metrics(
             cache_hits=lambda: cache.hits,
             cache_misses=lambda: cache.misses,
             cache_entries=lambda: len(cache),
         )
-        self.proxy = proxy = Proxy(cfg, self.metrics, cache, self.pool)
+        self.proxy = proxy = Proxy(cfg, self.metrics, cache)
+        #: one keep-alive pool per upstream, in ``--upstream`` order
+        self.pools: list[UpstreamPool] = [u.pool for u in proxy.upstreams]
         self.metrics.in_flight = lambda: proxy.in_flight
         self.revocations = Revocations(
             self.apply_revocation, cfg.revoke_propagation_ms / 1000.0, cfg.redis_url
         )
         if cfg.admin_key:
             proxy.revoke_hook = self.revocations.revoke
+        self.metrics.upstream_sent = lambda: [(u.label, u.sent) for u in proxy.upstreams]
         self.connections: set[ClientConnection] = set()
         self._listener: asyncio.Server | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -112,7 +113,8 @@ class GatewayServer:
                 conn.idle_marks += 1
                 if conn.idle_marks >= _IDLE_SWEEPS:
                     conn.close()
-        self.pool.sweep(_IDLE_SWEEPS)
+        for pool in self.pools:
+            pool.sweep(_IDLE_SWEEPS)
         self._timer = asyncio.get_running_loop().call_later(_SWEEP_S, self._sweep)
 
     async def drain(self, timeout_s: float) -> tuple[bool, int]:
@@ -137,7 +139,8 @@ class GatewayServer:
             self._timer.cancel()
         self.proxy.stop_watchdog()
         await self.revocations.close()
-        self.pool.close()
+        for pool in self.pools:
+            pool.close()
         if self.proxy.traces is not None:
             # After the drain: every finished request's row is queued by now.
             await self.proxy.traces.close()
@@ -151,8 +154,8 @@ async def serve(cfg: Config) -> int:
     shown = "127.0.0.1" if cfg.host in ("0.0.0.0", "") else cfg.host
     print(f"reference_gateway listening on http://{shown}:{port}", flush=True)
     log.info(
-        "upstream %s, cache %d keys, miss cost %g ms, delay %g ms",
-        cfg.upstream,
+        "upstream(s) %s (round-robin), cache %d keys, miss cost %g ms, delay %g ms",
+        ", ".join(cfg.upstreams),
         cfg.cache_size,
         cfg.miss_cost_ms,
         cfg.delay_ms,

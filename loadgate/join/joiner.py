@@ -119,10 +119,13 @@ class Joiner:
     def add_observation(self, obs: Observation, measured: bool) -> None:
         self._obs[obs.corr] = (obs, measured)
 
-    def add_records(self, recs: np.ndarray[Any, Any], *, same_clock: bool = True) -> None:
-        """``same_clock`` False: these records come from a stub on another clock."""
+    def add_records(self, recs: np.ndarray[Any, Any], *, same_clock: bool = True) -> int:
+        """Take in ledger records; returns how many are this run's (warm-up included).
+
+        ``same_clock`` False: these records come from a stub on another clock.
+        """
         if len(recs) == 0:
-            return
+            return 0
         ours = (recs["corr"] >> 32) == self._nonce
         self.stats.foreign += int(len(recs) - int(ours.sum()))
         mine = recs[ours]
@@ -150,6 +153,7 @@ class Joiner:
             self._calls.setdefault(corr, []).append(call)
             if not same_clock:
                 self._cross_clock.add(corr)
+        return len(mine)
 
     def ready(self, before_ns: int) -> list[int]:
         """Ids of observations that completed before ``before_ns`` (safe to finalise)."""

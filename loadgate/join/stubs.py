@@ -31,6 +31,8 @@ from stub_upstream.ledger_format import BOOT_ID
 
 __all__ = ["StubClock", "StubLedgers", "same_clock"]
 
+_UNREACHABLE = "unreachable: "
+
 
 @dataclass(frozen=True, slots=True)
 class StubClock:
@@ -65,6 +67,9 @@ class StubLedgers:
     that need no clock verdict), :meth:`pull_each` keeps the records per stub.
     A peer that cannot be read is skipped for that pull and its error kept: its
     records come with a later pull, or the requests it served stay ``unseen``.
+    A peer unreachable at the clock check (its pod, or its shard's process, not up
+    yet) is checked again before each pull until it answers: otherwise a peer that
+    started a second late would have all its records taken for another clock's.
     """
 
     def __init__(
@@ -86,28 +91,31 @@ class StubLedgers:
         return sum(c.lost for c in self._clients)
 
     async def check_clocks(self) -> list[StubClock]:
-        """Ask every stub for its clock once (before the load); unreachable = not ours."""
-        out: list[StubClock] = []
-        for url, client in zip(self._urls, self._clients, strict=True):
-            before = self._clock()
-            try:
-                info = await client.info()
-            except LEDGER_ERRORS as exc:
-                out.append(StubClock(url, False, f"unreachable: {exc}"))
-                continue
-            why = same_clock(info, before, self._clock())
-            out.append(StubClock(url, why is None, why))
-        self.clocks = out
-        return out
+        """Ask every stub for its clock (before the load); unreachable = not ours, yet."""
+        self.clocks = [await self._check(i) for i in range(len(self._clients))]
+        return self.clocks
 
-    async def pull_each(self) -> list[tuple[np.ndarray[Any, Any], bool]]:
-        """``(records, same clock)`` per stub that answered; the own stub's errors raise."""
+    async def _check(self, i: int) -> StubClock:
+        url, client = self._urls[i], self._clients[i]
+        before = self._clock()
+        try:
+            info = await client.info()
+        except LEDGER_ERRORS as exc:
+            return StubClock(url, False, f"{_UNREACHABLE}{exc}")
+        why = same_clock(info, before, self._clock())
+        return StubClock(url, why is None, why)
+
+    async def pull_each(self) -> list[tuple[str, np.ndarray[Any, Any], bool]]:
+        """``(url, records, same clock)`` per stub that answered; the own stub's errors raise."""
         if not self.clocks:
             await self.check_clocks()
-        out: list[tuple[np.ndarray[Any, Any], bool]] = []
-        for i, (client, clk) in enumerate(zip(self._clients, self.clocks, strict=True)):
+        out: list[tuple[str, np.ndarray[Any, Any], bool]] = []
+        for i, client in enumerate(self._clients):
+            clk = self.clocks[i]
+            if (clk.reason or "").startswith(_UNREACHABLE):
+                self.clocks[i] = clk = await self._check(i)
             try:
-                out.append((await client.pull(), clk.same_clock))
+                out.append((clk.url, await client.pull(), clk.same_clock))
             except LEDGER_ERRORS as exc:
                 if i == 0:
                     raise
@@ -115,7 +123,7 @@ class StubLedgers:
         return out
 
     async def pull(self) -> np.ndarray[Any, Any]:
-        parts = [recs for recs, _ in await self.pull_each()]
+        parts = [recs for _, recs, _ in await self.pull_each()]
         return np.concatenate(parts)
 
     async def info(self) -> dict[str, Any]:

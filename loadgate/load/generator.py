@@ -343,8 +343,9 @@ class Engine:
 
     async def _pull_into_joiner(self, ledger: LedgerSource) -> None:
         if isinstance(ledger, StubLedgers):
-            for recs, same in await ledger.pull_each():
-                self.joiner.add_records(recs, same_clock=same)
+            by_stub = self.out.upstream.records_by_stub
+            for url, recs, same in await ledger.pull_each():
+                by_stub[url] = by_stub.get(url, 0) + self.joiner.add_records(recs, same_clock=same)
         else:
             self.joiner.add_records(await ledger.pull())
 

@@ -64,6 +64,8 @@ class UpstreamCounts:
     #: upstream calls per request → requests
     calls_hist: dict[int, int] = field(default_factory=dict)
     pull_errors: list[str] = field(default_factory=list)
+    #: stub URL → this run's records read from its ledger (only with peer stubs)
+    records_by_stub: dict[str, int] = field(default_factory=dict)
     worker_errors: list[str] = field(default_factory=list)
     #: the stub's upstream-rule verdicts ([checks.upstream]; joiner.AssertionCounts)
     assertions_checked: int = 0

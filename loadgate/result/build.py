@@ -180,6 +180,7 @@ def _upstream(profile: Profile, out: EngineOutcome) -> Upstream:
         calls_hist={str(k): v for k, v in sorted(u.calls_hist.items())},
         pull_error="; ".join(u.pull_errors) or None,
         worker_errors=u.worker_errors or None,
+        records_by_stub=dict(sorted(u.records_by_stub.items())) or None,
         assertions=assertion_figures(profile.checks.upstream.rules(), u),
     )
 

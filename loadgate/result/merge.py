@@ -94,7 +94,14 @@ def add_histograms(encoded: Sequence[tuple[str, str]], key: str) -> str:
     return bytes(total.encode()).decode("ascii")
 
 
+#: Profile keys that are where a shard listens, not what it measures: shards sharing
+#: one machine must differ there (each its own stub port); pods need not.
+_PLACE_KEYS = frozenset({"stub.host", "stub.port"})
+
+
 def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
+    if path in _PLACE_KEYS:
+        return None
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
             where = f"{path}.{k}" if path else str(k)
@@ -256,6 +263,7 @@ def _upstream(shards: Sequence[ShardResult], sent: int) -> Upstream:
         calls_hist=_add_counts([u.calls_hist for u in us]),
         pull_error="; ".join(errors) or None,
         worker_errors=workers or None,
+        records_by_stub=_add_counts([u.records_by_stub or {} for u in us]) or None,
     )
 
 

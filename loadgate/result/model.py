@@ -245,6 +245,9 @@ class Upstream(Section):
     calls_hist: dict[str, int] = Field(default_factory=dict)
     pull_error: str | None = None
     worker_errors: list[str] | None = None
+    #: stub URL → this run's ledger records (warm-up and control included) read from
+    #: that stub: which stubs served us. None: one stub only (no ``--stub-ledger``)
+    records_by_stub: dict[str, int] | None = None
     #: None: [checks.upstream] not configured
     assertions: UpstreamAssertions | None = None
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from loadgate.checks.metrics_lint import lint_metrics
 from reference_gateway import Config, GatewayServer
 from reference_gateway._downstream import MAX_BODY_BYTES
 from tests.support.rawhttp_peers import (
@@ -38,7 +39,7 @@ WAIT = 10.0  # bound on a wait that must end (lopsided against the ms it needs)
 @asynccontextmanager
 async def gateway(up: RawUpstream | str, **kw: Any) -> AsyncIterator[GatewayServer]:
     url = up if isinstance(up, str) else up.url
-    gw = GatewayServer(Config(upstream=url, port=0, **{"miss_cost_ms": 0.0, **kw}))
+    gw = GatewayServer(Config(upstreams=(url,), port=0, **{"miss_cost_ms": 0.0, **kw}))
     await gw.start()
     try:
         yield gw
@@ -82,8 +83,41 @@ async def test_keep_alive_reuses_client_and_upstream_connections() -> None:
             resp = await asyncio.wait_for(read_response(r), WAIT)
             assert resp.status == 200 and resp.body == b"x" * i
             assert resp.header("connection") is None  # keep-alive is HTTP/1.1's default
-        assert gw.pool.open_connections == 1
+        assert gw.pools[0].open_connections == 1
     assert up.accepted == 1 and len(up.requests) == 5
+
+
+async def test_several_upstreams_take_requests_in_turn_each_on_its_own_pool() -> None:
+    async with upstream() as a, upstream() as b, upstream() as c:
+        ups = (a, b, c)
+        urls = (a.url, f"{b.url}/b", c.url)  # a path prefix applies to its upstream only
+        gw = GatewayServer(Config(upstreams=urls, port=0, miss_cost_ms=0.0))
+        await gw.start()
+        try:
+            async with client(gw) as (r, w):
+                for i in range(7):
+                    w.write(raw_request("POST", CHAT, b"n%d" % i))
+                    assert (await asyncio.wait_for(read_response(r), WAIT)).status == 200
+            exposition = gw.metrics.exposition().decode()
+            opened = [p.open_connections for p in gw.pools]
+        finally:
+            await gw.close()
+    # Round-robin per request, on one client connection: 0→a 1→b 2→c 3→a ...
+    assert [[q.body for q in u.requests] for u in ups] == [
+        [b"n0", b"n3", b"n6"], [b"n1", b"n4"], [b"n2", b"n5"]
+    ]  # fmt: skip
+    assert [q.target for q in b.requests] == ["/b" + CHAT] * 2
+    assert {q.target for q in a.requests + c.requests} == {CHAT}
+    assert [{q.header("host") for q in u.requests} for u in ups] == [
+        {f"127.0.0.1:{u.port}"} for u in ups
+    ]
+    assert opened == [1, 1, 1] and [u.accepted for u in ups] == [1, 1, 1]  # kept alive
+    for u, n in zip(ups, (3, 2, 2), strict=True):
+        assert f'gateway_upstream_requests_total{{upstream="127.0.0.1:{u.port}"}} {n}.0' in (
+            exposition
+        )
+    lint = lint_metrics(exposition, ["gateway_upstream_requests_total{upstream}"])
+    assert lint.findings == [] and lint.missing == []
 
 
 async def test_chunked_upstream_body_is_relayed_as_each_chunk_arrives() -> None:
@@ -131,7 +165,7 @@ async def test_client_closing_mid_stream_closes_the_upstream_connection() -> Non
         await asyncio.wait_for(wait_until(lambda: up.open_now == 0 and up.accepted == 1), WAIT)
         await asyncio.wait_for(wait_until(lambda: gw.proxy.in_flight == 0), WAIT)
         assert gw.metrics.requests == {("chat", 499): 1}
-        assert gw.pool.open_connections == 0
+        assert gw.pools[0].open_connections == 0
 
 
 async def test_upstream_closing_mid_stream_truncates_the_client_stream() -> None:

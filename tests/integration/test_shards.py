@@ -1,28 +1,38 @@
 """Sharded runs as local processes (issue 17): 3 shards through one reference gateway.
 
 The very commands ``loadgate k8s`` puts in its Indexed Job run here as local
-processes: each shard starts its own stub (its control group's), the gateway's
-upstream is one shared stub whose ledger every shard joins (``--stub-ledger``), as
-a peer pod's stub would be. The merge is checked by arithmetic on the files: the
-merged histograms are the shards' bucket-for-bucket sums, counts add up, the gates
-are evaluated on the merged figures, and an invalid shard makes the merge invalid
-with its name. A second stub carries the test-only clock offset: overhead is
-still measured, ingress/egress are not and say why. Behaviour, never speed.
+processes, laid out as in the cluster: each shard starts its own stub on a port the
+test chose (the pod's stub behind the headless Service), the gateway's upstreams
+are those three stubs, round-robin per request (the Service), so a request of shard
+i lands on any shard's stub; every shard joins every stub's ledger
+(``--stub-ledger`` × 3, its own one skipped). That requests really crossed stubs is
+asserted from each shard's ``upstream.records_by_stub`` and the gateway's
+per-upstream counter; that the join still found every one, from ``unseen``. The
+merge is checked by arithmetic on the files: the merged histograms are the shards'
+bucket-for-bucket sums, counts add up, the gates are evaluated on the merged
+figures, and an invalid shard makes the merge invalid with its name. A fourth stub
+carries the test-only clock offset: overhead is still measured, ingress/egress are
+not and say why. Behaviour, never speed.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from loadgate.histograms.hdr import counts_of, decode
 from loadgate.result import load_run_result
@@ -76,14 +86,50 @@ def _started(
     raise AssertionError(f"{argv[2]} did not start: {(tmp / log).read_text()}")
 
 
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct ports free now (held open together, then released).
+
+    The shards' stubs must be at addresses known before they start: the gateway's
+    upstreams and every shard's ``--stub-ledger`` name them, as the headless
+    Service's DNS names do in the cluster. Another process could take one in the
+    moment between; the shard then fails to start its stub and says so.
+    """
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for sk in socks:
+            sk.bind(("127.0.0.1", 0))
+        return [int(sk.getsockname()[1]) for sk in socks]
+
+
+@dataclass(frozen=True)
+class Rig:
+    gateway: str
+    #: shard i's own stub (``stub.port``), one of the gateway's upstreams
+    shard_ports: list[int]
+    #: a stub on an offset clock, outside the gateway
+    skewed: str
+
+    @property
+    def shard_stubs(self) -> list[str]:
+        return [f"http://127.0.0.1:{p}" for p in self.shard_ports]
+
+    def upstream_requests(self) -> dict[str, float]:
+        """The gateway's ``gateway_upstream_requests_total`` by ``upstream`` label."""
+        with urllib.request.urlopen(self.gateway + "/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        return {
+            s.labels["upstream"]: s.value
+            for fam in text_string_to_metric_families(text)
+            if fam.name == "gateway_upstream_requests"
+            for s in fam.samples
+            if s.name.endswith("_total")
+        }
+
+
 @pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
-    """(gateway URL, the gateway's stub URL, an offset-clock stub's URL)."""
+def rig(tmp_path: Path) -> Iterator[Rig]:
     py = sys.executable
     stub_args = ["--port", "0", "--ttft-ms", "5", "--itl-ms", "1", "--tokens", "4"]
-    stub, stub_url = _started(
-        [py, "-m", "stub_upstream", *stub_args], rb"listening on (http://\S+)", tmp_path, "s.log"
-    )
     # An hour ahead: what a stub on a machine booted an hour earlier would report.
     skewed, skewed_url = _started(
         [py, "-m", "stub_upstream", *stub_args, "--clock-offset-ns", str(3600 * 10**9)],
@@ -91,16 +137,19 @@ def upstream(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
         tmp_path,
         "k.log",
     )
-    procs = [stub, skewed]
+    procs = [skewed]
+    ports = _free_ports(3)
+    # The shards' stubs are not up yet: the gateway connects on the first request.
+    upstreams = ",".join(f"http://127.0.0.1:{p}" for p in ports)
     try:
         gw, gw_url = _started(
-            [py, "-m", "reference_gateway", "--upstream", stub_url, "--port", "0"],
+            [py, "-m", "reference_gateway", "--upstream", upstreams, "--port", "0"],
             rb"reference_gateway listening on (http://\S+)",
             tmp_path,
             "g.log",
         )
         procs.append(gw)
-        yield gw_url, stub_url, skewed_url
+        yield Rig(gw_url, ports, skewed_url)
     finally:
         for p in procs:
             p.terminate()
@@ -108,14 +157,24 @@ def upstream(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
             p.wait(timeout=10)
 
 
-def _shards(tmp: Path, count: int, extra: list[str], start_in_s: float = 8.0) -> list[Path]:
-    """``count`` shard processes at once, each ``loadgate run --shard i/count``; their files."""
+def _shards(
+    tmp: Path,
+    count: int,
+    extra: list[str],
+    start_in_s: float = 8.0,
+    stub_ports: list[int] | None = None,
+) -> list[Path]:
+    """``count`` shard processes at once, each ``loadgate run --shard i/count``; their files.
+
+    ``stub_ports``: shard i's own stub listens on ``stub_ports[i]`` (else any port).
+    """
     start = time.time() + start_in_s
     procs, files = [], []
     for i in range(count):
         f = tmp / f"shard-{i}.json"
+        own = ["--set", f"stub.port={stub_ports[i]}"] if stub_ports else []
         argv = [
-            sys.executable, "-m", "loadgate", "run", "smoke", *SHARD_SETS, *extra,
+            sys.executable, "-m", "loadgate", "run", "smoke", *SHARD_SETS, *own, *extra,
             "--shard", f"{i}/{count}", "--start-at", f"{start:.3f}", "--out", str(f), "--quiet",
         ]  # fmt: skip
         procs.append(
@@ -132,18 +191,35 @@ def _counts(b64: str) -> np.ndarray[Any, Any]:
     return counts_of(decode(b64)).astype(np.int64)
 
 
-def test_three_shards_merge_exactly(upstream: tuple[str, str, str], tmp_path: Path) -> None:
-    gw, stub, _ = upstream
-    files = _shards(tmp_path, 3, ["--target", gw, "--stub-ledger", stub])
+def test_three_shards_across_three_stubs_merge_exactly(rig: Rig, tmp_path: Path) -> None:
+    stubs = rig.shard_stubs
+    ledgers = [arg for url in stubs for arg in ("--stub-ledger", url)]
+    files = _shards(tmp_path, 3, ["--target", rig.gateway, *ledgers], stub_ports=rig.shard_ports)
     shards = [load_run_result(f) for f in files]
     assert [s.shard.index for s in shards if s.shard] == [0, 1, 2]
     # Concurrency 6 split 2 + 2 + 2; the profile in every file is the whole run's.
     assert [s.shard.concurrency for s in shards if s.shard] == [2, 2, 2]
     assert all(s.profile["load"]["concurrency"] == 6 for s in shards)
-    for s in shards:  # every request was found in the shared stub's ledger
+    for s in shards:
+        assert s.shard is not None and s.shard.peers == stubs  # as given; its own read once
+        # Every request was found, in whichever stub's ledger it landed.
         assert s.requests.sent > 0 and s.upstream.calls == s.requests.sent, s.upstream
         assert s.upstream.unseen == 0
         assert s.harness.cross_clock_requests is None  # same machine, same clock
+        # It crossed: this shard's requests are in every stub's ledger, its own and
+        # both peers', and it read the other shards' records there too (foreign).
+        by_stub = s.upstream.records_by_stub or {}
+        assert sorted(by_stub) == sorted(stubs) and min(by_stub.values()) > 0, by_stub
+        assert s.upstream.foreign > 0
+    # The gateway spread them: round-robin per request, counts at most 1 apart.
+    sent_to = rig.upstream_requests()
+    assert sorted(sent_to) == sorted(f"127.0.0.1:{p}" for p in rig.shard_ports)
+    assert max(sent_to.values()) - min(sent_to.values()) <= 1, sent_to
+    # What the shards read of each stub is exactly what the gateway sent it: every
+    # request (warm-up included) was recorded once and read by its own shard once.
+    for url, port in zip(stubs, rig.shard_ports, strict=True):
+        recorded = sum((s.upstream.records_by_stub or {})[url] for s in shards)
+        assert recorded == sent_to[f"127.0.0.1:{port}"], (url, recorded, sent_to)
 
     out = tmp_path / "merged.json"
     proc = subprocess.run(
@@ -163,6 +239,9 @@ def test_three_shards_merge_exactly(upstream: tuple[str, str, str], tmp_path: Pa
     for k in ("sent", "ok", "failed", "warmup_excluded", "cooldown_excluded"):
         assert getattr(merged.requests, k) == sum(getattr(s.requests, k) for s in shards), k
     assert merged.upstream.calls == sum(s.upstream.calls for s in shards)
+    assert merged.upstream.records_by_stub == {
+        url: sum((s.upstream.records_by_stub or {})[url] for s in shards) for url in stubs
+    }
     assert merged.integrity.checked == sum(s.integrity.checked for s in shards)
     # Gates: evaluated once, on the merged figures.
     gate = {g.name: g for g in merged.gates}
@@ -200,11 +279,9 @@ def test_three_shards_merge_exactly(upstream: tuple[str, str, str], tmp_path: Pa
     assert rep.returncode == 0 and (tmp_path / "r.html").stat().st_size > 0, rep.stderr
 
 
-def test_a_stub_on_another_clock_keeps_overhead_and_flags_ingress(
-    upstream: tuple[str, str, str], tmp_path: Path
-) -> None:
+def test_a_stub_on_another_clock_keeps_overhead_and_flags_ingress(rig: Rig, tmp_path: Path) -> None:
     """Direct to the offset stub (it is the 'gateway'): overhead = durations, no ingress."""
-    _, _, skewed = upstream
+    skewed = rig.skewed
     [file] = _shards(tmp_path, 1, ["--target", skewed, "--stub-ledger", skewed], start_in_s=5)
     r = load_run_result(file)
     assert r.upstream.calls == r.requests.sent > 0 and r.upstream.unseen == 0
@@ -219,10 +296,10 @@ def test_a_stub_on_another_clock_keeps_overhead_and_flags_ingress(
     assert any("another clock" in w for w in r.harness.warnings)
 
 
-def test_a_shard_that_misses_the_common_start_says_so(
-    upstream: tuple[str, str, str], tmp_path: Path
-) -> None:
-    gw, stub, _ = upstream
+def test_a_shard_that_misses_the_common_start_says_so(rig: Rig, tmp_path: Path) -> None:
+    # Straight at a stub that is up (the gateway's upstreams are the shards' stubs,
+    # and the other shards do not run here): the window, not the path, is under test.
+    gw = stub = rig.skewed
     out = tmp_path / "late.json"
     start = time.time() - 0.5  # already past: the measured window opened before it could send
     proc = subprocess.run(

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
 import numpy as np
+import pytest
+from aiohttp import web
 
 from loadgate.client.observation import Observation
 from loadgate.join.joiner import Joiner
 from loadgate.join.overhead import Call, decompose
-from loadgate.join.stubs import same_clock
+from loadgate.join.stubs import StubLedgers, same_clock
 from stub_upstream.ledger import shift_clock
-from stub_upstream.ledger_format import LEDGER_DTYPE
+from stub_upstream.ledger_format import BOOT_ID, CONTROL_PREFIX, LEDGER_DTYPE
 
 HOUR = 3600 * 10**9
 
@@ -60,3 +68,55 @@ def test_the_test_only_offset_shifts_only_times_that_are_set() -> None:
     out = np.frombuffer(shift_clock(recs.tobytes(), HOUR), dtype=LEDGER_DTYPE)
     assert int(out["t_recv"][0]) == 10 + HOUR and int(out["t_last_write"][0]) == 20 + HOUR
     assert int(out["t_first_write"][0]) == 0 and int(out["corr"][0]) == 0
+
+
+@asynccontextmanager
+async def _fake_stub(corrs: list[int], up: asyncio.Event) -> AsyncIterator[str]:
+    """A stub's two control endpoints on port 0; 503 until ``up`` is set (not started yet)."""
+    recs = np.zeros(len(corrs), dtype=LEDGER_DTYPE)
+    recs["corr"], recs["t_recv"] = corrs, 5
+
+    async def info(_: web.Request) -> web.Response:
+        if not up.is_set():
+            raise web.HTTPServiceUnavailable()
+        return web.json_response({"boot_id": BOOT_ID, "monotonic_ns": time.monotonic_ns()})
+
+    async def ledger(_: web.Request) -> web.Response:
+        if not up.is_set():
+            raise web.HTTPServiceUnavailable()
+        return web.Response(body=recs.tobytes(), headers={"x-loadgate-cursor": "end"})
+
+    app = web.Application()
+    app.router.add_get(f"{CONTROL_PREFIX}/info", info)
+    app.router.add_get(f"{CONTROL_PREFIX}/ledger", ledger)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.timeout(20)
+async def test_a_peer_not_up_at_the_clock_check_is_checked_again_and_counted_per_stub() -> None:
+    ours, theirs = (9 << 32) | 1, (8 << 32) | 1
+    own_up, peer_up = asyncio.Event(), asyncio.Event()
+    own_up.set()
+    async with (
+        _fake_stub([ours, theirs], own_up) as own,
+        _fake_stub([ours, ours, theirs], peer_up) as peer,
+        aiohttp.ClientSession() as session,
+    ):
+        ledgers = StubLedgers(own, (own + "/", peer), session)  # the own URL again: once
+        first = await ledgers.check_clocks()
+        assert [c.same_clock for c in first] == [True, False]
+        assert (first[1].reason or "").startswith("unreachable: ")
+        assert [u for u, _, _ in await ledgers.pull_each()] == [own]  # the peer failed
+        assert len(ledgers.errors) == 1
+        peer_up.set()  # the peer's process is up now
+        joiner = Joiner(9, lambda o, m, c: None)
+        got = {u: joiner.add_records(r, same_clock=s) for u, r, s in await ledgers.pull_each()}
+    assert got == {own: 1, peer: 2}  # this run's records (nonce 9) per stub
+    assert [c.same_clock for c in ledgers.clocks] == [True, True]  # no longer "another clock"
+    assert joiner.stats.foreign == 2

@@ -34,7 +34,7 @@ async def test_a_revoked_key_is_invalid_at_its_next_miss(tmp_path: Path) -> None
 
 def test_worker_flags_repeat_every_setting_on_the_shared_port() -> None:
     cfg = parse_args(
-        ["--upstream", "http://127.0.0.1:9", "--workers", "3", "--redis-url", "redis://x:1/0",
+        ["--upstream", "http://127.0.0.1:9,http://127.0.0.1:10", "--workers", "3", "--redis-url", "redis://x:1/0",
          "--admin-key", "adm", "--revoke-propagation-ms", "250", "--port", "0"]
     )  # fmt: skip
     argv = cfg.worker_argv(41000)
@@ -43,7 +43,8 @@ def test_worker_flags_repeat_every_setting_on_the_shared_port() -> None:
     assert (again.redis_url, again.admin_key, again.revoke_propagation_ms) == (
         "redis://x:1/0", "adm", 250.0,
     )  # fmt: skip
-    assert again.upstream == cfg.upstream and again.cache_size == cfg.cache_size
+    assert again.upstreams == cfg.upstreams == ("http://127.0.0.1:9", "http://127.0.0.1:10")
+    assert again.cache_size == cfg.cache_size
 
 
 def test_several_workers_with_an_admin_key_need_redis(capsys: pytest.CaptureFixture[str]) -> None:

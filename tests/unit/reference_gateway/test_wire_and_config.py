@@ -44,12 +44,26 @@ def test_error_bodies_have_each_providers_shape(status: int) -> None:
 
 def test_flags_parse_and_reject_non_http_upstreams(capsys: pytest.CaptureFixture[str]) -> None:
     cfg = parse_args(["--upstream", "http://127.0.0.1:9/base/", "--port", "0", "--cache-size", "0"])
-    assert (cfg.upstream, cfg.port, cfg.cache_size) == ("http://127.0.0.1:9/base", 0, 0)
+    assert (cfg.upstreams, cfg.port, cfg.cache_size) == (("http://127.0.0.1:9/base",), 0, 0)
     for bad in ("https://x", "127.0.0.1:9", "http://h:99999"):
         with pytest.raises(SystemExit) as exc:
             parse_args(["--upstream", bad])
         assert exc.value.code == 2
     assert "must be an http:// URL" in capsys.readouterr().err
+
+
+def test_several_upstreams_repeated_or_comma_listed_in_order(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a, b, c = "http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3/v"
+    cfg = parse_args(["--upstream", a, "--upstream", f"{b},{c}/"])
+    assert cfg.upstreams == (a, b, c)
+    for bad in ([a, f"{b},{a}/"], [f"{a},https://x"], [","]):
+        with pytest.raises(SystemExit) as exc:
+            parse_args([arg for u in bad for arg in ("--upstream", u)])
+        assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"upstream {a} given twice" in err and "https://x" in err and "no URL given" in err
 
 
 async def test_lookup_counts_hits_resolve_counts_misses_and_caches_negatives() -> None:

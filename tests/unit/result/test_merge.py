@@ -124,6 +124,14 @@ def test_what_is_not_one_run_is_refused() -> None:
     other.result.profile = {**PROFILE, "load": {"concurrency": 7, "duration": "10s"}}
     with pytest.raises(UsageError, match=r"shard-1.json: profile differs .* at load.concurrency"):
         merge_results([_shard(0), other, _shard(2)])
+    # Where a shard's stub listens is not what it measures: shards on one machine differ.
+    placed = [_shard(i) for i in range(3)]
+    for i, s in enumerate(placed):
+        s.result.profile = {**PROFILE, "stub": {"port": 18000 + i, "ttft_ms": 5}}
+    assert merge_results(placed).profile["stub"] == {"port": 18000, "ttft_ms": 5}
+    placed[2].result.profile = {**PROFILE, "stub": {"port": 18002, "ttft_ms": 6}}
+    with pytest.raises(UsageError, match=r"shard-2.json: profile differs .* at stub.ttft_ms"):
+        merge_results(placed)
     plain = ShardResult("plain.json", Result(profile=PROFILE))
     with pytest.raises(UsageError, match=r"plain\.json: not a shard's result"):
         merge_results([_shard(0), plain])
