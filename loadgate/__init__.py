@@ -72,7 +72,7 @@ __all__ = [
     "write_run_directory",
 ]
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: name → module that defines it, imported on first access
 _LAZY = {

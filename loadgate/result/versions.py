@@ -28,6 +28,14 @@ History:
                        sweep steps[].harness.control_overhead_p99_ms;
                        harness.first_token_same_read_ratio,
                        harness.limits.min_concurrency_ratio.
+                       loadgate 0.3.0, compatibly (each None / absent when not
+                       configured): upstream.assertions, upstream.records_by_stub;
+                       by_mode.stream.realtime and the token_delay_ms metric;
+                       gateway.metrics_lint; probes.{witness, revocation, tenants};
+                       trace, sessions (with by_turn); goodput; shard, shards[],
+                       window (sharded runs and `loadgate merge`);
+                       harness.cross_clock_requests, stub_clocks; sweep: frontier,
+                       steps[].goodput_ratio, steps[].metrics.*.p99_low/p99_high.
 """
 
 from __future__ import annotations
