@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.run_args import WIDE_HARNESS_LIMITS
+
 pytestmark = pytest.mark.timeout(240)
 
 GATES = (
@@ -45,10 +47,7 @@ FAST = [
     "--set", "load.concurrency=8",
     "--set", "load.endpoints={chat = 1.0, responses = 1.0, messages = 1.0}",
     "--set", "auth.keys=20",
-    "--set", "harness.max_cpu_percent=100",
-    "--set", "harness.max_loop_lag_p99_ms=1000",
-    "--set", "harness.max_stub_lateness_p99_ms=1000",
-    "--set", "harness.max_send_lag_p99_ms=1000",
+    *WIDE_HARNESS_LIMITS,
     "--set", GATES,
     # The revocation and tenant probes send requests the gateway forwards but the load
     # does not count: off here, where shares of forwarded requests are asserted exactly.

@@ -26,24 +26,16 @@ from loadgate.histograms.recorder import METRICS
 from loadgate.load.keys import KeyPool
 from loadgate.load.mix import RequestMix
 from loadgate.profile import load_profile
+from tests.support.run_args import QUICK_STUB, WIDE_HARNESS_LIMITS
 
 pytestmark = pytest.mark.timeout(180)
 
 FAST = [
-    "--set", "stub.port=0",
-    "--set", "stub.ttft_ms=5",
-    "--set", "stub.itl_ms=1",
-    "--set", "stub.output_tokens=4",
-    "--set", "load.max_tokens=4",
+    *QUICK_STUB,
     "--set", "load.warmup=0.5s",
     "--set", "load.duration=2s",
     "--set", "load.concurrency=8",
-    # These tests assert behaviour (exit codes, counts, arithmetic); a busy 2-core CI
-    # runner must not turn their runs `invalid`, so the harness limits are wide here.
-    "--set", "harness.max_cpu_percent=100",
-    "--set", "harness.max_loop_lag_p99_ms=1000",
-    "--set", "harness.max_stub_lateness_p99_ms=1000",
-    "--set", "harness.max_send_lag_p99_ms=1000",
+    *WIDE_HARNESS_LIMITS,
 ]  # fmt: skip
 
 

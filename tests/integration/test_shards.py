@@ -37,24 +37,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from loadgate.histograms.hdr import counts_of, decode
 from loadgate.result import load_run_result
 from loadgate.result.merge import ShardResult, merge_results
+from tests.support.run_args import QUICK_STUB, WIDE_HARNESS_LIMITS
 
 pytestmark = pytest.mark.timeout(240)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARD_SETS = [
-    "--set", "stub.port=0",
-    "--set", "stub.ttft_ms=5",
-    "--set", "stub.itl_ms=1",
-    "--set", "stub.output_tokens=4",
-    "--set", "load.max_tokens=4",
+    *QUICK_STUB,
     "--set", "load.warmup=0.5s",
     "--set", "load.duration=2s",
     "--set", "load.concurrency=6",
     "--set", "load.control_ratio=0",
-    "--set", "harness.max_cpu_percent=100",
-    "--set", "harness.max_loop_lag_p99_ms=1000",
-    "--set", "harness.max_stub_lateness_p99_ms=1000",
-    "--set", "harness.max_send_lag_p99_ms=1000",
+    *WIDE_HARNESS_LIMITS,
     "--set", "harness.min_concurrency_ratio=0",
     "--set", "gates={\"overhead_ms.p99\" = \"< 5000\", \"requests.error_rate\" = \"<= 0\"}",
 ]  # fmt: skip

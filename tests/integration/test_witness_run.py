@@ -26,6 +26,7 @@ import pytest
 
 from loadgate.gateway.postgres_server import find_pg_bin
 from tests.support.postgres import SKIP_REASON
+from tests.support.run_args import QUICK_STUB, WIDE_HARNESS_LIMITS
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -36,11 +37,7 @@ pytestmark = [
 WITNESS_GATES = ("probes.witness.latency_ms.p99", "probes.witness.missing")
 
 FAST = [
-    "--set", "stub.port=0",
-    "--set", "stub.ttft_ms=5",
-    "--set", "stub.itl_ms=1",
-    "--set", "stub.output_tokens=4",
-    "--set", "load.max_tokens=4",
+    *QUICK_STUB,
     "--set", "load.warmup=0.5s",
     "--set", "load.duration=2s",
     "--set", "load.concurrency=4",
@@ -49,10 +46,7 @@ FAST = [
     "--set", "probes.witness.sample=0.1",
     "--set", "probes.witness.timeout=4s",
     "--set", "gates.overhead_ms.p99=< 1000",
-    "--set", "harness.max_cpu_percent=100",
-    "--set", "harness.max_loop_lag_p99_ms=1000",
-    "--set", "harness.max_stub_lateness_p99_ms=1000",
-    "--set", "harness.max_send_lag_p99_ms=1000",
+    *WIDE_HARNESS_LIMITS,
 ]  # fmt: skip
 
 
