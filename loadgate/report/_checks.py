@@ -1,10 +1,11 @@
-"""The checks beside the latency figures, worded once for every output.
+"""The checks and probes beside the latency figures, worded once for every output.
 
 One row per check docs/checks.md describes: upstream assertions, real-time
-streams, metrics lint. A check that was not configured says so ("not
-configured"), never a silent zero; results from before the checks existed read
-as not configured too. The terminal summary, the Markdown and the HTML report
-all print these rows.
+streams, metrics lint (:func:`check_rows`), the side-effect witness, key
+revocation and tenant isolation (:func:`probe_rows`). A check that was not
+configured says so ("not configured"), never a silent zero; results from before
+the checks existed read as not configured too. The Markdown and the HTML report
+print these rows; the terminal summary has its own, wider tables of the same.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from loadgate.report._fmt import fmt_num, metric
 from loadgate.result.model import Result
 
-__all__ = ["NOT_CONFIGURED", "check_rows", "lint_lines"]
+__all__ = ["NOT_CONFIGURED", "check_rows", "lint_lines", "probe_rows"]
 
 NOT_CONFIGURED = "not configured"
 
@@ -84,3 +85,51 @@ def lint_lines(result: Result) -> list[str]:
     if lint is None:
         return []
     return [f"{p.metric}: {p.rule}: {p.detail}" for p in lint.details]
+
+
+def _witness(result: Result) -> str:
+    w = result.probes.witness
+    if w is None:
+        return NOT_CONFIGURED
+    text = f"{w.sampled} sampled, {w.found} found, {w.missing} missing"
+    lat, err = w.latency_ms, w.error_ms
+    if lat is not None:
+        text += f"; latency p50 {fmt_num(lat.p50)} / p99 {fmt_num(lat.p99)} ms"
+        if err is not None:
+            text += f" (± {fmt_num(err.p50)} typical, ± {fmt_num(err.max)} at most)"
+    return text
+
+
+def _revocation(result: Result) -> str:
+    r = result.probes.revocation
+    if r is None:
+        return NOT_CONFIGURED
+    text = f"{r.revoked} revoked, {r.never_rejected} never rejected"
+    if r.baseline_rejected or r.hook_failed:
+        text += f", {r.baseline_rejected} refused before, {r.hook_failed} hook failed"
+    p = r.propagation_s
+    if p.max is None:
+        return text + "; propagation unknown (not every key was rejected)"
+    text += f"; propagation p50 {fmt_num(p.p50)} / max {fmt_num(p.max)} s"
+    if r.bound_s is not None:
+        text += f" (each at most {fmt_num(r.bound_s)} s late)"
+    return text
+
+
+def _tenants(result: Result) -> str:
+    t = result.probes.tenants
+    if t is None:
+        return NOT_CONFIGURED
+    text = f"{t.tried} cross-tenant requests, {t.leaked} leaked"
+    if t.leaked and t.examples:
+        text += f" (e.g. {', '.join(t.examples[:3])})"
+    return text
+
+
+def probe_rows(result: Result) -> list[tuple[str, str]]:
+    """``(probe, what it found)`` for every probe, configured or not."""
+    return [
+        ("side-effect witness", _witness(result)),
+        ("key revocation", _revocation(result)),
+        ("tenant isolation", _tenants(result)),
+    ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from loadgate.report._checks import check_rows, lint_lines
+from loadgate.report._checks import check_rows, lint_lines, probe_rows
 from loadgate.report._fmt import fmt_num, fmt_pct, key_figures, metric, num
 from loadgate.report._harness import (
     CONTROL_LABEL,
@@ -251,9 +251,10 @@ def _counts(result: Result) -> str:
 
 
 def _probes(result: Result) -> str:
+    overview = kv(probe_rows(result), "probes")
     w = result.probes.witness
     if w is None:
-        return "<h2>Probes</h2><p>Side-effect witness: not configured.</p>"
+        return f"<h2>Probes</h2>{overview}"
     rows = [
         ("kind / sample", f"{w.kind} / {fmt_pct(w.sample)}"),
         ("sampled / found / missing", f"{w.sampled} / {w.found} / {w.missing}"),
@@ -267,7 +268,7 @@ def _probes(result: Result) -> str:
         ("most in flight", fmt_num(w.max_in_flight)),
     ]
     errors = "".join(f'<div class="warn">{escape(e)}</div>' for e in w.errors)
-    return f"<h2>Probes</h2><h3>Side-effect witness</h3>{errors}{kv(rows, 'witness')}"
+    return f"<h2>Probes</h2>{overview}<h3>Side-effect witness</h3>{errors}{kv(rows, 'witness')}"
 
 
 def _floor_text(floor: Mapping[str, float] | None) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from loadgate.report._checks import check_rows, lint_lines
+from loadgate.report._checks import check_rows, lint_lines, probe_rows
 from loadgate.report._fmt import (
     fmt_num,
     gate_outcome,
@@ -93,6 +93,7 @@ def render_markdown(result: Result) -> str:
     lines += ["#### Key figures", "", *_table(["figure", "value"], key_figures(result)), ""]
     lines += _latency(result)
     lines += ["#### Checks", "", *_table(["check", "result"], check_rows(result)), ""]
+    lines += ["#### Probes", "", *_table(["probe", "result"], probe_rows(result)), ""]
     lines += [f"- metrics lint: {line}" for line in lint_lines(result)]
     if lint_lines(result):
         lines.append("")

@@ -341,7 +341,7 @@ def test_sparse_results_render_without_plots(data: dict[str, Any]) -> None:
 
 def test_the_witness_section_says_not_configured_or_shows_its_figures() -> None:
     plain = Result.model_validate({"schema": "loadgate.result/1"})
-    assert "Side-effect witness: not configured." in render_html(plain)
+    assert "<th>side-effect witness</th><td>not configured</td>" in render_html(plain)
     lag = {"count": 3, "p50": 24.5, "p99": 61.2, "max": 66.0}
     witness = {"kind": "sql", "sample": 0.05, "sampled": 3, "found": 2, "missing": 1}
     shown = Result.model_validate(
@@ -349,3 +349,34 @@ def test_the_witness_section_says_not_configured_or_shows_its_figures() -> None:
     )
     page = render_html(shown)
     assert "3 / 2 / 1" in page and "p50 24.5 / p99 61.2 / max 66" in page
+
+
+def test_the_probes_rows_name_each_probe_configured_or_not() -> None:
+    from loadgate.report._checks import probe_rows
+    from loadgate.report.markdown import render_markdown
+
+    plain = Result.model_validate({"schema": "loadgate.result/1"})
+    assert probe_rows(plain) == [
+        ("side-effect witness", "not configured"),
+        ("key revocation", "not configured"),
+        ("tenant isolation", "not configured"),
+    ]
+    revocation = {
+        "revoked": 5,
+        "never_rejected": 1,
+        "propagation_s": {"p50": 0.2, "max": None},
+        "interval_ms": 50,
+        "bound_s": 0.05,
+    }
+    tenants = {"tried": 40, "leaked": 2, "examples": ["00000001000000aa"]}
+    shown = Result.model_validate(
+        {"schema": "loadgate.result/1", "probes": {"revocation": revocation, "tenants": tenants}}
+    )
+    rows = dict(probe_rows(shown))
+    # A key never rejected leaves the propagation unknown: never a max of the others.
+    assert rows["key revocation"] == (
+        "5 revoked, 1 never rejected; propagation unknown (not every key was rejected)"
+    )
+    assert rows["tenant isolation"] == "40 cross-tenant requests, 2 leaked (e.g. 00000001000000aa)"
+    assert "| tenant isolation | 40 cross-tenant requests, 2 leaked" in render_markdown(shown)
+    assert "<th>key revocation</th><td>5 revoked, 1 never rejected;" in render_html(shown)
