@@ -7,7 +7,9 @@ Exact where it can be, conservative where it cannot:
   p99 is the p99 of all requests, not an average of p99s. Shards whose histogram
   layouts or profiles differ were not one run: refused (exit 2);
 * counters (requests, errors, integrity, upstream calls) add; rates are over the
-  union of the shards' measured windows;
+  union of the shards' measured windows; the checks' and probes' sections (goodput,
+  upstream assertions, stream realtime, probes, sessions) merge by the same rules
+  (:mod:`loadgate.result.merge_sections`);
 * self-monitoring is kept per shard (``shards[]``); the top-level ``harness`` is the
   worst shard's figure for each limit (highest lag, CPU and stub lateness, lowest
   achieved-rate and concurrency ratios, the largest control-group floor), so the
@@ -33,6 +35,13 @@ from loadgate.histograms.hdr import decode, summarize
 from loadgate.histograms.recorder import MODES
 from loadgate.judge.verdict import judge
 from loadgate.profile import HarnessSpec
+from loadgate.result.merge_sections import (
+    merge_assertions,
+    merge_goodput,
+    merge_probes,
+    merge_realtime,
+    merge_sessions,
+)
 from loadgate.result.model import (
     GatewayFigures,
     Harness,
@@ -370,6 +379,7 @@ def merge_results(
                     for k in ("sent", "ok", "failed")
                 }
             ),
+            realtime=merge_realtime([s.result for s in shards], mode),
         )
         for mode in MODES
     }
@@ -380,6 +390,11 @@ def merge_results(
         by_class=_add_counts([s.result.integrity.by_class for s in shards]),
     )
     merged.upstream = _upstream(shards, merged.requests.sent)
+    results = [s.result for s in shards]
+    merged.upstream.assertions = merge_assertions(results)
+    merged.goodput = merge_goodput(results, end - start)
+    merged.probes = merge_probes(results, end - start)
+    merged.sessions = merge_sessions(results)
     merged.gateway = _gateway(shards, merged.requests.sent)
     merged.harness = _harness(shards)
     merged.timeseries = _timeseries(shards, start, end)

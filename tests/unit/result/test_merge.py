@@ -145,3 +145,88 @@ def test_histograms_of_another_layout_are_refused() -> None:
     b64 = bytes(odd.encode()).decode("ascii")
     with pytest.raises(UsageError, match=r"b\.json: histogram overhead_ms has layout"):
         add_histograms([("a.json", _hist([5])), ("b.json", b64)], "overhead_ms")
+
+
+def test_checks_and_probes_sections_add_up_rather_than_vanish() -> None:
+    """Issues 16/18's sections survive the merge: summed, not silently "not configured"."""
+    from loadgate.result.model import (
+        Goodput,
+        ModeFigures,
+        Probes,
+        RealtimeFigures,
+        SessionFigures,
+        TenantFigures,
+        TurnFigures,
+        UpstreamAssertions,
+    )
+
+    def extra(i: int) -> dict[str, Any]:
+        return {
+            "goodput": Goodput(
+                slo={"e2e_ms": 50.0},
+                requests=10,
+                good=8 - i,
+                failed=i,
+                missed={"e2e_ms": 2},
+                not_applicable={"e2e_ms": 0},
+            ),
+            "probes": Probes(
+                tenants=TenantFigures(tried=4, leaked=i, by_status={"403": 4 - i, "200": i})
+            ),
+            "sessions": SessionFigures(
+                turns=2,
+                started=3,
+                completed=3 - i,
+                aborted=i,
+                by_turn=[TurnFigures(turn=0, requests=3), TurnFigures(turn=1, requests=2)],
+            ),
+            "by_mode": {
+                "stream": ModeFigures(
+                    realtime=RealtimeFigures(
+                        streams=5,
+                        buffered=i,
+                        derivation_bound_ms=LagSummary(p50=0.1, p99=0.2 + i, max=1.0),
+                    )
+                )
+            },
+        }
+
+    shards = [_shard(i, **extra(i)) for i in range(3)]
+    for i, s in enumerate(shards):
+        s.result.upstream.assertions = UpstreamAssertions(
+            checked=10, failed=i, by_rule={"require_system": i}
+        )
+    m = merge_results(shards)
+    g = m.goodput
+    assert g is not None
+    assert (g.requests, g.good, g.failed) == (30, 21, 3)
+    assert g.ratio == 0.7 and g.rps == 2.1  # over the 10 s union window
+    assert g.missed == {"e2e_ms": 6} and g.missed_ratio == {"e2e_ms": 0.2}
+    a = m.upstream.assertions
+    assert a is not None and (a.checked, a.failed, a.by_rule) == (30, 3, {"require_system": 3})
+    t = m.probes.tenants
+    assert t is not None and (t.tried, t.leaked) == (12, 3)
+    assert t.by_status == {"200": 3, "403": 9}
+    rt = m.by_mode["stream"].realtime
+    assert rt is not None and (rt.streams, rt.buffered) == (15, 3)
+    assert rt.derivation_bound_ms is not None and rt.derivation_bound_ms.p99 == 2.2
+    ss = m.sessions
+    assert ss is not None and (ss.started, ss.completed, ss.aborted) == (9, 6, 3)
+    assert [(b.turn, b.requests) for b in ss.by_turn] == [(0, 9), (1, 6)]
+    # Not configured in any shard: still None after the merge.
+    plain = merge_results([_shard(i) for i in range(3)])
+    assert plain.goodput is None and plain.sessions is None and plain.probes.tenants is None
+    assert plain.upstream.assertions is None and plain.by_mode["stream"].realtime is None
+
+
+def test_a_gate_on_a_shard_measured_leak_is_judged_on_the_merge() -> None:
+    from loadgate.result.model import Probes, TenantFigures
+
+    profile = {**PROFILE, "gates": {"probes.tenants.leaked": "== 0"}}
+    shards = [_shard(i, 2) for i in range(2)]
+    for i, s in enumerate(shards):
+        s.result.profile = profile
+        s.result.probes = Probes(tenants=TenantFigures(tried=4, leaked=i))
+    m = merge_results(shards)
+    (gate,) = m.gates
+    assert gate.value == 1.0 and not gate.passed and m.verdict == "fail"
