@@ -122,17 +122,23 @@ class Recorder:
         if len(times_ns) < 2:
             return 0
         raw = [b - a for a, b in itertools.pairwise(times_ns)]
-        gaps = [(d + 500) // 1000 for d in raw]
-        if min(gaps) < 0 or max(gaps) > HIGHEST_US:  # clamped as record() does
-            gaps = [0 if v < 0 else HIGHEST_US if v > HIGHEST_US else v for v in gaps]
+        self.record_many(metric, stream, raw, at_ns)
+        return raw.count(0)
+
+    def record_many(self, metric: str, stream: bool, values_ns: list[int], at_ns: int) -> None:
+        """One :meth:`record` per value, all completed at ``at_ns``, in one call."""
+        if not values_ns:
+            return
+        values = [(d + 500) // 1000 for d in values_ns]
+        if min(values) < 0 or max(values) > HIGHEST_US:  # clamped as record() does
+            values = [0 if v < 0 else HIGHEST_US if v > HIGHEST_US else v for v in values]
         i = (at_ns - self.start_ns) // self.interval_ns
         slot = self._slot[metric][stream]
-        self._pending_v[slot] += gaps
-        self._pending_i[slot] += [i if i > 0 else 0] * len(gaps)
-        self._pending += len(gaps)
+        self._pending_v[slot] += values
+        self._pending_i[slot] += [i if i > 0 else 0] * len(values)
+        self._pending += len(values)
         if self._pending >= _FLUSH_AT:
             self.flush()
-        return raw.count(0)
 
     def flush(self) -> None:
         """Move every waiting value into its histograms (readers call this first)."""

@@ -836,8 +836,7 @@ class Engine:
         timed = stream_delays(arrivals, t_sched, self._itl_ns, t_first, t_last, dev)
         if timed is None:
             return
-        for d in timed.delays_ns:
-            recorder.record("token_delay_ms", True, d, at)
+        recorder.record_many("token_delay_ms", True, timed.delays_ns, at)
         if recorder is not self.recorder:
             return  # the control group: its delays are the floor, not gateway streams
         out = self.out

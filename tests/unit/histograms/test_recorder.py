@@ -297,3 +297,16 @@ def test_reused_interval_histograms_start_empty(monkeypatch: pytest.MonkeyPatch)
     for j, h in got.items():
         assert h.get_total_count() == 1
         assert h.get_value_at_percentile(100) == h.get_highest_equivalent_value((j + 1) * 1000)
+
+
+def test_record_many_is_record_of_every_value() -> None:
+    values = [-2_000, 0, 1_499, 11_000_000, 4 * 3600 * S]  # a negative and an over-range one
+    one, bulk = Recorder(start_ns=0), Recorder(start_ns=0)
+    at = 2 * S + 5
+    for v in values:
+        one.record("token_delay_ms", True, v, at)
+    bulk.record_many("token_delay_ms", True, values, at)
+    bulk.record_many("token_delay_ms", True, [], at)
+    assert bulk.count("token_delay_ms", "stream") == len(values) == one.count("token_delay_ms")
+    assert _same_counts(bulk.histogram("token_delay_ms"), one.histogram("token_delay_ms"))
+    assert [j for j, _ in bulk.intervals("token_delay_ms")] == [2]
