@@ -69,6 +69,7 @@ def tokens_through(parts: list[str]) -> list[int]:
 
 def _fill(obs: Observation, resp: Response, dec: Decoder) -> str:
     """Copy what the response and decoder saw into ``obs``; returns the text."""
+    dec.settle()  # on the error paths too: what arrived before the failure counts
     obs.t_send = resp.t_send
     obs.t_first_byte = resp.t_first_byte
     obs.t_last_byte = resp.t_last_byte

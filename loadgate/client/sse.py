@@ -84,6 +84,18 @@ class SSEParser:
         self._buf = lines.pop()
         return self._lines(lines, [])
 
+    def idle(self) -> bool:
+        """Between events: no partial line, field, type or CR pair is pending.
+
+        The start of the stream counts (a caller that sees ``data: `` first knows
+        there is no BOM, and says so with :meth:`started`).
+        """
+        return not (self._buf or self._data or self._type or self._pending_cr)
+
+    def started(self) -> None:
+        """The caller consumed whole events from an idle state: the BOM check is over."""
+        self._at_start = False
+
     def data_only(self, chunk: bytes) -> list[bytes] | None:
         """The data of each event in ``chunk`` when it is whole ``data: x`` events only.
 

@@ -66,7 +66,11 @@ class Response:
 
 
 class ResponseSink(Protocol):
-    """Receives a response as it arrives (the transport calls it from its read path)."""
+    """Receives a response as it arrives (the transport calls it from its read path).
+
+    ``on_body`` may come once per read or once per HTTP chunk; ``t`` is always
+    the arrival of the read that brought ``data``.
+    """
 
     def on_head(self, status: int, headers: dict[str, str], t: int) -> None: ...
 

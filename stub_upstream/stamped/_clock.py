@@ -48,8 +48,8 @@ class ClockBridge:
     """REALTIME -> MONOTONIC conversion with periodic re-sampling (see module doc)."""
 
     __slots__ = (
-        "_max", "_min", "_mono", "_next_sample", "_real", "_resample_ns", "_samples",
-        "_step", "_tries", "bracket_ns", "clamped", "offset_ns",
+        "_max", "_min", "_mono", "_real", "_resample_ns", "_samples",
+        "_step", "_tries", "bracket_ns", "clamped", "next_sample_ns", "offset_ns",
     )  # fmt: skip
 
     def __init__(
@@ -69,7 +69,9 @@ class ClockBridge:
         self.clamped = 0
         self.bracket_ns = 0
         self.offset_ns = 0
-        self._next_sample = 0
+        #: when :meth:`to_monotonic` samples again (read by the transports' inlined
+        #: fast path, which calls it only then or when a stamp is ahead of now)
+        self.next_sample_ns = 0
         self.sample()
         self._min = self._max = self.offset_ns
 
@@ -97,12 +99,12 @@ class ClockBridge:
         self._samples += 1
         self.offset_ns = best
         self.bracket_ns = best_width
-        self._next_sample = mono() + self._resample_ns
+        self.next_sample_ns = mono() + self._resample_ns
         return best
 
     def to_monotonic(self, real_ns: int, now_mono: int) -> int:
         """The monotonic time of realtime stamp ``real_ns``, read at ``now_mono``."""
-        if now_mono >= self._next_sample:
+        if now_mono >= self.next_sample_ns:
             self.sample()
         t = real_ns - self.offset_ns
         if t > now_mono:

@@ -129,7 +129,12 @@ class StampedTransport(asyncio.Transport):
         self.reads += 1
         if anc and anc[0][1] == SO_TIMESTAMPNS and anc[0][0] == _SOL_SOCKET:
             sec, nsec = _TIMESPEC.unpack_from(anc[0][2])
-            t = self._bridge.to_monotonic(sec * 1_000_000_000 + nsec, now)
+            real = sec * 1_000_000_000 + nsec
+            bridge = self._bridge
+            t = real - bridge.offset_ns
+            # ClockBridge.to_monotonic, inlined for the common case (this runs per read)
+            if t > now or now >= bridge.next_sample_ns:
+                t = bridge.to_monotonic(real, now)
         else:  # user mode, or a segment that came before stamping was on
             t = now
             self.user_reads += 1

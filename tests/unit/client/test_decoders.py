@@ -171,3 +171,118 @@ def test_count_tokens() -> None:
     assert count_tokens("") == 0
     assert count_tokens(content.expected_text(5, 1)) == 1
     assert count_tokens(content.expected_text(5, 16)) == 16
+
+
+# -- the read path queues, settle() decodes: same answer as decoding every read ------
+
+
+def _as_sink(dec: Decoder, chunks: list[bytes]) -> Decoder:
+    dec.on_head(200, {}, 0)
+    for t, chunk in enumerate(chunks, start=1):
+        dec.on_body(chunk, t)
+    dec.finish()
+    return dec
+
+
+def _seen(dec: Decoder) -> tuple[object, ...]:
+    return (
+        dec.parts,
+        dec.token_times,
+        dec.terminated,
+        dec.malformed,
+        dec.stream_error,
+        dec.usage,
+    )
+
+
+def _cut(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = [0, *sorted({c % (len(data) + 1) for c in cuts}), len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
+
+
+_GOOD = b'{"choices":[{"delta":{"content":"w "}}]}'
+# Each event alone, as a gateway might send it: the batch must give what one by one gives.
+_EVENTS = [
+    b"data: " + _GOOD + b"\n\n",
+    b'data: {"choices":[{"delta":{"content":"x "}}],"usage":{"total_tokens":3}}\n\n',
+    b"data: [DONE]\n\n",
+    b'data: {"error":{"message":"e"}}\n\n',
+    b"data: {not json\n\n",
+    b"data: " + _GOOD + b"," + _GOOD + b"\n\n",  # two objects in one event: malformed
+    b"data: \n\n",
+    b'data: {"choices":[{"delta":{"content":7}}]}\n\n',
+    b": a comment\n\n",
+    b"event: other\ndata: " + _GOOD + b"\n\n",
+    b"data: " + _GOOD + b"\r\n\r\n",
+    b"data:" + _GOOD + b"\n\n",
+    b"data: {\ndata: }\n\n",
+    b"\xef\xbb\xbfdata: " + _GOOD + b"\n\n",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    picks=st.lists(st.integers(0, len(_EVENTS) - 1), min_size=1, max_size=12),
+    cuts=st.lists(st.integers(0, 2000), max_size=10),
+)
+def test_settled_pieces_decode_as_the_incremental_path(picks: list[int], cuts: list[int]) -> None:
+    data = b"".join(_EVENTS[i] for i in picks)
+    chunks = _cut(data, cuts)
+    incremental = feed_all(make_decoder("chat", True), chunks)
+    settled = _as_sink(make_decoder("chat", True), chunks)
+    assert _seen(settled) == _seen(incremental)
+
+
+@settings(max_examples=100, deadline=None)
+@given(name=st.sampled_from(sorted(STREAMS)), cuts=st.lists(st.integers(0, 4000), max_size=30))
+def test_settled_recorded_streams_match_the_incremental_path(name: str, cuts: list[int]) -> None:
+    endpoint = name.split("_")[0].removesuffix(".sse")
+    chunks = _cut(STREAMS[name], cuts)
+    settled = _as_sink(make_decoder(endpoint, True), chunks)
+    assert _seen(settled) == _seen(feed_all(make_decoder(endpoint, True), chunks))
+    assert settled.text == EXPECTED and len(settled.token_times) == N
+
+
+def test_settled_event_takes_the_stamp_of_the_read_with_its_last_byte() -> None:
+    one = b"data: " + _GOOD + b"\n\n"
+    # event 1 ends one byte into read 2 (its second LF); event 2 is whole in read 3
+    dec = _as_sink(make_decoder("chat", True), [one[:-1], one[-1:] + one[:5], one[5:]])
+    assert dec.token_times == [2, 3]
+
+
+def test_settle_runs_on_the_error_path_too() -> None:
+    dec = make_decoder("chat", True)
+    dec.on_head(200, {}, 0)
+    dec.on_body(b"data: " + _GOOD + b"\n\n", 5)
+    assert dec.token_times == []  # only queued
+    dec.settle()
+    assert dec.token_times == [5] and dec.text == "w "
+    dec.settle()  # idempotent
+    assert dec.token_times == [5]
+
+
+def test_a_body_that_is_not_content_is_not_decoded() -> None:
+    dec = make_decoder("chat", True)
+    dec.on_head(500, {}, 0)
+    dec.on_body(b"data: " + _GOOD + b"\n\n", 5)
+    dec.finish()
+    assert dec.parts == [] and not dec.terminated
+
+
+def test_a_plain_chat_stream_is_decoded_in_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadgate.client import decoders
+
+    calls: list[int] = []
+    batch = decoders.ChatStream._batch
+
+    def spy(
+        self: decoders.ChatStream, payloads: list[bytes], pending: list[tuple[bytes, int]]
+    ) -> None:
+        calls.append(len(payloads))
+        batch(self, payloads, pending)
+
+    monkeypatch.setattr(decoders.ChatStream, "_batch", spy)
+    data = build_stream("chat")
+    dec = _as_sink(make_decoder("chat", True), _cut(data, [7, 300, 301, 900]))
+    assert calls == [data.count(b"data: ")]
+    assert dec.text == EXPECTED and dec.terminated
