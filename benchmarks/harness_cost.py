@@ -11,11 +11,20 @@ for ``--duration`` seconds, and prints, from the same run:
 * stub CPU µs per request: the stub process's CPU over the same interval (psutil);
 * requests/s, and each side's share of a core.
 
-Target: harness ≤ 250 µs per request. Pinning (``--pin``, default with ≥ 2 CPUs):
-harness on CPU 0, stub on CPU 1, so neither's figure includes the other's stalls.
+* the peer, in the same run (when ``wrk`` is installed: ``apt-get install wrk``): wrk
+  driving the same mix (``peers/chat_mix.lua``: 100 connections, every other request
+  streamed) at a fresh stub with the same settings, pinned the same way, its CPU from
+  ``wait4``'s rusage / requests it completed. wrk makes the same sends and the same
+  reads (one per streamed token: the stub writes each on its own) and decodes nothing,
+  so its figure is this machine's floor for the mix: the kernel's receive path and ACK
+  per read, the wake-ups, the send. ``harness − wrk`` is what loadgate's own work costs.
+
+Target: harness ≤ 250 µs per request (issue 13). Pinning (``--pin``, default with ≥ 2
+CPUs): harness on CPU 0, stub on CPU 1, so neither's figure includes the other's stalls.
 ``--profile FILE`` also writes a cProfile of the harness (read with ``python -m pstats``).
 
-    .venv/bin/python benchmarks/harness_cost.py [--duration 20] [--no-pin] [--profile out.prof]
+    .venv/bin/python benchmarks/harness_cost.py [--duration 20] [--no-pin] [--no-peer]
+                                                [--profile out.prof]
 """
 
 from __future__ import annotations
@@ -24,7 +33,12 @@ import argparse
 import asyncio
 import cProfile
 import os
+import re
+import shutil
+import subprocess
 import time
+from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -57,7 +71,7 @@ async def measure(duration_s: float, pin: bool, profile_to: str | None) -> dict[
         out = await engine.run()
         if prof is not None:
             prof.disable()
-            prof.dump_stats(profile_to)
+            prof.dump_stats(str(profile_to))
         stub_cpu = sum(stub_proc.cpu_times()[:2]) - stub0
         me1 = psutil.Process().cpu_times()
     done = out.sent + out.warmup_excluded + out.cooldown_excluded
@@ -73,11 +87,51 @@ async def measure(duration_s: float, pin: bool, profile_to: str | None) -> dict[
     }
 
 
+PEER_SCRIPT = Path(__file__).resolve().parent / "peers" / "chat_mix.lua"
+
+
+def _run_wrk(argv: list[str], pin: bool) -> tuple[int, str, Any]:
+    """Run wrk to the end; its exit code, output and rusage (``wait4``: its own CPU)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if pin:
+        psutil.Process(proc.pid).cpu_affinity([0])
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, out, usage
+
+
+async def measure_wrk(duration_s: float, pin: bool) -> dict[str, float]:
+    """wrk on the same mix at a fresh stub with the phase2-gate settings (module doc)."""
+    s = load_profile("phase2-gate", ["stub.port=0"]).stub
+    cfg = StubConfig(port=0, ttft_ms=s.ttft_ms, itl_ms=s.itl_ms, output_tokens=s.output_tokens)
+    async with StubProcess(cfg) as stub:
+        if pin:
+            psutil.Process(stub.pid).cpu_affinity([1])
+        argv = ["wrk", "-t1", "-c100", f"-d{max(1, round(duration_s))}s", "-s", str(PEER_SCRIPT)]
+        code, out, usage = await asyncio.to_thread(
+            _run_wrk, [*argv, stub.url + "/v1/chat/completions"], pin
+        )
+    done = re.search(r"(\d+) requests in ([\d.]+)s", out)
+    if code != 0 or done is None:
+        raise SystemExit(f"wrk failed (exit {code}):\n{out}")
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {
+        "requests": float(done.group(1)),
+        "wall_s": float(done.group(2)),
+        "user_s": usage.ru_utime,
+        "system_s": usage.ru_stime,
+        "errors": float(bad.group(1)) if bad else 0.0,
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--profile", default=None, help="write a cProfile of the harness here")
+    ap.add_argument("--no-peer", action="store_true", help="skip the wrk run")
     args = ap.parse_args()
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2
     import uvloop
@@ -99,6 +153,27 @@ def main() -> int:
     print(
         f"  stub CPU            {1e6 * m['stub_cpu_s'] / n:7.1f} µs/request "
         f"({100 * m['stub_cpu_s'] / m['wall_s']:.0f} % of a core)"
+    )
+    if args.no_peer:
+        return 0
+    if shutil.which("wrk") is None:
+        print("  peer: wrk not installed (apt-get install wrk), no floor measured")
+        return 0
+    w = runner(measure_wrk(args.duration, pin))
+    wn = max(1.0, w["requests"])
+    wrk_us = 1e6 * (w["user_s"] + w["system_s"]) / wn
+    mine_us = 1e6 * m["harness_cpu_s"] / n
+    print(
+        f"peer: wrk, same mix and stub settings, {w['wall_s']:g} s: {w['requests']:.0f} requests "
+        f"({w['requests'] / w['wall_s']:.0f} req/s), {w['errors']:.0f} non-2xx"
+    )
+    print(
+        f"  wrk CPU             {wrk_us:7.1f} µs/request (user {1e6 * w['user_s'] / wn:.1f}, "
+        f"kernel {1e6 * w['system_s'] / wn:.1f}): this machine's floor for the mix"
+    )
+    print(
+        f"  harness / wrk       {mine_us / wrk_us:7.2f}×; loadgate's own work "
+        f"{mine_us - wrk_us:.1f} µs/request above the floor"
     )
     return 0
 

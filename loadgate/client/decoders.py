@@ -126,6 +126,31 @@ class _EmbeddingsBody(msgspec.Struct):
 
 _CHAT_CHUNK = msgspec.json.Decoder(_ChatChunk)
 _CHAT_CHUNKS = msgspec.json.Decoder(list[_ChatChunk])
+
+
+def _event_stamps(payloads: list[bytes], pending: list[tuple[bytes, int]]) -> list[int]:
+    """Each event's stamp: that of the read holding its last byte (its second LF).
+
+    ``pending`` is the reads of ``b"".join`` of ``data: <payload>\\n\\n`` blocks, cut
+    anywhere. When every read ends an event and there are as many reads as
+    events (one token per read, the usual stream), they pair up directly.
+    """
+    if len(payloads) == len(pending) and all(data[-2:] == b"\n\n" for data, _t in pending):
+        return [t for _data, t in pending]
+    stamps: list[int] = []
+    reads = iter(pending)
+    data, t = next(reads)
+    read_end = len(data)
+    end = 0
+    for payload in payloads:
+        end += len(payload) + 8  # "data: " + payload + "\n\n"
+        while read_end < end:
+            data, t = next(reads)
+            read_end += len(data)
+        stamps.append(t)
+    return stamps
+
+
 _RESPONSES_EVENT = msgspec.json.Decoder(_ResponsesEvent)
 _MESSAGES_EVENT = msgspec.json.Decoder(_MessagesEvent)
 
@@ -261,33 +286,44 @@ class ChatStream(_StreamDecoder):
         Decoder._decode_pending(self, pending)
 
     def _batch(self, payloads: list[bytes], pending: list[tuple[bytes, int]]) -> None:
+        stamps = _event_stamps(payloads, pending)
         chunks = [p for p in payloads if p != b"[DONE]"]
         try:
             decoded = _CHAT_CHUNKS.decode(b"[" + b",".join(chunks) + b"]")
         except (msgspec.DecodeError, ValueError, TypeError):
-            decoded = None
-        if decoded is None or len(decoded) != len(chunks):
-            decoded = None  # a payload is bad alone (or holds a comma-joined pair): one by one
-        reads = iter(pending)
-        data, t = next(reads)
-        read_end = len(data)
-        end = 0
-        k = 0
-        for payload in payloads:
-            end += len(payload) + 8  # "data: " + payload + "\n\n"
-            while read_end < end:
-                data, t = next(reads)
-                read_end += len(data)
-            if payload == b"[DONE]":
-                self.terminated = True
-            elif decoded is None:
+            decoded = []
+        if len(decoded) != len(chunks):  # a payload is bad alone (or is a comma-joined pair)
+            for payload, t in zip(payloads, stamps, strict=True):
                 try:
                     self._event(b"message", payload, t)
                 except (msgspec.DecodeError, ValueError, TypeError, AttributeError):
                     self.malformed = True
+            return
+        if len(chunks) != len(payloads):
+            self.terminated = True
+            if payloads[-1] == b"[DONE]" and len(chunks) == len(payloads) - 1:
+                stamps = stamps[:-1]  # the usual place: last
             else:
-                self._chunk(decoded[k], t)
-                k += 1
+                stamps = [t for p, t in zip(payloads, stamps, strict=True) if p != b"[DONE]"]
+        # _chunk and _delta, inlined: this loop runs for every token of every stream
+        parts, times = self.parts, self.token_times
+        for chunk, t in zip(decoded, stamps, strict=True):
+            if chunk.error is not None:
+                self.stream_error = True
+                continue
+            choices = chunk.choices
+            if choices:
+                delta = choices[0].delta
+                if delta is not None:
+                    text = delta.content
+                    if isinstance(text, str):
+                        if text:
+                            parts.append(text)
+                            times.append(t)
+                    elif text is not None:
+                        self.malformed = True
+            if chunk.usage is not None:
+                self.usage = chunk.usage
 
     def _event(self, etype: bytes, data: bytes, t: int) -> None:
         if data == b"[DONE]":
