@@ -25,16 +25,20 @@ def format_line(
     elapsed_s: float,
     total_s: float,
     rps: float,
-    sent: int,
+    done: int,
     failed: int,
     violations: int,
     inflight: int,
     p99_ms: float | None,
 ) -> str:
-    """The status line; pure so tests can pin its format."""
+    """The status line; pure so tests can pin its format.
+
+    ``done``: requests answered since the load started, warm-up included (the
+    summary's "requests sent" counts the measured window only).
+    """
     p99 = f"{p99_ms:.2f} ms" if p99_ms is not None else "-"
     return (
-        f"{phase:<8} {elapsed_s:6.1f}/{total_s:.0f}s  {rps:8.1f} req/s  sent {sent}"
+        f"{phase:<8} {elapsed_s:6.1f}/{total_s:.0f}s  {rps:8.1f} req/s  done {done}"
         f"  errors {failed}  integrity {violations}  in-flight {inflight}"
         f"  overhead p99(1s) {p99}"
     )
@@ -100,7 +104,7 @@ class Progress(RunObserver):
             elapsed_s=elapsed,
             total_s=self._total,
             rps=self._rps,
-            sent=done,
+            done=done,
             failed=counts.failed,
             violations=counts.violations,
             inflight=e.inflight,

@@ -9,14 +9,14 @@ def test_format_line_pins_the_fields() -> None:
         elapsed_s=12.34,
         total_s=70,
         rps=512.25,
-        sent=6000,
+        done=6000,
         failed=2,
         violations=0,
         inflight=100,
         p99_ms=3.456,
     )
     assert line == (
-        "measure    12.3/70s     512.2 req/s  sent 6000  errors 2  integrity 0"
+        "measure    12.3/70s     512.2 req/s  done 6000  errors 2  integrity 0"
         "  in-flight 100  overhead p99(1s) 3.46 ms"
     )
     assert format_line(
@@ -24,7 +24,7 @@ def test_format_line_pins_the_fields() -> None:
         elapsed_s=0,
         total_s=1,
         rps=0,
-        sent=0,
+        done=0,
         failed=0,
         violations=0,
         inflight=0,
