@@ -95,6 +95,10 @@ def undecided_reasons(
     return list(close.values())
 
 
+#: How an invalid run's failed gates are listed after its reasons.
+INVALID_GATE_PREFIX = "also failed a gate (proves nothing in an invalid run): "
+
+
 def _describe(gate: Gate) -> str:
     rule = f"{gate.op} {gate.threshold:g}"
     if gate.value is None:
@@ -106,11 +110,13 @@ def decide_verdict(gates: Sequence[Gate], invalid_reasons: Sequence[str]) -> Ver
     """Invalid (3) beats fail (1) beats pass (0).
 
     An invalid run still lists its failed gates after the harness reasons, so a
-    reader sees both; its gates prove nothing about the gateway either way.
+    reader sees both; its gates prove nothing about the gateway either way, and
+    each says so (they are not why the run is invalid).
     """
     failed = [_describe(g) for g in gates if not g.passed]
     if invalid_reasons:
-        return Verdict("invalid", [*invalid_reasons, *failed], 3)
+        moot = [f"{INVALID_GATE_PREFIX}{text}" for text in failed]
+        return Verdict("invalid", [*invalid_reasons, *moot], 3)
     if failed:
         return Verdict("fail", failed, 1)
     return Verdict("pass", [], 0)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -296,7 +295,9 @@ def _kv_table(title: str, rows: list[tuple[str, float | str | None, Text | str]]
     table.add_column("value", justify="right")
     table.add_column("note")
     for key, value, note in rows:
-        table.add_row(key, _fmt(value), note)
+        # Texts, not markup: a note or value may hold "[cpus]" or "[slo]" literally.
+        text = Text(note) if isinstance(note, str) else note
+        table.add_row(Text(key), Text(_fmt(value)), text)
     return table
 
 
@@ -324,7 +325,7 @@ def _traffic_table(result: Result, warnings: Mapping[str, list[str]]) -> Table:
     rows.append(
         (
             "goodput (every SLO met)",
-            escape(goodput_text(result)),  # "[slo]" is not rich markup
+            goodput_text(result),
             goodput_misses(result) if result.goodput is not None else "",
         )
     )

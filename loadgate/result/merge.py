@@ -151,8 +151,9 @@ def _check_shards(shards: Sequence[ShardResult]) -> list[str]:
     missing = sorted(set(range(count)) - set(seen))
     reasons = []
     if missing:
+        names = ", ".join(f"{i}/{count}" for i in missing)
         reasons.append(
-            f"shards {', '.join(map(str, missing))} of {count} are missing: the merged load "
+            f"shard{'s' if len(missing) > 1 else ''} {names} missing: the merged load "
             "is not the profile's"
         )
     return reasons
@@ -191,6 +192,20 @@ def _extreme(values: list[float | None], pick: Any) -> float | None:
     return pick(present) if present else None
 
 
+def _timestamp_sources(
+    per_shard: list[dict[str, str | None] | None],
+) -> dict[str, str | None] | None:
+    """Each side's source across the shards: the worst one ("user" beats "kernel")."""
+    known = [d for d in per_shard if d is not None]
+    if not known:
+        return None
+    out: dict[str, str | None] = {}
+    for side in sorted({k for d in known for k in d}):
+        seen = {d.get(side) for d in known}
+        out[side] = "user" if "user" in seen else (None if None in seen else "kernel")
+    return out
+
+
 def _harness(shards: Sequence[ShardResult]) -> Harness:
     hs = [(s, s.result.harness) for s in shards]
     controls = [h.control for _, h in hs if h.control is not None]
@@ -198,6 +213,7 @@ def _harness(shards: Sequence[ShardResult]) -> Harness:
     kernel = all(h.timestamps == "kernel" for _, h in hs)
     merged = Harness(
         timestamps="kernel" if kernel else "user",
+        timestamp_sources=_timestamp_sources([h.timestamp_sources for _, h in hs]),
         clock=max(
             (h.clock for _, h in hs if h.clock), key=lambda c: c.offset_spread_us, default=None
         ),

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from loadgate.judge.gates import GateSpec, evaluate_gates, parse_gate, resolve
-from loadgate.judge.verdict import Verdict, decide_verdict, too_close_to_call, undecided_reasons
+from loadgate.judge.verdict import (
+    INVALID_GATE_PREFIX,
+    Verdict,
+    decide_verdict,
+    too_close_to_call,
+    undecided_reasons,
+)
 from loadgate.result.model import Gate, Result
 
 
@@ -164,7 +170,11 @@ def test_invalid_beats_fail() -> None:
         decide_verdict(rows, ["event-loop lag p99 9 ms > 5 ms"])
     )
     assert (verdict, code) == ("invalid", 3)
-    assert reasons == ["event-loop lag p99 9 ms > 5 ms", "overhead_ms.p99 = 12.5 (gate < 10)"]
+    # the failed gate follows the reason, marked as not being one
+    assert reasons == [
+        "event-loop lag p99 9 ms > 5 ms",
+        INVALID_GATE_PREFIX + "overhead_ms.p99 = 12.5 (gate < 10)",
+    ]
 
 
 def test_invalid_beats_pass() -> None:

@@ -281,3 +281,15 @@ def test_the_checks_show_their_figures() -> None:
     out = io.StringIO()
     print_summary(Result.model_validate(data), Console(file=out, width=200))
     assert "40 checked, 4 failed" in out.getvalue()
+
+
+def test_square_brackets_in_a_note_are_printed_not_taken_as_markup() -> None:
+    data = _result()
+    data["harness"]["placement"] = {
+        "harness": [0],
+        "stub": [0],
+        "gateway": [1],
+        "gateway_known": True,
+        "note": "as the profile's [cpus] says",
+    }
+    assert "as the profile's [cpus] says" in _render(data)

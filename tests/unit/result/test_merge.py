@@ -106,7 +106,8 @@ def test_an_invalid_shard_makes_the_merge_invalid_by_name() -> None:
 
 def test_missing_shards_and_poor_overlap_are_invalid() -> None:
     m = merge_results([_shard(0), _shard(2)])
-    assert m.verdict == "invalid" and "shards 1 of 3 are missing" in m.reasons[0]
+    assert m.verdict == "invalid" and "shard 1/3 missing" in m.reasons[0]
+    assert "shards 1/3, 2/3 missing" in merge_results([_shard(0)]).reasons[0]
     late = merge_results([_shard(0), _shard(1), _shard(2, start=102.0)])
     assert late.verdict == "invalid"
     assert "overlap 8.000 s of their 12.000 s union" in late.reasons[0]
@@ -230,3 +231,16 @@ def test_a_gate_on_a_shard_measured_leak_is_judged_on_the_merge() -> None:
     m = merge_results(shards)
     (gate,) = m.gates
     assert gate.value == 1.0 and not gate.passed and m.verdict == "fail"
+
+
+def test_timestamp_sources_are_each_sides_worst_across_shards() -> None:
+    shards = [_shard(i) for i in range(3)]
+    for s in shards:
+        s.result.harness.timestamp_sources = {"client": "kernel", "stub": "kernel"}
+    assert merge_results(shards).harness.timestamp_sources == {"client": "kernel", "stub": "kernel"}
+    shards[1].result.harness.timestamp_sources = {"client": "user", "stub": "kernel"}
+    shards[2].result.harness.timestamp_sources = {"client": "kernel", "stub": None}
+    assert merge_results(shards).harness.timestamp_sources == {"client": "user", "stub": None}
+    for s in shards:
+        s.result.harness.timestamp_sources = None  # results from before the field
+    assert merge_results(shards).harness.timestamp_sources is None
