@@ -8,9 +8,12 @@ signal) listening on a free 127.0.0.1 port with its unix socket inside the direc
 durability switched off (``fsync``, ``synchronous_commit``, ``full_page_writes``: the
 data lives for one run). :func:`throwaway_postgres` yields the running cluster;
 leaving it sends SIGINT (PostgreSQL's fast shutdown), SIGKILL after a timeout, and
-removes the directory. A run abandoned by a third Ctrl-C SIGKILLs it with the other
-children (:func:`loadgate.gateway.processes.kill_children`); only then is the directory
-left in the temporary directory.
+removes the directory, whatever ends the block (the removal runs even when the stop
+itself is interrupted). A run abandoned by a third Ctrl-C SIGKILLs it with the other
+children and removes the directory, at any moment from its creation on (before
+``initdb`` and between ``initdb`` and the server's start too:
+:func:`loadgate.gateway.processes.kill_children`). Only a SIGKILL of the harness
+itself leaves a ``loadgate-pg-*`` directory behind.
 
 PostgreSQL refuses to run as root: when the harness is root (CI, containers) the
 directory is handed to the unprivileged ``postgres`` user (Debian creates it with the
@@ -36,7 +39,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadgate.gateway.processes import free_port, track_group, untrack_group
+from loadgate.gateway.processes import (
+    free_port,
+    track_dir,
+    track_group,
+    untrack_dir,
+    untrack_group,
+)
 
 __all__ = ["PostgresServer", "PostgresUnavailable", "find_pg_bin", "throwaway_postgres"]
 
@@ -124,6 +133,7 @@ def throwaway_postgres(log: Path | None = None) -> Iterator[PostgresServer]:
         )
     ids = _run_as()
     root = Path(tempfile.mkdtemp(prefix="loadgate-pg-", dir=_parent_dir(ids)))
+    track_dir(root)  # an abandoned run removes it too, from here on
     proc: subprocess.Popen[bytes] | None = None
     try:
         if ids is not None:
@@ -156,13 +166,16 @@ def throwaway_postgres(log: Path | None = None) -> Iterator[PostgresServer]:
             directory=root,
         )
     finally:
-        if proc is not None:
-            _stop(proc)
-            untrack_group(proc.pid)
-        if log is not None and (root / "server.log").exists():
-            with contextlib.suppress(OSError):
-                shutil.copyfile(root / "server.log", log)
-        shutil.rmtree(root, ignore_errors=True)
+        try:
+            if proc is not None:
+                _stop(proc)
+                untrack_group(proc.pid)
+            if log is not None and (root / "server.log").exists():
+                with contextlib.suppress(OSError):
+                    shutil.copyfile(root / "server.log", log)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+            untrack_dir(root)
 
 
 def _parent_dir(ids: tuple[int, int] | None) -> str | None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import socket
 from collections.abc import Mapping
@@ -25,13 +26,18 @@ __all__ = [
     "signal_group",
     "spawn",
     "stop_process",
+    "track_dir",
     "track_group",
+    "untrack_dir",
     "untrack_group",
 ]
 
 #: Process groups this process started and has not yet seen stop: what an
 #: abandoned run must not leave behind (loadgate.interrupts).
 _LIVE_GROUPS: set[int] = set()
+#: Temporary directories this process made for its children (a throwaway database's
+#: data) and has not yet removed: an abandoned run removes them after the kill.
+_LIVE_DIRS: set[str] = set()
 
 # Characters that need a shell; without them the command is exec'd directly so the
 # gateway itself is the process we signal and whose exit code we report.
@@ -116,12 +122,26 @@ def untrack_group(pgid: int) -> None:
     _LIVE_GROUPS.discard(pgid)
 
 
+def track_dir(path: Path) -> None:
+    """A temporary directory :func:`kill_children` must remove (after the kill)."""
+    _LIVE_DIRS.add(str(path))
+
+
+def untrack_dir(path: Path) -> None:
+    _LIVE_DIRS.discard(str(path))
+
+
 def kill_children() -> None:
-    """SIGKILL every process group :func:`spawn` started that is still live.
+    """SIGKILL every process group :func:`spawn` started that is still live, then
+    remove every directory :func:`track_dir` named.
 
     For abandoning a run at once (a third Ctrl-C): nothing this process started
-    may outlive it. Synchronous, so a signal handler can call it.
+    may outlive it, nor the throwaway databases' data. Synchronous, so a signal
+    handler can call it.
     """
     for pgid in list(_LIVE_GROUPS):
         signal_group(pgid, signal.SIGKILL)
         _LIVE_GROUPS.discard(pgid)
+    for path in list(_LIVE_DIRS):
+        shutil.rmtree(path, ignore_errors=True)
+        _LIVE_DIRS.discard(path)

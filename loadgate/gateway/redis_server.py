@@ -7,7 +7,10 @@ child of the harness, in its own session (so its PID is the one signalled), boun
 127.0.0.1 on a free port, with persistence off (``--save ''``, ``--appendonly no``:
 the data lives for one run) and its working directory a fresh temporary directory.
 :func:`throwaway_redis` yields it once it answers ``PING``; leaving it sends SIGTERM
-(SIGKILL after a timeout) and removes the directory.
+(SIGKILL after a timeout) and removes the directory, whatever ends the block. A run
+abandoned by a third Ctrl-C SIGKILLs it and removes the directory too
+(:func:`loadgate.gateway.processes.kill_children`): its own session does not get the
+terminal's signals, so nothing else would stop it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ from pathlib import Path
 
 import redis
 
-from loadgate.gateway.processes import free_port
+from loadgate.gateway.processes import (
+    free_port,
+    track_dir,
+    track_group,
+    untrack_dir,
+    untrack_group,
+)
 
 __all__ = ["RedisServer", "RedisUnavailable", "find_redis_server", "throwaway_redis"]
 
@@ -62,22 +71,29 @@ def throwaway_redis(log: Path | None = None) -> Iterator[RedisServer]:
     if binary is None:
         raise RedisUnavailable("redis-server not found (Debian package redis-server)")
     directory = Path(tempfile.mkdtemp(prefix="loadgate-redis-"))
+    track_dir(directory)
     proc: subprocess.Popen[bytes] | None = None
     try:
         for _ in range(_PORT_ATTEMPTS):
             port = free_port()
             proc = _start(binary, port, directory, log)
+            track_group(proc.pid)  # a third Ctrl-C (abandon) kills it too
             if _wait_ready(proc, port):
                 break
             _stop(proc)
+            untrack_group(proc.pid)
             proc = None
         if proc is None:
             raise RedisUnavailable(f"redis-server did not answer PING (log: {log})")
         yield RedisServer(port, proc.pid, directory)
     finally:
-        if proc is not None:
-            _stop(proc)
-        shutil.rmtree(directory, ignore_errors=True)
+        try:
+            if proc is not None:
+                _stop(proc)
+                untrack_group(proc.pid)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+            untrack_dir(directory)
 
 
 def _start(binary: Path, port: int, directory: Path, log: Path | None) -> subprocess.Popen[bytes]:

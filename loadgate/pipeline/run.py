@@ -270,13 +270,25 @@ async def run_profile(profile: Profile, options: RunOptions | None = None) -> Re
             metrics_lint=state.metrics_lint,
         )
     placed = state.placed
-    result = build_result(placed.profile if placed else profile, state.outcome, facts)
+    judged = placed.profile if placed else profile
+    if options.shard is not None and not options.shard.shard.revokes:
+        judged = _without_revocation_gates(judged)
+    result = build_result(judged, state.outcome, facts)
     if state.outcome is not None:
         result.attach_recorder(state.outcome.recorder)
     if placed is not None:
         result.profile = whole.redacted()  # the whole run's: every shard's file agrees
         judge_shard(result, placed.figures)
     return result
+
+
+def _without_revocation_gates(profile: Profile) -> Profile:
+    """``profile`` without its ``probes.revocation.*`` gates: a shard that does not run
+    the probe has nothing to judge them on (the merge does, on the probing shard's)."""
+    kept = {k: v for k, v in profile.gates.items() if not k.startswith("probes.revocation.")}
+    if len(kept) == len(profile.gates):
+        return profile
+    return profile.model_copy(update={"gates": kept})
 
 
 def _open_file_limit() -> int | None:
@@ -486,9 +498,9 @@ async def _measure(
         trace=trace,
     )
     windows = Windows.from_seconds(start_ns, load.warmup_s, load.duration_s, load.cooldown_s)
-    revocation = _revocation_probe(profile, gw, windows, plan)
-    if revocation is not None:
-        retire = tuple((r.key, r.retire_ns) for r in revocation.plan)
+    common = state.placed.common_ns if state.placed is not None else None
+    retire, revocation = _revocation(profile, gw.url, windows, plan, shard, common)
+    if retire:
         plan = dataclasses.replace(plan, retire=retire)
     probing = asyncio.create_task(revocation.run(state.stop)) if revocation else None
     observers = options.observers if load.workers == 1 else ()
@@ -525,7 +537,9 @@ async def _measure(
             # Configured: always a section, with whatever each key got to (a failed
             # probe says so per key; it never reads as "not configured").
             state.revocation = summarize(
-                revocation.keys, profile.probes.revocation, windows.measure_start_ns
+                revocation.keys,
+                profile.probes.revocation,
+                common[0] if common is not None else windows.measure_start_ns,
             )
         watching.cancel()
         if not state.end_marked:
@@ -550,25 +564,42 @@ def tenants_on(profile: Profile) -> bool:
     return profile.probes.tenants.share > 0 and profile.auth.header != "none"
 
 
-def _revocation_probe(
-    profile: Profile, gw: Gateway, windows: Windows, plan: WorkerPlan
-) -> RevocationProbe | None:
-    """The revocation probe for this run, its plan fixed before the first send."""
+def _revocation(
+    profile: Profile,
+    gateway_url: str,
+    windows: Windows,
+    plan: WorkerPlan,
+    shard: ShardPlan | None,
+    common_ns: tuple[int, int] | None = None,
+) -> tuple[tuple[tuple[str, int], ...], RevocationProbe | None]:
+    """The revocation plan's retirements for the load, and the probe when this run runs it.
+
+    The plan is fixed before the first send. In a sharded run every shard plans on the
+    common window (``common_ns``: its start and length on this clock; a shard that
+    missed the start plans as the others did), so every shard withholds the same keys
+    at the same moments, but only shard ``REVOCATION_SHARD`` (0) calls the hook and
+    probes: once per key for the whole run, not once per shard.
+    """
     spec = profile.probes.revocation
     if not (spec.url or spec.command) or profile.auth.header == "none":
-        return None
+        return (), None
+    start_ns, duration_ns = common_ns or (windows.measure_start_ns, windows.duration_ns)
     pool = KeyPool.from_spec(profile.auth, _base_dir(profile))
+    planned = plan_revocations(pool, spec, start_ns, duration_ns)
+    retire = tuple((r.key, r.retire_ns) for r in planned)
+    if shard is not None and not shard.shard.revokes:
+        return retire, None
     mix = TenantMix.for_profile(profile, pool, _base_dir(profile))
-    planned = plan_revocations(pool, spec, windows.measure_start_ns, windows.duration_ns)
-    return RevocationProbe(
+    probe = RevocationProbe(
         profile,
         planned,
-        gateway_url=gw.url,
+        gateway_url=gateway_url,
         # Its own run nonce: the stub's records of probes are foreign to the load's join.
         nonce=plan.nonce ^ 0x40000000,
-        stop_ns=windows.measure_end_ns,
+        stop_ns=start_ns + duration_ns,
         agent_header=mix.own_agent if mix is not None else lambda _auth: None,
     )
+    return retire, probe
 
 
 def _key_partition(profile: Profile, shard: ShardPlan | None) -> tuple[int, int] | None:

@@ -15,7 +15,11 @@
 * keys: the whole pool for every shard, or ranks ``r mod N = i`` only
   (``load.shard_keys``);
 * correlation ids: the nonce's low bits hold ``i · workers + w`` (worker ``w``),
-  so no two shards' ids can collide whatever their random high bits.
+  so no two shards' ids can collide whatever their random high bits;
+* the key-revocation probe: planned by every shard on the common window (the same
+  keys, the same moments, so every shard's load withholds each key before it is
+  revoked), run by shard ``REVOCATION_SHARD`` (0) only: one hook call and one set
+  of probes per key for the whole run, which the merge takes from that shard.
 
 The common start: every shard measures from one instant, ``--start-at`` (UNIX
 seconds or ISO 8601, also ``LOADGATE_START_AT``), or, when none is given, the next
@@ -42,6 +46,7 @@ from datetime import datetime
 from loadgate.errors import UsageError
 from loadgate.load.generator import split_share
 from loadgate.load.schedule import NS
+from loadgate.probes.revocation import REVOCATION_SHARD
 from loadgate.profile import Profile
 from loadgate.result.model import Result, ShardFigures
 
@@ -49,6 +54,7 @@ __all__ = [
     "DERIVED_ALIGN_S",
     "DERIVED_LEAD_S",
     "INDEX_ENV",
+    "REVOCATION_SHARD",
     "SHARDS_ENV",
     "START_ENV",
     "Placed",
@@ -81,6 +87,11 @@ class Shard:
     @property
     def label(self) -> str:
         return f"{self.index}/{self.count}"
+
+    @property
+    def revokes(self) -> bool:
+        """Whether this shard runs the revocation probe (hook calls and probe requests)."""
+        return self.index == REVOCATION_SHARD
 
 
 def parse_shard(text: str, option: str = "--shard") -> Shard:
@@ -180,6 +191,9 @@ class Placed:
     profile: Profile  # warm-up / duration as this shard can still keep them
     start_ns: int  # CLOCK_MONOTONIC of the first send
     figures: ShardFigures
+    #: the common measured window on this clock (start, length): every shard's, even
+    #: when this one missed its start (what plans shared between shards rest on)
+    common_ns: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +239,7 @@ class ShardPlan:
             peers=list(self.peers),
         )
         placed = share.model_copy(update={"load": load.model_copy(update=update)})
-        return Placed(placed, start_ns, figures)
+        return Placed(placed, start_ns, figures, (measure_ns, dur_ns))
 
     async def linger(self) -> None:
         if self.peers and self.linger_s > 0:

@@ -24,6 +24,11 @@ flaps is timed until it stops flapping; a key with no such rejection is
 ``never_rejected``. The gateway applied the revocation somewhere between the last
 accepted probe's send and that rejection's send, so the figure is an upper bound and
 ``bound_s`` (that gap, nominally ``interval_ms``) is its error.
+
+In a sharded run every shard plans the same revocations on the common window and
+withholds those keys from its load, but only shard :data:`REVOCATION_SHARD` runs the
+probe: each key is revoked once for the whole run, and the merge takes that shard's
+section.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ __all__ = [
     "MAX_INFLIGHT",
     "REJECTED",
     "RETIRE_LEAD_NS",
+    "REVOCATION_SHARD",
     "KeyProbe",
     "PlannedRevocation",
     "Probe",
@@ -70,6 +76,9 @@ RETIRE_LEAD_NS = 500_000_000
 MAX_INFLIGHT = 16
 #: Answers that count as the gateway rejecting a revoked key.
 REJECTED = frozenset({401, 403})
+#: In a sharded run, the one shard that runs the probe (hook calls and probe requests);
+#: every shard plans it and withholds its keys (loadgate.pipeline.shard).
+REVOCATION_SHARD = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from loadgate.probes.revocation import REVOCATION_SHARD
 from loadgate.report._fmt import fmt_num, metric
 from loadgate.result.model import Result
 
-__all__ = ["NOT_CONFIGURED", "check_rows", "lint_lines", "probe_rows"]
+__all__ = ["NOT_CONFIGURED", "check_rows", "lint_lines", "probe_rows", "revoked_elsewhere"]
 
 NOT_CONFIGURED = "not configured"
 
@@ -100,10 +101,21 @@ def _witness(result: Result) -> str:
     return text
 
 
+def revoked_elsewhere(result: Result) -> str | None:
+    """A shard's result without the revocation probe it is configured with: who ran it."""
+    shard = result.shard
+    probes: Any = result.profile.get("probes")
+    spec = probes.get("revocation") if isinstance(probes, dict) else None
+    configured = isinstance(spec, dict) and bool(spec.get("url") or spec.get("command"))
+    if shard is None or shard.index == REVOCATION_SHARD or not configured:
+        return None
+    return f"run by shard {REVOCATION_SHARD}/{shard.count} only (the merged result has it)"
+
+
 def _revocation(result: Result) -> str:
     r = result.probes.revocation
     if r is None:
-        return NOT_CONFIGURED
+        return revoked_elsewhere(result) or NOT_CONFIGURED
     text = f"{r.revoked} revoked, {r.never_rejected} never rejected"
     if r.baseline_rejected or r.hook_failed:
         text += f", {r.baseline_rejected} refused before, {r.hook_failed} hook failed"

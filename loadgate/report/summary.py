@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loadgate.profile import HarnessSpec
-from loadgate.report._checks import check_rows, lint_lines
+from loadgate.report._checks import check_rows, lint_lines, revoked_elsewhere
 from loadgate.report._fmt import (
     floor_p99,
     fmt_num,
@@ -498,7 +498,10 @@ def _auth_probes_table(result: Result) -> Table:
     """Revocation and tenant isolation; each says "not configured" when it was off."""
     rows: list[tuple[str, float | str | None, Text | str]] = []
     rev, ten = result.probes.revocation, result.probes.tenants
-    if rev is None:
+    elsewhere = revoked_elsewhere(result) if rev is None else None
+    if elsewhere is not None:
+        rows.append(("key revocation", "not here", elsewhere))
+    elif rev is None:
         rows.append(("key revocation", "not configured", "probes.revocation.url or .command unset"))
     else:
         prop = rev.propagation_s

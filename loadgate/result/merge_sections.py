@@ -5,7 +5,11 @@ does the same for the sections issues 16 and 18 added, so a merged result says
 what its shards measured rather than "not configured":
 
 * counts add (goodput, upstream assertions, stream realtime, tenants, witness,
-  sessions' counters, revocation's key tallies);
+  sessions' counters): each shard counted its own requests;
+* the revocation probe is not a share of the load: one shard ran it for the whole
+  run (``probes.revocation.REVOCATION_SHARD``), and its section is the merge's as it
+  is. Files of shards that each ran it (before that rule) revoked the same keys once
+  per shard: the lowest-indexed shard's section is taken, never a sum;
 * a ratio is recomputed from the sums (goodput ratio over the merged requests,
   goodput rps over the union window);
 * a distribution that was not kept as a histogram (the witness's latencies, the
@@ -20,14 +24,12 @@ Pure: sections in, a section out.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 
 from loadgate.result.model import (
     Goodput,
     LagSummary,
     Probes,
-    PropagationFigures,
     RealtimeFigures,
     Result,
     RevocationFigures,
@@ -141,26 +143,8 @@ def _witness(ws: Sequence[WitnessFigures], window_s: float) -> WitnessFigures | 
 
 
 def _revocation(rs: Sequence[RevocationFigures]) -> RevocationFigures | None:
-    if not rs:
-        return None
-    keys = [k for r in rs for k in r.keys]
-    times = [k.propagation_s for k in keys if k.propagation_s is not None]
-    # As one run's: p50 / max only when every revoked key of every shard landed.
-    complete = all(r.propagation_s.max is not None for r in rs) and len(times) == len(keys)
-    bounds = [r.bound_s for r in rs if r.bound_s is not None]
-    return RevocationFigures(
-        revoked=sum(r.revoked for r in rs),
-        never_rejected=sum(r.never_rejected for r in rs),
-        baseline_rejected=sum(r.baseline_rejected for r in rs),
-        hook_failed=sum(r.hook_failed for r in rs),
-        propagation_s=PropagationFigures(
-            p50=statistics.median(times) if complete and times else None,
-            max=max(times) if complete and times else None,
-        ),
-        interval_ms=rs[0].interval_ms,
-        bound_s=max(bounds) if bounds else None,
-        keys=keys,
-    )
+    """The one probing shard's section (``rs`` in shard order): keys are not shares."""
+    return rs[0].model_copy(deep=True) if rs else None
 
 
 def _tenants(ts: Sequence[TenantFigures]) -> TenantFigures | None:
@@ -175,6 +159,7 @@ def _tenants(ts: Sequence[TenantFigures]) -> TenantFigures | None:
 
 
 def merge_probes(results: Sequence[Result], window_s: float) -> Probes:
+    """The probes' sections of ``results`` (in shard order)."""
     ps = [r.probes for r in results]
     return Probes(
         witness=_witness([p.witness for p in ps if p.witness is not None], window_s),

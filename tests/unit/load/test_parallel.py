@@ -82,3 +82,38 @@ def test_a_counter_of_a_new_type_cannot_be_dropped_silently() -> None:
     d.upstream.calls_hist = {1: 0.5}  # type: ignore[dict-item]
     with pytest.raises(TypeError, match="calls_hist"):
         merge_outcomes([c, d])
+
+
+def test_probe_stream_and_session_counts_of_every_worker_are_kept_once() -> None:
+    """Witness, tenants, realtime streams and sessions: each worker's counts, added once."""
+    from loadgate.probes.tenants import TenantCounts
+    from loadgate.probes.witness import WitnessCounts
+
+    def worker(i: int) -> EngineOutcome:
+        out = _outcome(0, [1, 2], {}, [5])
+        h = HdrHistogram(1, 3_600_000_000, 3)
+        h.record_value(100 * (i + 1))
+        out.witness = WitnessCounts(
+            sampled=3 + i, found=2 + i, missing=1, polls=10, span_ns=1_000 * (i + 1)
+        )
+        out.witness.latency_us = bytes(h.encode())
+        out.tenants = TenantCounts(tried=4, leaked=i, by_status={403: 4 - i, 200: i})
+        out.streams_timed, out.streams_buffered = 5, i
+        out.stream_dev_us = bytes(h.encode())
+        out.sessions_started, out.sessions_completed, out.sessions_aborted = 3, 3 - i, i
+        out.by_turn = {0: {"requests": 3, "failed": i, "e2e_ms": bytes(h.encode())}}
+        crossed: EngineOutcome = pickle.loads(pickle.dumps(out))  # as it crosses the pipe
+        return crossed
+
+    m = merge_outcomes([worker(0), worker(1), worker(2)])
+    w = m.witness
+    assert w is not None and (w.sampled, w.found, w.missing, w.polls) == (12, 9, 3, 30)
+    assert w.span_ns == 3_000  # the longest span, not a sum
+    assert HdrHistogram.decode(w.latency_us).get_total_count() == 3
+    assert (m.tenants.tried, m.tenants.leaked) == (12, 3)
+    assert m.tenants.by_status == {403: 9, 200: 3}
+    assert (m.streams_timed, m.streams_buffered) == (15, 3)
+    assert HdrHistogram.decode(m.stream_dev_us).get_total_count() == 3
+    assert (m.sessions_started, m.sessions_completed, m.sessions_aborted) == (9, 6, 3)
+    assert m.by_turn[0]["requests"] == 9 and m.by_turn[0]["failed"] == 3
+    assert HdrHistogram.decode(m.by_turn[0]["e2e_ms"]).get_total_count() == 3
