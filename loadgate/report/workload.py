@@ -50,7 +50,9 @@ def workload_table(result: Result) -> Table | None:
         table.add_row(
             "sessions started / completed / aborted",
             f"{s.started:,} / {s.completed:,} / {s.aborted:,}",
-            f"{s.turns} turns, think time {s.think_time_s:g} s",
+            f"{s.turns} turns, think time {s.think_time_s:g} s; "
+            f"{max(0, s.started - s.completed - s.aborted):,} still in progress when the "
+            "window closed",
         )
         table.add_row(
             "history mismatches",
