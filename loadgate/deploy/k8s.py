@@ -114,11 +114,19 @@ def _volumes(o: K8sOptions, profile_volume: bool) -> list[dict[str, Any]]:
     return vols
 
 
+#: The shard container's entry: a shard that wrote its result succeeded, whatever its
+#: verdict (0 pass, 1 fail, 3 invalid: the merge judges the run). Were a failed gate a
+#: failed pod, the Job (backoffLimit 0) would fail and its controller would kill the
+#: other shards, perhaps before they wrote theirs. Usage errors (2), a dependency down
+#: (70) and deaths stay failures. ``$@`` is the container's args.
+SHARD_ENTRY = 'loadgate "$@"; code=$?; case $code in 0|1|3) exit 0 ;; *) exit $code ;; esac'
+
+
 def _shard_job(profile: Profile, o: K8sOptions) -> dict[str, Any]:
     container = {
         "name": "shard",
         "image": o.image,
-        "command": ["loadgate"],
+        "command": ["/bin/sh", "-c", SHARD_ENTRY, "loadgate"],
         "args": _shard_args(profile, o),
         "env": [
             # Set by the Job controller too; declared so $(JOB_COMPLETION_INDEX) expands.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,20 @@ def test_the_k8s_command_writes_the_files(
     job = yaml.safe_load((out / "10-shards-job.yaml").read_text())
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[-2:] == ["--set", "load.duration=30s"]
+
+
+@pytest.mark.parametrize(("loadgate_exit", "pod_exit"), [(0, 0), (1, 0), (3, 0), (2, 2), (70, 70)])
+def test_a_shard_pod_succeeds_whenever_it_wrote_its_result(
+    tmp_path: Path, loadgate_exit: int, pod_exit: int
+) -> None:
+    """Pass, fail and invalid are the merge's business: the pod succeeds; errors do not."""
+    [c] = _docs(tmp_path)["10-shards-job.yaml"]["spec"]["template"]["spec"]["containers"]
+    fake = tmp_path / "bin" / "loadgate"
+    fake.parent.mkdir()
+    # Records its argv, so the args reach loadgate unchanged, then exits as told.
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/argv\nexit {loadgate_exit}\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{fake.parent}:/usr/bin:/bin"}
+    done = subprocess.run([*c["command"], *c["args"]], env=env, check=False, timeout=30)
+    assert done.returncode == pod_exit
+    assert (tmp_path / "argv").read_text().splitlines() == c["args"]
