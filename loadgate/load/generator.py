@@ -67,6 +67,11 @@ from stub_upstream.content import format_corr_id
 __all__ = ["CONTROL_SEQ_BASE", "Engine", "WorkerPlan", "split_share"]
 
 PULL_INTERVAL_S = 0.5
+#: How long the join waits on a peer stub that stopped answering before it
+#: finalises requests anyway (those it served then count as unseen).
+PEER_WAIT_NS = 10_000_000_000
+#: Final pulls of peers that did not answer: attempts, and the pause between them.
+FINAL_PULL_TRIES, FINAL_PULL_PAUSE_S = 3, 0.5
 JOIN_SLICE = 4  # observations joined per event-loop turn (~0.3 ms)
 #: What sessions record per turn index (result: sessions.by_turn).
 _TURN_METRICS = ("e2e_ms", "overhead_ms", "ttft_ms", "ttft_overhead_ms")
@@ -264,7 +269,12 @@ class Engine:
             # Final pulls: the stub writes a record before the client can read the
             # last byte, so one pull after the last completion holds every record.
             try:
-                await self._pull_into_joiner(ledger)
+                for attempt in range(FINAL_PULL_TRIES):
+                    failed = _peer_failures(ledger)
+                    await self._pull_into_joiner(ledger)
+                    if _peer_failures(ledger) == failed or attempt == FINAL_PULL_TRIES - 1:
+                        break
+                    await asyncio.sleep(FINAL_PULL_PAUSE_S)  # a busy peer: ask again
             except LEDGER_ERRORS as exc:
                 self.out.upstream.pull_errors.append(str(exc))
             self.joiner.finish()
@@ -667,13 +677,22 @@ class Engine:
                 await asyncio.wait_for(self._stop.wait(), timeout=delay)
 
     async def _pull_loop(self, ledger: LedgerSource) -> None:
+        whole = self._clock()  # when a pull last got every stub's records
         while True:
             await asyncio.sleep(PULL_INTERVAL_S)
             t = self._clock()
+            failed = _peer_failures(ledger)
             try:
                 await self._pull_into_joiner(ledger)
             except LEDGER_ERRORS:
                 continue  # the stub may be busy; the final pull catches up
+            if _peer_failures(ledger) != failed:
+                # A peer stub did not answer: a request done before t may have its only
+                # record there, unread. Finalising it now would make it unseen for good.
+                if t - whole < PEER_WAIT_NS:
+                    continue
+            else:
+                whole = t
             # Into the histogram now: kept as a list, it grew with every request.
             _record_us(self._stub_lateness, [v // 1000 for v in self.joiner.take_lateness()])
             # Joining and recording costs ~50 µs a request (a stream records one
@@ -885,3 +904,9 @@ def _control_share(total: int, plan: WorkerPlan, *, every_process: bool = True) 
     n = max(1, round(total * plan.control_ratio))
     share = split_share(n, plan.workers, plan.worker_index)
     return max(1, share) if every_process else share
+
+
+def _peer_failures(ledger: LedgerSource) -> int:
+    """Peer-stub pulls that failed so far (a single stub's failures raise instead)."""
+    errors = getattr(ledger, "errors", None)  # StubLedgers (or a test's stand-in)
+    return len(errors) if isinstance(errors, list) else 0

@@ -197,7 +197,9 @@ def test_three_shards_across_three_stubs_merge_exactly(rig: Rig, tmp_path: Path)
     for s in shards:
         assert s.shard is not None and s.shard.peers == stubs  # as given; its own read once
         # Every request was found, in whichever stub's ledger it landed.
-        assert s.requests.sent > 0 and s.upstream.calls == s.requests.sent, s.upstream
+        up = s.upstream
+        why = f"calls {up.calls} unseen {up.unseen} pull error {up.pull_error} clocks {s.harness.stub_clocks}"
+        assert s.requests.sent > 0 and up.calls == s.requests.sent, why
         assert s.upstream.unseen == 0
         assert s.harness.cross_clock_requests is None  # same machine, same clock
         # It crossed: this shard's requests are in every stub's ledger, its own and
