@@ -198,7 +198,8 @@ def test_three_shards_across_three_stubs_merge_exactly(rig: Rig, tmp_path: Path)
         assert s.shard is not None and s.shard.peers == stubs  # as given; its own read once
         # Every request was found, in whichever stub's ledger it landed.
         up = s.upstream
-        why = f"calls {up.calls} unseen {up.unseen} pull error {up.pull_error} clocks {s.harness.stub_clocks}"
+        why = f"calls {up.calls} unseen {up.unseen} pull error {up.pull_error}"
+        why += f" clocks {s.harness.stub_clocks}"
         assert s.requests.sent > 0 and up.calls == s.requests.sent, why
         assert s.upstream.unseen == 0
         assert s.harness.cross_clock_requests is None  # same machine, same clock

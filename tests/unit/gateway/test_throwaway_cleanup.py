@@ -8,16 +8,15 @@ the directory and the process, not the database. The abandon path (a third Ctrl-
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from loadgate.gateway import postgres_server as pgmod
 from loadgate.gateway.processes import kill_children
+from tests.support.procs import gone
 
 SCRIPTS = {
     "initdb": '#!/bin/sh\nmkdir -p "$2"\necho data > "$2/PG_VERSION"\n',
@@ -42,24 +41,12 @@ def fake_pg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     kill_children()  # whatever a failed test left
 
 
-def _gone(pid: int, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_an_abandoned_run_kills_the_server_and_removes_its_directory(fake_pg: Path) -> None:
     with pgmod.throwaway_postgres() as pg:
         assert (pg.directory / "data" / "PG_VERSION").exists()
         kill_children()  # what the third Ctrl-C does before os._exit
         assert not pg.directory.exists()
-        assert _gone(pg.pid)
+        assert gone(pg.pid)
     assert list(fake_pg.iterdir()) == []
 
 
