@@ -305,25 +305,8 @@ class ChatStream(_StreamDecoder):
                 stamps = stamps[:-1]  # the usual place: last
             else:
                 stamps = [t for p, t in zip(payloads, stamps, strict=True) if p != b"[DONE]"]
-        # _chunk and _delta, inlined: this loop runs for every token of every stream
-        parts, times = self.parts, self.token_times
         for chunk, t in zip(decoded, stamps, strict=True):
-            if chunk.error is not None:
-                self.stream_error = True
-                continue
-            choices = chunk.choices
-            if choices:
-                delta = choices[0].delta
-                if delta is not None:
-                    text = delta.content
-                    if isinstance(text, str):
-                        if text:
-                            parts.append(text)
-                            times.append(t)
-                    elif text is not None:
-                        self.malformed = True
-            if chunk.usage is not None:
-                self.usage = chunk.usage
+            self._chunk(chunk, t)
 
     def _event(self, etype: bytes, data: bytes, t: int) -> None:
         if data == b"[DONE]":

@@ -55,20 +55,15 @@ class FakeStub:
         return recs
 
 
+def _six_streams(**extra: Any) -> Any:
+    """2 workers, 6 four-token streams against the fake stub (``extra``: more sections)."""
+    load = {"concurrency": 2, "duration": "10s", "warmup": "0s", "stream_ratio": 1.0}
+    load |= {"max_tokens": 4, "max_requests": 6}
+    return parse_profile({"load": load, "stub": {"output_tokens": 4}, **extra})
+
+
 async def test_every_request_is_joined_and_its_overhead_is_exact() -> None:
-    profile = parse_profile(
-        {
-            "load": {
-                "concurrency": 2,
-                "duration": "10s",
-                "warmup": "0s",
-                "stream_ratio": 1.0,
-                "max_tokens": 4,
-                "max_requests": 6,
-            },
-            "stub": {"output_tokens": 4},
-        }
-    )
+    profile = _six_streams()
     stub = FakeStub()
     plan = WorkerPlan(profile, "http://gw.invalid", "http://stub.invalid", time.monotonic_ns(), 7)
     engine = Engine(plan, transport=stub.transport, ledger=stub)
@@ -208,20 +203,7 @@ def test_bulk_send_lag_and_lateness_recording_equals_record_value() -> None:
 
 
 async def _slo_run(slo: dict[str, float]) -> Any:
-    profile = parse_profile(
-        {
-            "load": {
-                "concurrency": 2,
-                "duration": "10s",
-                "warmup": "0s",
-                "stream_ratio": 1.0,
-                "max_tokens": 4,
-                "max_requests": 6,
-            },
-            "stub": {"output_tokens": 4},
-            "slo": slo,
-        }
-    )
+    profile = _six_streams(slo=slo)
     stub = FakeStub()
     plan = WorkerPlan(profile, "http://gw.invalid", "http://stub.invalid", time.monotonic_ns(), 7)
     return await Engine(plan, transport=stub.transport, ledger=stub).run()
