@@ -74,6 +74,20 @@ def leftover_clusters() -> set[str]:
     return {p.name for p in Path("/tmp").glob("loadgate-pg-*")}
 
 
+def ready_postmaster(pid_file: Path) -> int | None:
+    """The server's PID once its lock file's status line says ``ready``, read once.
+
+    The file exists (port line included) before the server binds: a server that loses
+    its port to another process removes it and the harness starts another, so a PID
+    read before ``ready`` may name a server already gone.
+    """
+    try:
+        lines = pid_file.read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    return int(lines[0]) if len(lines) >= 8 and lines[7].strip() == "ready" else None
+
+
 def test_configured_correctly_every_sampled_record_is_found(tmp_path: Path) -> None:
     before = leftover_clusters()
     proc, data = run(tmp_path)
@@ -191,15 +205,12 @@ def test_an_interrupted_run_still_stops_and_removes_its_cluster(tmp_path: Path) 
     )
     try:
         deadline = time.monotonic() + 60
-        pid_file: Path | None = None
-        while pid_file is None:  # the cluster is up once postmaster.pid names its port
+        server_pid: int | None = None
+        while server_pid is None:  # the cluster is up once postmaster.pid says "ready"
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
             for d in leftover_clusters() - before:
-                f = Path("/tmp") / d / "data" / "postmaster.pid"
-                if f.exists() and len(f.read_text().splitlines()) >= 4:
-                    pid_file = f
+                server_pid = ready_postmaster(Path("/tmp") / d / "data" / "postmaster.pid")
             time.sleep(0.05)
-        server_pid = int(pid_file.read_text().splitlines()[0])
         time.sleep(1.0)  # into the load (a state the interrupt must handle, not a timing)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=90)
