@@ -326,7 +326,7 @@ def compare(
     fmt: FormatOpt = "table",
     out: Annotated[Path | None, typer.Option(help="Write the comparison here.")] = None,
 ) -> None:
-    """Statistical comparison of results; exit 1 on a significant regression."""
+    """Statistical comparison of results; exit 1 on a regression, 3 if a run was invalid."""
     _check_format(fmt)
     b, c = split_compare_files(files or (), base or (), cand or ())
     from loadgate.analysis.compare import compare_results

@@ -114,6 +114,8 @@ class Comparison:
     control_p99: tuple[float | None, float | None] = (None, None)
     #: the share of a change the control group must explain to make it the machine's
     floor_share: float = FLOOR_SHARE
+    #: inputs whose own verdict was ``invalid``: they prove nothing, so neither can this
+    invalid_runs: int = 0
 
     @property
     def regressions(self) -> list[Row]:
@@ -129,6 +131,9 @@ class Comparison:
 
     @property
     def exit_code(self) -> int:
+        """3 when an input run was invalid (as ``ab``), else 1 on a regression, else 0."""
+        if self.invalid_runs:
+            return 3
         return 1 if self.regressions else 0
 
     @property
@@ -145,6 +150,7 @@ class Comparison:
             "schema": "loadgate.compare/1",
             "verdict": self.verdict,
             "exit_code": self.exit_code,
+            "invalid_runs": self.invalid_runs,
             "threshold_pct": self.threshold_pct,
             "confidence": self.confidence,
             "simultaneous_tests": self.tests,
@@ -585,6 +591,7 @@ def compare_results(
         )
     c = Comparison(rows, threshold_pct, confidence, tests, len(bases), len(cands), warnings)
     c.control_p99 = (control_p99(bases), control_p99(cands))
+    c.invalid_runs = sum(1 for r in (*bases, *cands) if r.verdict == "invalid")
     if paired:
         c.method = "order-statistic or batch-means CI per run; paired per-round differences; t"
     return c

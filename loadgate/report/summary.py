@@ -301,6 +301,16 @@ def _kv_table(title: str, rows: list[tuple[str, float | str | None, Text | str]]
     return table
 
 
+def _text_table(title: str, rows: list[tuple[str, str]]) -> Table:
+    """Two columns, the second prose (a check's finding): left-aligned, no note column."""
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("check")
+    table.add_column("result")
+    for key, text in rows:
+        table.add_row(Text(key), Text(text))
+    return table
+
+
 def _by_class(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items())
 
@@ -367,11 +377,9 @@ def _traffic_table(result: Result, warnings: Mapping[str, list[str]]) -> Table:
 
 
 def _checks_table(result: Result) -> Table:
-    rows: list[tuple[str, float | str | None, Text | str]] = [
-        (name, text, "") for name, text in check_rows(result)
-    ]
-    rows += [("  lint problem", line, "") for line in lint_lines(result)[:10]]
-    return _kv_table("Checks", rows)
+    rows = list(check_rows(result))
+    rows += [("  lint problem", line) for line in lint_lines(result)[:10]]
+    return _text_table("Checks", rows)
 
 
 def _stamps_note(result: Result) -> str:

@@ -214,6 +214,18 @@ def test_different_load_settings_are_refused() -> None:
         compare_results([make_result(1)], [make_result(2, concurrency=50)])
 
 
+def test_an_invalid_input_run_makes_the_comparison_exit_3_as_ab_does() -> None:
+    shifted = make_result(2, shift_ms=3.0)
+    assert compare_results([make_result(1)], [shifted]).exit_code == 1
+    spoilt = make_result(1)
+    spoilt.verdict, spoilt.reasons = "invalid", ["stub timer lateness p99 7 ms > 5 ms"]
+    c = compare_results([spoilt], [shifted])
+    # The rows are still decided (a reader sees them), but nothing may pass or fail on them.
+    assert c.regressions and c.invalid_runs == 1 and c.exit_code == 3
+    assert any("base run 1 is an invalid run (stub timer lateness" in w for w in c.warnings)
+    assert json.loads(render(c, "json"))["exit_code"] == 3
+
+
 def test_different_machine_or_profile_name_is_a_warning() -> None:
     c = compare_results([make_result(1)], [make_result(2, machine="m2", name="other")])
     assert any("2 different machines" in w for w in c.warnings)
