@@ -2,8 +2,9 @@
 """The Phase 2 gate through a gateway loadgate did not launch: nginx, with ``--target``.
 
 Starts Debian's nginx (``scripts/install_nginx.sh``) as a plain SSE-safe reverse proxy
-in front of the stub port loadgate will use, pinned to the CPUs loadgate leaves for
-an unknown gateway (the upper half: CPU 1 on a 2-CPU box, with ``taskset``), runs
+in front of the stub port loadgate will use, pinned to the upper half of the CPUs
+(the ones loadgate leaves for an unknown gateway from three CPUs on; on a 2-CPU box
+loadgate pins nothing and nginx gets CPU 1, shared), runs
 ``loadgate run`` against it and stops nginx by its PID. nginx has no auth cache, so by
 default the hit-rate gate is dropped (a copy of phase2-gate.toml with that gate and
 its selectors removed, as the README says for such gateways); ``--keep-auth-gate``

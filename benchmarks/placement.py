@@ -12,10 +12,10 @@ Layouts (``--set`` overrides of the profile's ``[cpus]``), on the CPUs this
 script may use (the last one is "the gateway's"):
 
 - ``halves``: the gateway on the upper half of the CPUs, the harness and the stub
-  sharing the rest (what command A does by default; spelt out as lists here);
+  sharing the rest (the default from three CPUs on; spelt out as lists here);
 - ``stub-free``: the gateway and the harness as in ``halves``, the stub on every
   CPU (the scheduler moves it to whichever core is idle);
-- ``unpinned``: nothing pinned (``cpus.auto = false``).
+- ``unpinned``: nothing pinned (``cpus.auto = false``; the default on two CPUs).
 
     flock /work/bench.lock .venv/bin/python benchmarks/placement.py [--rounds 3] [--duration 20]
 """

@@ -3,11 +3,21 @@
 On a small machine the three share cores, and the gateway is the thing measured:
 if the harness and the stub compete with it for one core, their work lands in
 its latency. So by default, when loadgate launches the gateway on a machine
-with at least two usable CPUs, the gateway gets half of them (at least one, the
+with at least three usable CPUs, the gateway gets half of them (at least one, the
 highest-numbered) and the harness and the stub share the rest. Lists in the
-profile win. With ``--target`` the gateway's CPUs are unknown to loadgate: the
-harness and the stub take the same lower CPUs, and the result says the gateway's
-placement is unknown (start it on the others, e.g. with taskset).
+profile (or a ``taskset`` around loadgate, or ``stub.cpus``) win. With
+``--target`` the gateway's CPUs are unknown to loadgate: the harness and the stub
+take the same lower CPUs, and the result says the gateway's placement is unknown
+(start it on the others, e.g. with taskset).
+
+With exactly two usable CPUs and nothing asked for, nothing is pinned: halving two
+CPUs leaves the harness and the stub one between them, and their bursts made the
+stub late: command A (phase2-gate, 60 s) was ``invalid`` in 2 of 3 runs split and in
+none of 2 unpinned; ``benchmarks/placement.py`` (20 s runs, 10 split, 12 unpinned)
+found the stub's lateness p99 higher split in 8 of 10 paired rounds. What splitting
+bought, a gated overhead p99 lower in 7 of 10 rounds by ~0.2 ms at the median, is
+1 % of the 20 ms budget; a gate that cannot give a verdict is worth less
+(docs/method.md, "CPU placement").
 
 :func:`plan_placement` is pure (tested as arithmetic); :func:`pin` applies a
 plan to a process and its children (psutil).
@@ -44,6 +54,14 @@ class Placement:
 _CPUSETS = (
     Path("/sys/fs/cgroup/cpuset.cpus.effective"),
     Path("/sys/fs/cgroup/cpuset/cpuset.effective_cpus"),
+)
+
+
+#: Halving this many CPUs would leave the harness and the stub one CPU between them.
+_TOO_FEW_TO_HALVE = 2
+_TWO_CPUS_NOTE = (
+    "not pinned: two usable CPUs, and one for the harness and the stub together made the "
+    "stub late (docs/method.md); [cpus] lists pin them"
 )
 
 
@@ -115,6 +133,9 @@ def plan_placement(
         return Placement(
             harness, stub, None, False, "no gateway (direct): " + _sides(harness, stub)
         )
+    asked = harness is not None or stub is not None or gateway is not None
+    if spec.auto and len(usable) == _TOO_FEW_TO_HALVE and not asked:
+        return Placement(None, None, None, launched, _TWO_CPUS_NOTE)
     if launched and spec.auto and len(usable) >= 2:
         given = gateway is not None
         if gateway is None:

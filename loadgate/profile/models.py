@@ -551,9 +551,10 @@ class CpusSpec(Spec):
     gateway: list[int] | None = _d(None, "CPUs of a launched gateway (None: the default).")
     auto: bool = _d(
         True,
-        "Default placement with >= 2 usable CPUs: a launched gateway gets the upper half "
+        "Default placement with >= 3 usable CPUs: a launched gateway gets the upper half "
         "(at least one), the harness and the stub share the rest; with --target the "
-        "harness and the stub take the same lower CPUs (start the gateway on the others).",
+        "harness and the stub take the same lower CPUs (start the gateway on the others). "
+        "With 2 CPUs and no list given, nothing is pinned (docs/method.md).",
     )
 
 

@@ -9,9 +9,24 @@ from loadgate.pipeline.placement import parse_cpu_list, plan_placement
 from loadgate.profile import CpusSpec
 
 
-def test_two_cpus_give_the_launched_gateway_its_own() -> None:
-    p = plan_placement(CpusSpec(), [0, 1], launched=True)
-    assert (p.harness, p.stub, p.gateway, p.gateway_known) == ([0], [0], [1], True)
+def test_two_cpus_and_nothing_asked_pin_nothing() -> None:
+    # Halving two CPUs would leave the harness and the stub one between them.
+    for launched in (True, False):
+        p = plan_placement(CpusSpec(), [0, 1], launched=launched)
+        assert (p.harness, p.stub, p.gateway, p.gateway_known) == (None, None, None, launched)
+        assert p.note.startswith("not pinned: two usable CPUs")
+
+
+def test_two_cpus_with_one_list_asked_still_give_the_gateway_the_other() -> None:
+    p = plan_placement(CpusSpec(harness=[0]), [0, 1], launched=True)
+    assert (p.harness, p.stub, p.gateway) == ([0], [0], [1])
+    s = plan_placement(CpusSpec(), [3, 7], launched=True, stub_cpus=[3])
+    assert (s.harness, s.stub, s.gateway) == ([3], [3], [7])
+
+
+def test_three_cpus_give_the_launched_gateway_its_own() -> None:
+    p = plan_placement(CpusSpec(), [0, 1, 2], launched=True)
+    assert (p.harness, p.stub, p.gateway, p.gateway_known) == ([0, 1], [0, 1], [2], True)
     assert "default: the gateway gets its own CPUs" in p.note
 
 
