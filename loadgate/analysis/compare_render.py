@@ -46,6 +46,16 @@ def _ci(r: Row) -> str:
 
 
 def _headline(c: Comparison) -> str:
+    reading = _reading(c)
+    if c.invalid_runs:
+        return (
+            f"INVALID: {c.invalid_runs} input run(s) invalid, so this comparison proves "
+            f"nothing (exit 3); the figures, for reading only: {reading}"
+        )
+    return reading
+
+
+def _reading(c: Comparison) -> str:
     n = len(c.regressions)
     if n:
         return f"REGRESSION: {n} figure(s) significantly worse by ≥ {c.threshold_pct:g} %"

@@ -224,6 +224,9 @@ def test_an_invalid_input_run_makes_the_comparison_exit_3_as_ab_does() -> None:
     assert c.regressions and c.invalid_runs == 1 and c.exit_code == 3
     assert any("base run 1 is an invalid run (stub timer lateness" in w for w in c.warnings)
     assert json.loads(render(c, "json"))["exit_code"] == 3
+    assert "INVALID: 1 input run(s) invalid, so this comparison proves nothing" in render(
+        c, "markdown"
+    )
 
 
 def test_different_machine_or_profile_name_is_a_warning() -> None:
