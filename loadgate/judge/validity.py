@@ -77,7 +77,8 @@ def invalid_reasons(harness: Harness, limits: HarnessSpec) -> list[str]:
     if stub is not None and stub.p99 > limits.max_stub_lateness_p99_ms:
         reasons.append(
             f"stub timer lateness p99 {stub.p99:.2f} ms > {limits.max_stub_lateness_p99_ms} ms:"
-            " the stub upstream was short of CPU (other load? stub.workers = 2 given a spare core)"
+            " the stub upstream was short of CPU (other load on the machine? rerun when it is"
+            " quiet; with a core to spare, stub.workers = 2)"
         )
     send = harness.send_lag_ms
     late = send is not None and send.p99 > limits.max_send_lag_p99_ms

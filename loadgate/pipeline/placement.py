@@ -13,10 +13,9 @@ take the same lower CPUs, and the result says the gateway's placement is unknown
 With exactly two usable CPUs and nothing asked for, nothing is pinned: halving two
 CPUs leaves the harness and the stub one between them, and their bursts made the
 stub late: command A (phase2-gate, 60 s) was ``invalid`` in 2 of 3 runs split and in
-none of 2 unpinned; ``benchmarks/placement.py`` (20 s runs, 10 split, 12 unpinned)
-found the stub's lateness p99 higher split in 8 of 10 paired rounds. What splitting
-bought, a gated overhead p99 lower in 7 of 10 rounds by ~0.2 ms at the median, is
-1 % of the 20 ms budget; a gate that cannot give a verdict is worth less
+1 of 6 unpinned; ``benchmarks/placement.py`` (20 s runs) in 1 of 10 split and none of
+12 unpinned. What splitting bought, a gated overhead p99 lower by ~0.2 ms at the
+median, is 1 % of the 20 ms budget; a gate that cannot give a verdict is worth less
 (docs/method.md, "CPU placement").
 
 :func:`plan_placement` is pure (tested as arithmetic); :func:`pin` applies a

@@ -448,11 +448,16 @@ def _harness_table(result: Result, warnings: Mapping[str, list[str]]) -> Table:
         rows.append(("in flight / load.concurrency", h.concurrency_ratio, ""))
     if h.placement is not None:
         pl = h.placement
+        sides = (("harness", pl.harness), ("stub", pl.stub), ("gateway", pl.gateway))
+        # None: not pinned ("any"), except a gateway loadgate did not start ("unknown").
         where = ", ".join(
-            f"{k} {','.join(map(str, v)) if v is not None else '—'}"
-            for k, v in (("harness", pl.harness), ("stub", pl.stub), ("gateway", pl.gateway))
+            f"{k} {','.join(map(str, v))}"
+            if v is not None
+            else f"{k} {'unknown' if k == 'gateway' and not pl.gateway_known else 'any'}"
+            for k, v in sides
         )
-        rows.append(("CPUs", where, pl.note))
+        pinned = any(v is not None for _, v in sides)
+        rows.append(("CPUs", where if pinned else "not pinned", pl.note))
     if h.workers is not None:
         rows.append(("load workers", h.workers, ""))
     for text in h.warnings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from loadgate.report.summary import print_summary, stability_warnings
@@ -293,3 +294,23 @@ def test_square_brackets_in_a_note_are_printed_not_taken_as_markup() -> None:
         "note": "as the profile's [cpus] says",
     }
     assert "as the profile's [cpus] says" in _render(data)
+
+
+@pytest.mark.parametrize(
+    ("placement", "shown"),
+    [
+        ({"harness": [0], "stub": [0], "gateway": [1]}, "harness 0, stub 0, gateway 1"),
+        ({"harness": None, "stub": None, "gateway": None}, "not pinned"),
+        (
+            {"harness": [0], "stub": None, "gateway": None, "gateway_known": False},
+            "harness 0, stub any, gateway unknown",
+        ),
+    ],
+)
+def test_the_cpus_row_says_pinned_not_pinned_or_unknown(
+    placement: dict[str, object], shown: str
+) -> None:
+    data = _result()
+    data["harness"]["placement"] = {"gateway_known": True, "note": "n", **placement}
+    line = next(ln for ln in _render(data).splitlines() if "│ CPUs" in ln)
+    assert shown in line
