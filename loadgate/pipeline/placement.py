@@ -13,7 +13,7 @@ take the same lower CPUs, and the result says the gateway's placement is unknown
 With exactly two usable CPUs and nothing asked for, nothing is pinned: halving two
 CPUs leaves the harness and the stub one between them, and their bursts made the
 stub late: command A (phase2-gate, 60 s) was ``invalid`` in 2 of 3 runs split and in
-1 of 6 unpinned; ``benchmarks/placement.py`` (20 s runs) in 1 of 10 split and none of
+1 of 7 unpinned; ``benchmarks/placement.py`` (20 s runs) in 1 of 10 split and none of
 12 unpinned. What splitting bought, a gated overhead p99 lower by ~0.2 ms at the
 median, is 1 % of the 20 ms budget; a gate that cannot give a verdict is worth less
 (docs/method.md, "CPU placement").
