@@ -220,6 +220,43 @@ def test_values_waiting_for_a_flush_are_seen_by_every_query() -> None:
     assert Recorder.from_bytes(rec.to_bytes()).encode() == rec.encode()
 
 
+def test_a_thin_recorder_flushes_when_a_new_interval_starts_not_seconds_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 3 values a second, far below the flush count: each flush must still open at
+    # most one new interval per metric and mode (one flush of 10 s opened ~100).
+    opened: list[int] = []
+    real_open = Recorder._open_interval
+
+    def counting(self: Recorder, metric: str, stream: bool, i: int) -> HdrHistogram:
+        opened.append(i)
+        return real_open(self, metric, stream, i)
+
+    monkeypatch.setattr(Recorder, "_open_interval", counting)
+    real_flush = Recorder.flush
+    per_flush: list[int] = []
+
+    def timed(self: Recorder) -> None:
+        before = len(opened)
+        real_flush(self)
+        per_flush.append(len(opened) - before)
+
+    monkeypatch.setattr(Recorder, "flush", timed)
+    rec = Recorder(start_ns=0)
+    one_by_one = Recorder(start_ns=0)
+    for k in range(30):  # 10 s of 3 values a second, in both recording styles
+        t = k * S // 3
+        rec.record("overhead_ms", True, 1_000_000 + k, t)
+        rec.record_many("itl_ms", True, [10_000_000, 11_000_000], t)
+        one_by_one.record("overhead_ms", True, 1_000_000 + k, t)
+        for v in (10_000_000, 11_000_000):
+            one_by_one.record("itl_ms", True, v, t)
+    assert max(per_flush) <= 2  # one interval each for overhead_ms and itl_ms
+    # Every interval but the newest was flushed as the next one began; the newest waits.
+    assert sorted(set(opened)) == list(range(9))
+    assert rec.encode() == one_by_one.encode()  # flushing earlier changes no figure
+
+
 def test_live_percentile_queries_leave_no_histogram_for_the_collector() -> None:
     # During load full collections are held off: a temporary histogram left in a
     # reference cycle (hdrh's histogram <-> encoder) stays ~190 KB until exit. Every
