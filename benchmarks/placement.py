@@ -23,17 +23,13 @@ script may use (the last one is "the gateway's"):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
+from harness_floor import loadgate  # the same subprocess run and result read
 
 
 def layouts() -> dict[str, list[str]]:
@@ -64,15 +60,9 @@ FIGURES: list[tuple[str, Any, float | None]] = [
 
 
 def run(sets: list[str], duration: int, out: Path) -> dict[str, Any]:
-    cmd = [PY, "-m", "loadgate", "run", "phase2-gate", "--quiet", "--out", str(out)]
-    cmd += ["--set", f"load.duration={duration}s", "--set", f"load.warmup={max(3, duration // 4)}s"]
-    for s in sets:
-        cmd += ["--set", s]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    if not out.exists():
-        raise SystemExit(f"loadgate failed ({proc.returncode}):\n{proc.stderr}\n{proc.stdout}")
-    data: dict[str, Any] = json.loads(out.read_text())
-    return data
+    warmup = max(3, duration // 4)
+    timing = [f"load.duration={duration}s", f"load.warmup={warmup}s"]
+    return loadgate("phase2-gate", [*timing, *sets], False, out)  # not under taskset
 
 
 def main() -> None:
